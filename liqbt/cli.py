@@ -1,0 +1,82 @@
+"""The ``liqbt`` command line: global options, command dispatch, and error → exit-code mapping.
+
+Exit codes: 0 success, 2 bad input (the message names the file/line/key), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from liqbt import __version__
+from liqbt.commands import COMMANDS
+from liqbt.errors import LiqbtError
+from liqbt.log import setup_logging
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "liqbt.duckdb"
+
+
+def default_db() -> str:
+    """``$LIQBT_DB`` if set, else ``./liqbt.duckdb``."""
+    return os.environ.get("LIQBT_DB") or DEFAULT_DB
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db FILE`` for commands that read or write the archive."""
+    parser.add_argument(
+        "--db",
+        default=None,
+        help=f"archive file or Parquet folder (default: $LIQBT_DB or ./{DEFAULT_DB})",
+    )
+
+
+def resolve_db(args: argparse.Namespace) -> str:
+    return getattr(args, "db", None) or default_db()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liqbt",
+        description="Backtest crypto-perpetual strategies on point-in-time liquidation heatmaps.",
+    )
+    parser.add_argument("--version", action="version", version=f"liqbt {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"liqbt.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"liqbt.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args.func(args)
+    except LiqbtError as exc:
+        print(f"liqbt {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Shared fixtures. Real data lives in ../shared/data (relative to the repo root), never copied in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data. Under CI a missing folder fails loudly; locally it skips."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data folder missing under CI: {SHARED_DATA}")
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def db_path(tmp_path: Path) -> Path:
+    """A fresh archive file path inside the test's temp folder."""
+    return tmp_path / "test.duckdb"

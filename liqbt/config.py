@@ -220,3 +220,127 @@ def dump_toml(mapping: dict[str, Any]) -> str:
 
 def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+# --------------------------------------------------------------------------- run configs
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """``[data]``: which archive rows a run uses. ``end`` is exclusive."""
+
+    symbol: str
+    start: str
+    end: str
+    interval: str = "1m"
+    exchange: str | None = None
+    db: str | None = None
+
+    def validate(self) -> None:
+        from liqbt.market import interval_ms
+        from liqbt.timeutil import to_ms
+
+        interval_ms(self.interval)
+        if to_ms(self.start, where="[data].start") >= to_ms(self.end, where="[data].end"):
+            raise InputError(
+                f"start {self.start} is not before end {self.end}", where="[data]",
+                expected="start < end (end is exclusive)",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategySpec:
+    """``[strategy]``: a strategy by name (module in strategies/) or ``module:Class``."""
+
+    name: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    path: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A whole ``liqbt run`` config, resolved: every section holds its full defaults.
+
+    ``heatmap`` and ``backtest`` are ``HeatmapParams`` / ``BacktestParams``; ``strategy_params``
+    is the strategy's own ``Params`` instance. ``source`` is the file it came from.
+    """
+
+    name: str
+    data: DataSpec
+    strategy: StrategySpec
+    heatmap: Any
+    backtest: Any
+    strategy_params: Any
+    description: str = ""
+    source: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The fully resolved config as plain TOML-ready values (what run folders store)."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["data"] = {k: v for k, v in to_mapping(self.data).items() if v is not None}
+        out["heatmap"] = to_mapping(self.heatmap)
+        strategy = {"name": self.strategy.name, "params": to_mapping(self.strategy_params)}
+        if self.strategy.path:
+            strategy["path"] = list(self.strategy.path)
+        out["strategy"] = strategy
+        out["backtest"] = to_mapping(self.backtest)
+        out.update(to_mapping(self.extra))
+        return out
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.to_mapping())
+
+
+# Sections other commands own (sweep, validation) are kept verbatim in ``extra`` and validated
+# by the command that reads them.
+_EXTRA_SECTIONS = ("sweep", "validation", "simulate")
+_TOP_KEYS = ("name", "description", "data", "heatmap", "strategy", "backtest") + _EXTRA_SECTIONS
+
+
+def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides: dict | None = None) -> RunConfig:
+    """Validate a parsed TOML mapping into a :class:`RunConfig`; errors name ``source`` and key."""
+    from liqbt.backtest import BacktestParams
+    from liqbt.heatmap import HeatmapParams
+    from liqbt.strategy import load_strategy
+
+    raw = _deep_merge(raw, overrides or {})
+    unknown = [k for k in raw if k not in _TOP_KEYS]
+    if unknown:
+        raise InputError(f"unknown key {unknown[0]!r}", where=source, expected=f"one of {', '.join(_TOP_KEYS)}")
+    for key in ("data", "strategy"):
+        if key not in raw:
+            raise InputError(f"missing table [{key}]", where=source)
+    name = raw.get("name") or Path(source).stem
+    if not isinstance(name, str):
+        raise InputError("name must be a string", where=f"{source} name")
+    data = from_mapping(DataSpec, raw["data"], where=f"{source} [data]")
+    strategy = from_mapping(StrategySpec, raw["strategy"], where=f"{source} [strategy]")
+    heatmap = from_mapping(HeatmapParams, raw.get("heatmap", {}), where=f"{source} [heatmap]")
+    backtest = from_mapping(BacktestParams, raw.get("backtest", {}), where=f"{source} [backtest]")
+    search = [str((Path(source).parent / p).resolve()) for p in strategy.path]
+    cls = load_strategy(strategy.name, search_paths=search)
+    params = from_mapping(cls.Params, strategy.params, where=f"{source} [strategy.params]")
+    extra = {k: raw[k] for k in _EXTRA_SECTIONS if k in raw}
+    return RunConfig(
+        name=name, description=str(raw.get("description", "")), data=data, strategy=strategy,
+        heatmap=heatmap, backtest=backtest, strategy_params=params, source=source, extra=extra,
+    )
+
+
+def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+    """Read and validate a run config file (``liqbt run CONFIG``)."""
+    return parse_run_config(load_toml(path), source=str(path), overrides=overrides)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

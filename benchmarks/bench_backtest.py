@@ -1,0 +1,147 @@
+"""Backtest kernel vs ``vbt.Portfolio.from_signals`` on one year of 1-minute bars (525,600).
+
+Same bars, same signals (~2 k entries each side with stop and take-profit, plus exits), fees and
+slippage in both. vectorbt gets ``price=open``, ``stop_entry_price='price'`` and
+``stop_exit_price='stopmarket'`` (its closest equivalent); its stops are fractions of the fill
+and it skips the entry bar, so trade counts differ slightly — the timing is the point here,
+parity is checked in tests/backtest/test_backtest_vbt_parity.py.
+
+Run: ``python benchmarks/bench_backtest.py`` (or via ``benchmarks/run.py backtest``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))
+
+N_BARS = 525_600
+REPEAT = 5
+
+
+def _bars(n: int, seed: int = 1):
+    from liqbt.market import MarketFrame
+
+    rng = np.random.default_rng(seed)
+    ret = rng.standard_t(4, n) * 4e-4
+    close = 30_000 * np.exp(np.cumsum(ret))
+    open_ = np.r_[close[0], close[:-1]]
+    wick = np.abs(rng.normal(0, 3e-4, (2, n)))
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    qv = close * rng.lognormal(4, 1, n)
+    t = np.arange(n, dtype=np.int64) * 60_000 + 1_704_067_200_000  # 2024-01-01
+    ft = t[::480] + 17  # 8-hour funding stamps
+    fr = rng.normal(1e-4, 1e-4, len(ft))
+    return MarketFrame(
+        symbol="BENCH", exchange="synthetic", interval_ms=60_000, open_time=t, open=open_, high=high,
+        low=low, close=close, volume=qv / close, quote_volume=qv, funding_time=ft, funding_rate=fr,
+    )
+
+
+def _signals(m, seed: int = 2, sl: float = 0.01, tp: float = 0.02):
+    from liqbt.signals import Signals
+
+    rng = np.random.default_rng(seed)
+    n = len(m)
+    le = rng.random(n) < 2_000 / n
+    se = (rng.random(n) < 2_000 / n) & ~le
+    s = Signals.empty(n)
+    s.long_entry[:] = le
+    s.short_entry[:] = se
+    s.long_exit[:] = rng.random(n) < 1_000 / n
+    s.short_exit[:] = rng.random(n) < 1_000 / n
+    s.stop_price[le] = m.close[le] * (1 - sl)
+    s.take_profit[le] = m.close[le] * (1 + tp)
+    s.stop_price[se] = m.close[se] * (1 + sl)
+    s.take_profit[se] = m.close[se] * (1 - tp)
+    return s
+
+
+def _best(fn, repeat=REPEAT):
+    times = []
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def main() -> dict:
+    from liqbt.backtest import BacktestParams, build_portfolio, simulate
+
+    m = _bars(N_BARS)
+    s = _signals(m)
+    p_flat = BacktestParams(taker_bps=5, slippage_bps=2, leverage=3, size_pct=30)
+    p_sqrt = BacktestParams(taker_bps=5, slippage_bps=2, leverage=3, size_pct=30, slippage="sqrt")
+    figures: dict[str, float] = {"bars": N_BARS, "entries": int(s.n_entries)}
+
+    t0 = time.perf_counter()
+    sim = simulate(m, s, p_flat)
+    figures["ours_first_call_s"] = time.perf_counter() - t0
+    figures["ours_simulate_flat_s"], sim = _best(lambda: simulate(m, s, p_flat))
+    figures["ours_simulate_sqrt_s"], _ = _best(lambda: simulate(m, s, p_sqrt))
+    figures["ours_trades"] = len(sim.trades_i)
+
+    import vectorbt as vbt
+
+    t0 = time.perf_counter()
+    pf = build_portfolio(sim, m.close, "BENCH")
+    pf.trades.records_readable  # noqa: B018 - builds trade records
+    figures["ours_portfolio_first_s"] = time.perf_counter() - t0
+    figures["ours_portfolio_s"], pf = _best(lambda: build_portfolio(sim, m.close, "BENCH"), 3)
+    t0 = time.perf_counter()
+    pf.stats()
+    figures["vbt_stats_first_s"] = time.perf_counter() - t0
+    figures["vbt_stats_s"], _ = _best(lambda: build_portfolio(sim, m.close, "BENCH").stats(), 2)
+
+    import pandas as pd
+
+    idx = pd.RangeIndex(N_BARS)
+
+    def shifted(a):
+        return pd.Series(np.r_[False, a[:-1]], index=idx)
+
+    kw = dict(
+        entries=shifted(s.long_entry), exits=shifted(s.long_exit),
+        short_entries=shifted(s.short_entry), short_exits=shifted(s.short_exit),
+        price=pd.Series(m.open, index=idx), open=pd.Series(m.open, index=idx),
+        high=pd.Series(m.high, index=idx), low=pd.Series(m.low, index=idx),
+        sl_stop=0.01, tp_stop=0.02, stop_entry_price="price", stop_exit_price="stopmarket",
+        fees=5e-4, slippage=2e-4, size=9_000.0, size_type="value", init_cash=1e12,  # cash account: no rejections
+        freq="1min",
+    )
+    close = pd.Series(m.close, index=idx)
+    t0 = time.perf_counter()
+    vpf = vbt.Portfolio.from_signals(close, **kw)
+    figures["vbt_from_signals_first_s"] = time.perf_counter() - t0
+    figures["vbt_from_signals_s"], vpf = _best(lambda: vbt.Portfolio.from_signals(close, **kw))
+    figures["vbt_trades"] = int(vpf.trades.count())
+    figures["ratio_vbt_over_ours_flat"] = figures["vbt_from_signals_s"] / figures["ours_simulate_flat_s"]
+    figures["ratio_vbt_over_ours_sqrt"] = figures["vbt_from_signals_s"] / figures["ours_simulate_sqrt_s"]
+    figures["ratio_vbt_over_ours_incl_portfolio"] = figures["vbt_from_signals_s"] / (
+        figures["ours_simulate_flat_s"] + figures["ours_portfolio_s"]
+    )
+
+    print(f"bars {N_BARS:,}  entries {figures['entries']:,}  best of {REPEAT}")
+    print(f"  ours simulate (flat slippage)      {figures['ours_simulate_flat_s'] * 1e3:8.1f} ms  "
+          f"({figures['ours_trades']} trades; first call incl. cache load {figures['ours_first_call_s']:.2f} s)")
+    print(f"  ours simulate (sqrt slippage)      {figures['ours_simulate_sqrt_s'] * 1e3:8.1f} ms")
+    print(f"  vbt.Portfolio from our records     {figures['ours_portfolio_s'] * 1e3:8.1f} ms  "
+          f"(first incl. trades {figures['ours_portfolio_first_s']:.2f} s)")
+    print(f"  + stats()                          {figures['vbt_stats_s'] * 1e3:8.1f} ms  "
+          f"(first call JIT {figures['vbt_stats_first_s']:.2f} s)")
+    print(f"  vbt from_signals (numba)           {figures['vbt_from_signals_s'] * 1e3:8.1f} ms  "
+          f"({figures['vbt_trades']} trades; first call JIT {figures['vbt_from_signals_first_s']:.2f} s)")
+    print(f"  ratio vbt / ours: flat {figures['ratio_vbt_over_ours_flat']:.1f}x, "
+          f"sqrt {figures['ratio_vbt_over_ours_sqrt']:.1f}x, "
+          f"ours incl. portfolio {figures['ratio_vbt_over_ours_incl_portfolio']:.1f}x")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

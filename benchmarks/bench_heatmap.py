@@ -1,0 +1,111 @@
+"""Heatmap reconstruction speed and memory (target: one year of 1m bars ≤ 0.5 s warm, ≤ 1 GB).
+
+Data: ``synthetic_market`` — 525,600 one-minute bars (one year), OI every 5 bars, 10 bps bins,
+hourly snapshots (±30 % window), default leverage mixture. No I/O is timed. The baseline is
+``liqbt.heatmap.reference.reference_reconstruct`` (the same model written the obvious pandas
+way) on a shorter slice, timed in the same run; the two must agree on that slice.
+
+Run: ``python benchmarks/bench_heatmap.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))
+
+import numpy as np  # noqa: E402
+
+from liqbt.heatmap import HeatmapParams, reconstruct  # noqa: E402
+from liqbt.heatmap.heatmap import synthetic_market  # noqa: E402
+from liqbt.heatmap.reference import reference_reconstruct  # noqa: E402
+
+N_YEAR = 525_600
+N_SLICE = 3_000
+
+
+def _best(fn, repeat=3):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _peak_rss_mb(features: bool) -> float:
+    """Peak RSS of a fresh process that builds the year of bars and reconstructs it once."""
+    out = subprocess.run([sys.executable, __file__, "--mem", "1" if features else "0"],
+                         capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def _mem_child(features: bool) -> None:
+    market = synthetic_market(N_YEAR, seed=3)
+    reconstruct(market, HeatmapParams(features=features, snapshot_every=60))
+    # VmHWM (not ru_maxrss: Linux carries ru_maxrss over from the parent across exec)
+    with open("/proc/self/status") as fh:
+        hwm_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_rss_mb": hwm_kb / 1024}))
+
+
+def main() -> dict:
+    market = synthetic_market(N_YEAR, seed=3)
+    p_core = HeatmapParams(features=False, snapshot_every=60)
+    p_feat = HeatmapParams(features=True, snapshot_every=60)
+    t0 = time.perf_counter()
+    reconstruct(market.truncate(2000), p_feat)  # compile / load the numba cache
+    warmup = time.perf_counter() - t0
+
+    t_core, hm = _best(lambda: reconstruct(market, p_core))
+    t_feat, hm_f = _best(lambda: reconstruct(market, p_feat), repeat=2)
+    peak_core_mb = _peak_rss_mb(False)
+    peak_feat_mb = _peak_rss_mb(True)
+    out_mb = sum(a.nbytes for a in (hm_f.pred, hm_f.mass, hm_f.snapshots_long, hm_f.snapshots_short,
+                                     hm_f.features_array)) / 2**20
+
+    sl = market.truncate(N_SLICE)
+    t_ref, ref = _best(lambda: reference_reconstruct(sl, p_core), repeat=1)
+    t_nb, fast = _best(lambda: reconstruct(sl, p_core), repeat=5)
+    agree = all(
+        np.allclose(getattr(fast, k), getattr(ref, k), rtol=1e-7, atol=1e-6, equal_nan=True)
+        for k in ("pred", "mass", "snapshots_long", "snapshots_short")
+    )
+    # same-model per-bar cost extrapolated to a year (the reference is O(bins) per bar)
+    ref_year_s = t_ref / N_SLICE * N_YEAR
+    res = {
+        "bars": N_YEAR,
+        "snapshots": int(len(hm.snapshot_times)),
+        "snapshot_width_bins": int(hm.snapshots_long.shape[1]),
+        "first_call_s": round(warmup, 3),
+        "year_core_s": round(t_core, 3),
+        "year_with_features_s": round(t_feat, 3),
+        "target_core_s": 0.5,
+        "core_meets_target": t_core <= 0.5,
+        "peak_rss_core_mb": round(peak_core_mb, 1),
+        "peak_rss_with_features_mb": round(peak_feat_mb, 1),
+        "outputs_with_features_mb": round(out_mb, 1),
+        "memory_meets_target": max(peak_core_mb, peak_feat_mb) <= 1024,
+        "slice_bars": N_SLICE,
+        "slice_pandas_s": round(t_ref, 3),
+        "slice_numba_s": round(t_nb, 5),
+        "speedup_vs_pandas": round(t_ref / t_nb, 1),
+        "pandas_year_extrapolated_s": round(ref_year_s, 1),
+        "agree_with_pandas": bool(agree),
+        "predicted_long_usd_year": float(hm.pred[:, 0].sum()),
+    }
+    for k, v in res.items():
+        print(f"{k:>28}: {v}")
+    return res
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--mem":
+        _mem_child(sys.argv[2] == "1")
+    else:
+        main()

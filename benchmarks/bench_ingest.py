@@ -1,0 +1,118 @@
+"""Ingest throughput: one year of 1-minute Binance klines (525,600 rows, generated in the public
+archive's 12-column format) and the real files in ../shared/data (every shipped manifest).
+
+Baseline, measured in the same run on the same file: ``pandas.read_csv`` + a DuckDB insert of the
+DataFrame (no validation, no dedupe) — what a straightforward implementation would do.
+Target: ≥ 1,000,000 rows/s for klines on a 2-core machine.
+
+Run: ``python benchmarks/bench_ingest.py`` (or ``make bench`` / ``benchmarks/run.py ingest``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+N_ROWS = 525_600
+T0 = 1_704_067_200_000  # 2024-01-01
+
+
+def make_klines(path: Path, n: int = N_ROWS) -> Path:
+    """Write ``n`` 1m klines (header, ms timestamps) with DuckDB's CSV writer."""
+    import duckdb
+
+    duckdb.sql(f"""
+        COPY (
+          WITH r AS (SELECT i, 40000 + 2000 * sin(i / 5000.0) + (hash(i) % 1000) / 100.0 AS p FROM range({n}) t(i))
+          SELECT {T0} + i * 60000 AS open_time, round(p, 2) AS open, round(p + 5.5, 2) AS high,
+                 round(p - 4.25, 2) AS low, round(p + 1.1, 2) AS close,
+                 round(1 + (hash(i * 7) % 10000) / 100.0, 3) AS volume,
+                 {T0} + i * 60000 + 59999 AS close_time, round(p * 12.3, 4) AS quote_volume,
+                 100 + i % 900 AS count, round((hash(i * 3) % 10000) / 200.0, 3) AS taker_buy_volume,
+                 round(p * 6.1, 4) AS taker_buy_quote_volume, 0 AS ignore
+          FROM r ORDER BY i
+        ) TO '{path}' (HEADER, DELIMITER ',')""")
+    return path
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        best = min(best, fn())
+    return best
+
+
+def main() -> dict:
+    import duckdb
+    import pandas as pd
+
+    from liqbt.archive import Archive
+
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        tmp = Path(tmp)
+        csv = make_klines(tmp / "BTCUSDT-1m-2024-01.csv")
+        mb = csv.stat().st_size / 1e6
+
+        def liqbt_once() -> float:
+            db = tmp / "a.duckdb"
+            db.unlink(missing_ok=True)
+            with Archive(db) as ar:
+                t = time.perf_counter()
+                rep = ar.ingest([csv], progress=False)
+                dt = time.perf_counter() - t
+            assert rep.rows == N_ROWS, rep.summary()
+            return dt
+
+        def pandas_once() -> float:
+            db = tmp / "b.duckdb"
+            db.unlink(missing_ok=True)
+            con = duckdb.connect(str(db))
+            con.execute("CREATE TABLE candles (open_time BIGINT, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, "
+                        "volume DOUBLE, close_time BIGINT, quote_volume DOUBLE, count BIGINT, "
+                        "taker_buy_volume DOUBLE, taker_buy_quote_volume DOUBLE, ignore BIGINT)")
+            t = time.perf_counter()
+            df = pd.read_csv(csv)
+            con.register("df", df)
+            con.execute("INSERT INTO candles SELECT * FROM df")
+            dt = time.perf_counter() - t
+            con.close()
+            return dt
+
+        t_liqbt = best_of(liqbt_once)
+        t_pandas = best_of(pandas_once)
+        results["klines_rows"] = N_ROWS
+        results["klines_file_mb"] = round(mb, 1)
+        results["klines_rows_per_s"] = round(N_ROWS / t_liqbt)
+        results["pandas_baseline_rows_per_s"] = round(N_ROWS / t_pandas)
+        results["speedup_vs_pandas"] = round(t_pandas / t_liqbt, 2)
+        results["klines_target_met"] = float(N_ROWS / t_liqbt >= 1_000_000)
+        print(f"klines 1m, 1 year: {N_ROWS:,} rows, {mb:.0f} MB CSV")
+        print(f"  liqbt ingest          {t_liqbt:6.3f} s  {N_ROWS / t_liqbt:12,.0f} rows/s  "
+              f"(target 1,000,000: {'met' if N_ROWS / t_liqbt >= 1e6 else 'MISSED'})")
+        print(f"  pandas read + insert  {t_pandas:6.3f} s  {N_ROWS / t_pandas:12,.0f} rows/s  "
+              f"(liqbt is {t_pandas / t_liqbt:.1f}x faster, and validates + dedupes)")
+
+        shared = ROOT.parent / "shared" / "data"
+        manifests = sorted(p for p in (ROOT / "datasets").glob("*.toml") if p.name != "synthetic-demo.toml")
+        if shared.is_dir() and manifests:
+            db = tmp / "real.duckdb"
+            with Archive(db) as ar:
+                t = time.perf_counter()
+                rows = sum(ar.ingest_dataset(m, root=shared, progress=False).rows_read for m in manifests)
+                dt = time.perf_counter() - t
+            results["real_rows"] = rows
+            results["real_seconds"] = round(dt, 3)
+            results["real_rows_per_s"] = round(rows / dt)
+            print(f"real files ({len(manifests)} manifests): {rows:,} rows in {dt:.2f} s "
+                  f"= {rows / dt:,.0f} rows/s (many small files: per-file overhead dominates)")
+    return results
+
+
+if __name__ == "__main__":
+    print(main())

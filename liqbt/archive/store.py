@@ -1,0 +1,639 @@
+"""The market archive: one DuckDB file (or a folder of Parquet files) holding candles, open
+interest, funding, liquidation events and aggregated liquidation volume.
+
+Ingest runs one transaction per file: the file is read by DuckDB into a temporary staging table,
+validated (a failed check names the file, line and what was expected), deduplicated (exact
+duplicate rows collapse; two different rows with the same key are an error), and inserted with
+an anti-join on the table key restricted to the file's time range, so re-ingesting a file or an
+overlapping one adds nothing. The file's sha256 goes to ``ingest_log``.
+
+Queries return pandas frames with epoch-ms integer times and honour ``as_of`` (drop rows not yet
+available then: candles at ``open_time + interval``, OI/funding/liquidations at ``ts``,
+liquidation volume at ``ts + interval``). :meth:`Archive.market` builds the
+:class:`~liqbt.market.MarketFrame` the kernels consume.
+
+>>> import tempfile, os
+>>> d = tempfile.mkdtemp()
+>>> p = os.path.join(d, "BTCUSDT-1m-2024-01-01.csv")
+>>> _ = open(p, "w").write("1704067200000,42000,42010,41990,42005,1.5,1704067259999,63000,10,0.7,29400,0\\n")
+>>> with Archive(os.path.join(d, "a.duckdb")) as ar:
+...     rep = ar.ingest([p], progress=False)
+...     again = ar.ingest([p], progress=False)
+...     ar.candles("BTCUSDT", "2024-01-01", "2024-01-02")[["open_time", "close"]].values.tolist()
+[[1704067200000.0, 42005.0]]
+>>> rep.rows, again.rows, again.files[0].status
+(1, 0, 'skipped')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from liqbt.archive import formats
+from liqbt.archive.schema import (
+    COLUMNS,
+    DATA_TABLES,
+    KEYS,
+    NAMESPACE,
+    SCHEMA_VERSION,
+    TIME_COLUMN,
+    ddl,
+)
+from liqbt.errors import ArchiveLockedError, InputError
+from liqbt.market import LINEAR, MarketFrame, interval_ms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "liqbt.duckdb"
+INGESTIBLE = {".csv", ".zip", ".feather", ".parquet", ".json", ".jsonl", ".ndjson", ".arrow"}
+
+
+def default_path() -> str:
+    """``$LIQBT_DB`` or ``./liqbt.duckdb``."""
+    return os.environ.get("LIQBT_DB") or DEFAULT_DB
+
+
+def to_ms(value) -> int | None:
+    """Epoch ms from ``YYYY-MM-DD``, an ISO datetime, ``datetime``, ``pd.Timestamp`` or epoch ms.
+    Naive values are UTC.
+
+    >>> to_ms("2024-01-01"), to_ms("2024-01-01T00:01:00Z"), to_ms(1704067200000)
+    (1704067200000, 1704067260000, 1704067200000)
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"invalid date {value!r}: {exc}",
+                         expected="YYYY-MM-DD, an ISO datetime, datetime or epoch ms") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.tz_convert("UTC").value // 1_000_000)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class FileResult:
+    """What ingesting one file (or one manifest source of a file) did."""
+
+    path: str
+    sha256: str
+    status: str  # ingested | skipped
+    kind: str = ""
+    table: str = ""
+    rows_read: int = 0
+    rows: int = 0  # rows inserted (new)
+    duplicates: int = 0  # exact duplicate rows inside the file
+    first_ts: int | None = None
+    last_ts: int | None = None
+
+
+@dataclass
+class IngestReport:
+    """Per-file results of an ingest call; ``rows`` is the number of new rows inserted."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    def by_table(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            if f.table:
+                out[f.table] = out.get(f.table, 0) + f.rows
+        return out
+
+    def summary(self) -> str:
+        done = [f for f in self.files if f.status == "ingested"]
+        skipped = len(self.files) - len(done)
+        tables = ", ".join(f"{t} +{n}" for t, n in sorted(self.by_table().items()))
+        return (f"{len(done)} file(s) ingested, {skipped} already in the archive; "
+                f"{self.rows_read} rows read, {self.rows} new ({tables or 'nothing new'})")
+
+
+_LINE_RE = re.compile(r"Line:\s*(\d+)")
+_ORIG_RE = re.compile(r"Original Line:\s*(.*)")
+
+
+def _duck_input_error(exc: Exception, display: str) -> InputError:
+    """An InputError naming file and line from a DuckDB reader error."""
+    text = str(exc)
+    line = _LINE_RE.search(text)
+    orig = _ORIG_RE.search(text)
+    detail = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    reason = ""
+    for ln in detail:
+        if ln.startswith(("Error when converting", "Expected Number of Columns", "Could not convert",
+                          "Value with unterminated quote", "Malformed JSON", "Invalid")):
+            reason = ln
+            break
+    if not reason:
+        reason = detail[0] if detail else type(exc).__name__
+        reason = re.sub(r"^[A-Za-z ]+ Error:\s*", "", reason)
+    if orig:
+        reason += f" in line {orig.group(1)!r}"
+    where = f"{display}:{line.group(1)}" if line else display
+    return InputError(f"cannot read: {reason}", where=where,
+                      expected="the documented layout and column types of this file kind")
+
+
+class Archive:
+    """The market archive. ``path`` None → ``$LIQBT_DB`` or ``./liqbt.duckdb``; a folder or an
+    ``s3://`` URL opens an exported Parquet archive read-only (see :mod:`liqbt.archive.export`).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+        self.path = str(path) if path is not None else default_path()
+        self.parquet = self.path.startswith("s3://") or Path(self.path).is_dir()
+        self.read_only = read_only or self.parquet
+        if self.parquet:
+            from liqbt.archive.export import open_parquet
+
+            self.con = open_parquet(self.path)
+            return
+        if self.read_only and not Path(self.path).exists():
+            raise InputError(f"archive not found: {self.path}", expected="an existing .duckdb file or Parquet folder")
+        try:
+            self.con = duckdb.connect(self.path, read_only=self.read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise ArchiveLockedError(
+                    "database is locked by another process", where=self.path,
+                    expected="no other writer (close the other liqbt/DuckDB process or use another --db)",
+                ) from None
+            raise InputError(f"cannot open archive: {exc}", where=self.path) from None
+        self.con.execute("SET TimeZone='UTC'")
+        if not self.read_only:
+            self.con.execute(ddl())
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        row = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row and int(row[0]) != SCHEMA_VERSION:
+            raise InputError(f"archive schema version {row[0]}", where=self.path,
+                             expected=f"version {SCHEMA_VERSION} (re-ingest into a new file)")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Archive({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    # -- ingest ------------------------------------------------------------------------------
+    def is_ingested(self, sha256: str) -> bool:
+        """True when a file with this sha256 is in ``ingest_log``."""
+        return self.con.execute("SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
+
+    def ingest(self, paths, *, dataset=None, root=None, progress: bool = True) -> IngestReport:
+        """Ingest files and folders (recursively) of self-describing formats, each file in its own
+        transaction; with ``dataset`` also (or only) the sources of that manifest. The first bad
+        file raises :class:`InputError` (files before it stay ingested, nothing of it does)."""
+        self._writable()
+        report = IngestReport()
+        if dataset is not None:
+            report.files += self.ingest_dataset(dataset, root=root, progress=progress).files
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        files = expand_paths(paths or [])
+        from tqdm import tqdm
+
+        for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
+            report.files.append(self._ingest_file(f))
+        return report
+
+    def ingest_dataset(self, manifest_path, root=None, *, progress: bool = True) -> IngestReport:
+        """Ingest every source declared by a dataset manifest (``datasets/NAME.toml``); ``root``
+        is the folder its globs are relative to (default: see :func:`manifest.default_root`)."""
+        from tqdm import tqdm
+
+        from liqbt.archive.manifest import load_manifest
+
+        self._writable()
+        manifest = load_manifest(manifest_path)
+        jobs = manifest.resolve(root)
+        report = IngestReport()
+        for spec, path in tqdm(jobs, desc=f"ingest {manifest.name}", unit="file",
+                               disable=not progress or len(jobs) < 2):
+            sha = sha256_file(path)
+            kind = f"dataset:{manifest.name}/{spec.name}"
+            done = self.con.execute("SELECT count(*) FROM ingest_log WHERE sha256=? AND kind=?",
+                                    [sha, kind]).fetchone()[0]
+            if done:
+                report.files.append(FileResult(str(path), sha, "skipped", kind, spec.table))
+                continue
+            source = spec.source_for(path)
+            source.kind = kind
+            source.dataset = manifest.name
+            report.files.append(self._load(source, sha, str(path), str(path)))
+        return report
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise InputError("archive opened read-only", where=self.path, expected="a writable .duckdb file")
+
+    def _ingest_file(self, path: Path) -> FileResult:
+        sha = sha256_file(path)
+        if self.is_ingested(sha):
+            log.info("%s already ingested (sha256 %s…)", path, sha[:12])
+            return FileResult(str(path), sha, "skipped")
+        if path.suffix.lower() != ".zip":
+            return self._load(formats.detect(path, str(path)), sha, str(path), str(path))
+        _verify_checksum(path, sha)
+        with tempfile.TemporaryDirectory(prefix="liqbt-ingest-") as tmp:
+            member = _extract_zip(path, Path(tmp))
+            display = f"{path}!{member.name}"
+            source = formats.detect(member, display, hint_path=path.parent / member.name)
+            return self._load(source, sha, str(path), display)
+
+    def _load(self, source: formats.Source, sha: str, path: str, display: str) -> FileResult:
+        con = self.con
+        table = source.table
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if source.arrow is not None:
+                con.register("_src", source.arrow)
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS {source.sql}")
+            except duckdb.Error as exc:
+                raise _duck_input_error(exc, display) from None
+            n = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+            if n == 0:
+                raise InputError("no data rows", where=display, expected="at least one row")
+            self._check(source, display)
+            dups = self._dedupe(source, display, n)
+            result = self._insert(source, table)
+            first, last = con.execute(
+                f"SELECT min({TIME_COLUMN[table]}), max({TIME_COLUMN[table]}) FROM _stg").fetchone()
+            if NAMESPACE[table] == "exchange":
+                con.execute(
+                    "INSERT OR IGNORE INTO symbols SELECT DISTINCT exchange, symbol, ?, ?, origin FROM _stg",
+                    [source.contract_type, source.contract_size])
+            con.execute(
+                "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [sha, path, source.kind, table, source.dataset, n, result, first, last])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            if source.arrow is not None:
+                con.unregister("_src")
+            con.execute("DROP TABLE IF EXISTS temp._stg")
+        log.info("%s: %s → %s, %d rows read, %d new", display, source.kind, table, n, result)
+        return FileResult(path, sha, "ingested", source.kind, table, n, result, dups, first, last)
+
+    def _check(self, source: formats.Source, display: str) -> None:
+        if not source.checks:
+            return
+        counts = self.con.execute(
+            "SELECT " + ", ".join(f"count_if(({c.bad}) IS TRUE)" for c in source.checks) + " FROM _stg"
+        ).fetchone()
+        for check, bad in zip(source.checks, counts, strict=True):
+            if bad:
+                raise InputError(f"{check.message} ({bad} row(s))",
+                                 where=self._locate(source, display, check.bad),
+                                 expected=check.expected)
+
+    def _locate(self, source: formats.Source, display: str, condition: str) -> str:
+        """``file:line`` of the first row where ``condition`` holds (``file row N`` when the file
+        is not line-oriented)."""
+        row = self.con.execute(
+            f"SELECT _n FROM (SELECT row_number() OVER () AS _n, * FROM ({source.sql})) "
+            f"WHERE ({condition}) IS TRUE ORDER BY _n LIMIT 1").fetchone()
+        if row is None:
+            return display
+        if source.arrow is not None or source.line_offset < 0:
+            return f"{display} row {row[0]}"
+        return f"{display}:{row[0] + source.line_offset}"
+
+    def _dedupe(self, source: formats.Source, display: str, n: int) -> int:
+        key = KEYS[source.table]
+        cols = list(COLUMNS[source.table])
+        k = ", ".join(f'"{c}"' for c in key)
+        n_keys = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {k} FROM _stg)").fetchone()[0]
+        if n_keys == n:
+            return 0
+        c = ", ".join(f'"{x}"' for x in cols)
+        n_rows = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {c} FROM _stg)").fetchone()[0]
+        if n_keys < n_rows:
+            sample = self.con.execute(
+                f"SELECT {k} FROM (SELECT DISTINCT {c} FROM _stg) GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+            ).fetchone()
+            cond = " AND ".join(f'"{kk}" IS NOT DISTINCT FROM {_lit(v)}' for kk, v in zip(key, sample, strict=True))
+            raise InputError(
+                f"two different rows for the same key ({', '.join(f'{a}={b}' for a, b in zip(key, sample, strict=True))})",
+                where=self._locate(source, display, cond),
+                expected="one row per key (exact duplicate rows are dropped)")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT DISTINCT ON ({k}) * FROM _stg")
+        log.info("%s: dropped %d exact duplicate row(s)", display, n - n_rows)
+        return n - n_rows
+
+    def _insert(self, source: formats.Source, table: str) -> int:
+        """Insert staging rows whose key is not in the table yet; returns the number inserted.
+        The anti-join only looks at the file's own time range (zone maps skip the rest), and is
+        skipped entirely when nothing of the table falls in that range (the common case)."""
+        key = KEYS[table]
+        tcol = TIME_COLUMN[table]
+        ns = NAMESPACE[table]
+        k = ", ".join(f'"{c}"' for c in key)
+        names = ", ".join(f'"{c}"' for c in COLUMNS[table])
+        lo, hi = self.con.execute(f"SELECT min({tcol}), max({tcol}) FROM _stg").fetchone()
+        existing = (
+            f"SELECT {k} FROM {table} WHERE {tcol} BETWEEN {int(lo)} AND {int(hi)} "
+            f"AND {ns} IN (SELECT DISTINCT {ns} FROM _stg) "
+            f"AND symbol IN (SELECT DISTINCT symbol FROM _stg)"
+        )
+        overlap = self.con.execute(f"SELECT count(*) FROM ({existing} LIMIT 1)").fetchone()[0]
+        if not overlap:
+            sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM _stg"
+        else:
+            cols = ", ".join(f's."{c}"' for c in COLUMNS[table])
+            sql = f"INSERT INTO {table} ({names}) SELECT {cols} FROM _stg s ANTI JOIN ({existing}) e USING ({k})"
+        return int(self.con.execute(sql).fetchone()[0])
+
+    # -- queries -----------------------------------------------------------------------------
+    def _pick_exchange(self, table: str, symbol: str, exchange: str | None, extra: str = "", params=()) -> str | None:
+        if exchange is not None:
+            return exchange
+        ns = NAMESPACE[table]
+        found = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT {ns} FROM {table} WHERE symbol = ? {extra} ORDER BY 1", [symbol, *params]).fetchall()]
+        if len(found) <= 1:
+            return found[0] if found else None
+        if "binance" in found:
+            return "binance"
+        raise InputError(f"{table} for {symbol} come from several sources: {', '.join(found)}",
+                         expected="exchange=... to pick one")
+
+    def _frame(self, table, symbol, start, end, exchange, as_of, avail, extra="", params=()) -> pd.DataFrame:
+        ns = NAMESPACE[table]
+        tcol = TIME_COLUMN[table]
+        ex = self._pick_exchange(table, symbol, exchange, extra, params)
+        where = [f"{ns} = ?", "symbol = ?"]
+        args: list = [ex, symbol]
+        if extra:
+            where.append(extra.removeprefix("AND "))
+            args += list(params)
+        if start is not None:
+            where.append(f"{tcol} >= ?")
+            args.append(to_ms(start))
+        if end is not None:
+            where.append(f"{tcol} < ?")
+            args.append(to_ms(end))
+        if as_of is not None:
+            where.append(f"{avail} <= ?")
+            args.append(to_ms(as_of))
+        return self.con.execute(
+            f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {tcol}", args).df()
+
+    def candles(self, symbol, start=None, end=None, interval="1m", *, exchange=None, kind="trade", as_of=None) -> pd.DataFrame:
+        """Candles with ``start <= open_time < end``; ``as_of`` keeps bars closed by then
+        (``open_time + interval <= as_of``). ``exchange`` None picks the only one (or binance)."""
+        ms = interval_ms(interval)
+        return self._frame("candles", symbol, start, end, exchange, as_of, f"open_time + {ms}",
+                           "AND interval = ? AND kind = ?", (interval, kind))
+
+    def open_interest(self, symbol, start=None, end=None, *, exchange=None, as_of=None) -> pd.DataFrame:
+        """Open-interest readings (``oi_qty`` native units, ``oi_value`` quote) in ``[start, end)``."""
+        return self._frame("open_interest", symbol, start, end, exchange, as_of, "ts")
+
+    def funding(self, symbol, start=None, end=None, *, exchange=None, as_of=None) -> pd.DataFrame:
+        """Funding settlements (raw rate per interval) in ``[start, end)``."""
+        return self._frame("funding", symbol, start, end, exchange, as_of, "ts")
+
+    def liquidations(self, symbol, start=None, end=None, *, exchange=None, as_of=None) -> pd.DataFrame:
+        """Individual liquidation events; ``side`` is the position liquidated (SELL order = long)."""
+        return self._frame("liquidations", symbol, start, end, exchange, as_of, "ts")
+
+    def liquidation_volume(self, symbol, start=None, end=None, interval=None, *, exchange=None, as_of=None) -> pd.DataFrame:
+        """Aggregated liquidations (USD per interval and side); ``exchange`` filters the
+        ``source`` namespace. ``as_of`` keeps intervals ended by then (``ts + interval``)."""
+        avail = ("ts + CASE interval " + " ".join(
+            f"WHEN '{k}' THEN {v}" for k, v in _interval_table().items()) + " END")
+        if interval is None:
+            return self._frame("liquidation_volume", symbol, start, end, exchange, as_of, avail)
+        return self._frame("liquidation_volume", symbol, start, end, exchange, as_of, avail,
+                           "AND interval = ?", (interval,))
+
+    def contract(self, exchange: str, symbol: str) -> tuple[str, float]:
+        """``(contract_type, contract_size)`` from the symbols table (linear, 1 when unknown)."""
+        row = self.con.execute("SELECT contract_type, contract_size FROM symbols WHERE exchange=? AND symbol=?",
+                               [exchange, symbol]).fetchone()
+        return (row[0], float(row[1])) if row else (LINEAR, 1.0)
+
+    def market(self, symbol, start, end, interval="1m", *, exchange=None, as_of=None) -> MarketFrame:
+        """The :class:`MarketFrame` of ``symbol`` for bars with ``start <= open_time < end``.
+
+        Trade candles of ``interval``; ``mark_high``/``mark_low`` from mark candles of the same
+        interval and exchange (NaN where absent); OI readings and funding settlements of the same
+        exchange namespace, from the last reading at or before ``start`` (it seeds the state) up
+        to the last bar's close. With ``as_of`` only rows available by then are used.
+
+        OI quantity is native (coin for linear, contracts for inverse). When a source has only
+        the USD value, ``oi_qty`` is derived as ``oi_value / close`` where close is that of the
+        last bar *closed at or before the reading* (never a later price, so it stays
+        point-in-time); for inverse contracts ``oi_value / contract_size``.
+        """
+        ms = interval_ms(interval)
+        ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = 'trade'", (interval,))
+        c = self.candles(symbol, start, end, interval, exchange=ex, as_of=as_of)
+        if c.empty:
+            raise InputError(f"no {interval} trade candles for {symbol} ({ex}) in [{start}, {end})",
+                             expected="ingested candles (see `liqbt archive info`)")
+        m = self.candles(symbol, start, end, interval, exchange=ex, kind="mark", as_of=as_of)
+        ot = c["open_time"].to_numpy(np.int64)
+        mark_high = np.full(len(ot), np.nan)
+        mark_low = np.full(len(ot), np.nan)
+        if not m.empty:
+            idx = np.searchsorted(ot, m["open_time"].to_numpy(np.int64))
+            ok = (idx < len(ot)) & (ot[np.clip(idx, 0, len(ot) - 1)] == m["open_time"].to_numpy(np.int64))
+            mark_high[idx[ok]] = m["high"].to_numpy()[ok]
+            mark_low[idx[ok]] = m["low"].to_numpy()[ok]
+        s_ms, last_close = int(ot[0]), int(ot[-1]) + ms
+        cap = last_close if as_of is None else min(last_close, to_ms(as_of))
+        ctype, csize = self.contract(ex, symbol)
+        oi = self.con.execute(
+            f"""
+            WITH o AS (
+                SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $ex AND symbol = $sym
+                  AND ts <= $cap AND ts >= coalesce((SELECT max(ts) FROM open_interest
+                        WHERE exchange = $ex AND symbol = $sym AND ts <= $start), $start)
+            ), c AS (
+                SELECT open_time + {ms} AS close_t, close FROM candles
+                WHERE exchange = $ex AND symbol = $sym AND interval = $iv AND kind = 'trade'
+                  AND open_time + {ms} <= $cap
+            )
+            SELECT o.ts, coalesce(o.oi_qty, CASE WHEN $inverse THEN o.oi_value / $csize
+                                                 ELSE o.oi_value / c.close END) AS oi_qty,
+                   o.oi_value
+            FROM o ASOF LEFT JOIN c ON o.ts >= c.close_t ORDER BY o.ts""",
+            {"ex": ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": interval,
+             "inverse": ctype != LINEAR, "csize": csize}).fetchnumpy()
+        fu = self.con.execute(
+            "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? AND ts >= ? AND ts <= ? ORDER BY ts",
+            [ex, symbol, s_ms, cap]).fetchnumpy()
+
+        def col(frame, name):
+            return frame[name].to_numpy(np.float64, na_value=np.nan)
+
+        return MarketFrame(
+            symbol=symbol, exchange=ex, interval_ms=ms, open_time=ot,
+            open=col(c, "open"), high=col(c, "high"), low=col(c, "low"), close=col(c, "close"),
+            volume=col(c, "volume"), quote_volume=col(c, "quote_volume"),
+            taker_buy_volume=col(c, "taker_buy_volume"), mark_high=mark_high, mark_low=mark_low,
+            oi_time=np.asarray(oi["ts"], np.int64), oi_qty=_nan(oi["oi_qty"]), oi_value=_nan(oi["oi_value"]),
+            funding_time=np.asarray(fu["ts"], np.int64), funding_rate=_nan(fu["rate"]),
+            contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
+        )
+
+    def fingerprint(self, symbol, start, end, interval="1m", exchange=None) -> str:
+        """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
+        same fingerprint, any changed, added or removed row → a different one."""
+        mf = self.market(symbol, start, end, interval, exchange=exchange)
+        h = hashlib.sha256(f"{mf.exchange}|{mf.symbol}|{mf.interval_ms}|{mf.contract_type}|{mf.contract_size}".encode())
+        for name in ("open_time", "open", "high", "low", "close", "volume", "quote_volume",
+                     "taker_buy_volume", "mark_high", "mark_low", "oi_time", "oi_qty", "oi_value",
+                     "funding_time", "funding_rate"):
+            arr = np.ascontiguousarray(getattr(mf, name))
+            h.update(name.encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+    def info(self) -> pd.DataFrame:
+        """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the
+        typical step and the number of gaps (steps longer than the interval; for OI/funding
+        longer than 1.5 × the median step; not computed for event tables)."""
+        iv = _interval_table()
+        iv_case = "CASE interval " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in iv.items()) + " END"
+        parts = [
+            f"""SELECT 'candles' AS "table", exchange AS namespace, symbol, interval, kind, count(*) AS rows,
+                       min(open_time) AS first, max(open_time) AS last, any_value({iv_case}) AS step_ms,
+                       count_if(d > {iv_case}) AS gaps
+                FROM (SELECT *, open_time - lag(open_time) OVER (PARTITION BY exchange, symbol, interval, kind
+                      ORDER BY open_time) AS d FROM candles) GROUP BY ALL""",
+            f"""SELECT 'liquidation_volume', source, symbol, interval, NULL, count(*), min(ts), max(ts),
+                       any_value({iv_case}), count_if(d > {iv_case})
+                FROM (SELECT *, ts - lag(ts) OVER (PARTITION BY source, symbol, interval ORDER BY ts) AS d
+                      FROM liquidation_volume) GROUP BY ALL""",
+        ]
+        for t in ("open_interest", "funding"):
+            parts.append(
+                f"""SELECT '{t}', exchange, symbol, NULL, NULL, count(*), min(ts), max(ts),
+                           CAST(median(d) AS BIGINT), count_if(d > 1.5 * m)
+                    FROM (SELECT *, median(d) OVER (PARTITION BY exchange, symbol) AS m FROM
+                          (SELECT exchange, symbol, ts, ts - lag(ts) OVER (PARTITION BY exchange, symbol ORDER BY ts) AS d
+                           FROM {t})) GROUP BY ALL""")
+        for t in ("liquidations", "trades"):
+            parts.append(f"SELECT '{t}', exchange, symbol, NULL, NULL, count(*), min(ts), max(ts), NULL, NULL FROM {t} GROUP BY ALL")
+        df = self.con.execute(" UNION ALL ".join(f"({p})" for p in parts) + " ORDER BY 1, 2, 3, 4, 5").df()
+        for c in ("first", "last"):
+            df[c] = pd.to_datetime(df[c], unit="ms", utc=True)
+        return df
+
+    def tables(self) -> tuple[str, ...]:
+        return DATA_TABLES
+
+
+def _nan(a) -> np.ndarray:
+    if isinstance(a, np.ma.MaskedArray):
+        return a.astype(np.float64).filled(np.nan)
+    return np.asarray(a, dtype=np.float64)
+
+
+def _lit(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v))
+    return formats.sql_str(str(v))
+
+
+def _interval_table() -> dict[str, int]:
+    from liqbt.market import _INTERVALS_MS
+
+    return dict(_INTERVALS_MS)
+
+
+def expand_paths(paths) -> list[Path]:
+    """Files under the given files/folders with an ingestible extension, sorted; ``.CHECKSUM``
+    siblings are skipped (they are verified with their zip)."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INGESTIBLE)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError("no such file or folder", where=str(p))
+    return out
+
+
+def _verify_checksum(path: Path, sha: str) -> None:
+    """Compare with the sibling ``<zip>.CHECKSUM`` (``<sha256>  <name>``) when present."""
+    cs = path.with_name(path.name + ".CHECKSUM")
+    if not cs.is_file():
+        return
+    text = cs.read_text(errors="replace").split()
+    if not text or text[0].lower() != sha:
+        raise InputError(f"checksum mismatch: file sha256 {sha[:16]}…, {cs.name} says {(text or ['nothing'])[0][:16]}…",
+                         where=str(path), expected="the sha256 in the .CHECKSUM file (re-download the zip)")
+
+
+def _extract_zip(path: Path, tmp: Path) -> Path:
+    """Extract the one CSV of a Binance archive zip into ``tmp``."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise InputError(f"zip holds {len(names)} files", where=str(path), expected="exactly one CSV")
+            target = tmp / Path(names[0]).name
+            with zf.open(names[0]) as src, target.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            return target
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise InputError(f"truncated or corrupt zip ({exc})", where=str(path),
+                         expected="a complete zip archive (re-download it)") from None
+
+
+def utc_text(ms) -> str:
+    """``YYYY-MM-DD HH:MM`` of epoch ms (for messages).
+
+    >>> utc_text(1704067200000)
+    '2024-01-01 00:00'
+    """
+    return dt.datetime.fromtimestamp(int(ms) / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")

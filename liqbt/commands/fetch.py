@@ -1,0 +1,119 @@
+"""``liqbt fetch binance``: download Binance's public futures archive, verify, ingest."""
+
+from __future__ import annotations
+
+import argparse
+
+from liqbt.archive import fetch as lib
+from liqbt.cli import add_db_option, resolve_db
+
+DEFAULT_KINDS = "klines_1m,markPriceKlines_1m,metrics,fundingRate"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fetch",
+        help="download exchange archives (Binance public data) and ingest them",
+        description="Download files from an exchange's public archive, verify them and ingest "
+        "them into the archive.",
+    )
+    sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    p = sources.add_parser(
+        "binance",
+        help="Binance futures archive (data.binance.vision)",
+        description=(
+            "Download Binance futures archive files (daily/monthly zips with their .CHECKSUM), "
+            "verify sha256, resume interrupted downloads, skip files already ingested, then "
+            "ingest. Whole past months use the monthly file where the kind has one; other days "
+            "use daily files. A 404 is a warning; a checksum mismatch rejects the file (it is "
+            "moved to DEST/.quarantine and never ingested) and the command exits with code 2 "
+            "after ingesting the good files; other download failures exit with code 1."
+        ),
+        epilog=(
+            "kinds: klines_<interval>, markPriceKlines_<interval>, indexPriceKlines_<interval>, "
+            "premiumIndexKlines_<interval> (daily+monthly), metrics (daily), fundingRate "
+            "(monthly), liquidationSnapshot (daily; Binance no longer serves it), aggTrades "
+            "(daily+monthly). Example: liqbt fetch binance --symbol BTCUSDT --start 2024-01-01 "
+            "--end 2024-01-31 --kinds klines_1m,metrics,fundingRate"
+        ),
+    )
+    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT (USDⓈ-M) or BTCUSD_PERP (COIN-M)")
+    p.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last UTC day (inclusive), YYYY-MM-DD")
+    p.add_argument(
+        "--kinds",
+        default=DEFAULT_KINDS,
+        help=f"comma-separated kinds (default: {DEFAULT_KINDS})",
+    )
+    p.add_argument(
+        "--market",
+        choices=("um", "cm"),
+        default=None,
+        help="um (USDⓈ-M) or cm (COIN-M); default: inferred from the symbol",
+    )
+    p.add_argument(
+        "--base-url",
+        default=lib.DEFAULT_BASE_URL,
+        help=f"archive root (default: {lib.DEFAULT_BASE_URL})",
+    )
+    p.add_argument(
+        "--dest",
+        default=str(lib.DEFAULT_DEST),
+        help=f"download folder, mirrors the archive layout (default: ./{lib.DEFAULT_DEST})",
+    )
+    add_db_option(p)
+    p.add_argument(
+        "--download-only", action="store_true", help="download and verify, do not ingest"
+    )
+    p.add_argument(
+        "--allow-missing-checksum",
+        action="store_true",
+        help="accept files whose .CHECKSUM is not published (default: reject them)",
+    )
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="fetch .CHECKSUM files again even for files already downloaded or ingested",
+    )
+    p.add_argument("--workers", type=int, default=4, help="parallel downloads (default: 4)")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="retries after a transient HTTP/network error, with back-off (default: 3)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    # Check symbol, dates and kinds before creating an archive file for nothing.
+    lib.plan_files(args.symbol, args.start, args.end, kinds, market=args.market)
+    archive = None
+    if not args.download_only:
+        from liqbt.archive.store import Archive
+
+        archive = Archive(resolve_db(args))
+    try:
+        report = lib.fetch_binance(
+            args.symbol,
+            args.start,
+            args.end,
+            kinds,
+            base_url=args.base_url,
+            dest=args.dest,
+            archive=archive,
+            market=args.market,
+            progress=not args.no_progress,
+            allow_missing_checksum=args.allow_missing_checksum,
+            recheck=args.recheck,
+            workers=args.workers,
+            retries=args.retries,
+        )
+    finally:
+        close = getattr(archive, "close", None)
+        if close:
+            close()
+    print(report.summary())
+    return report.exit_code

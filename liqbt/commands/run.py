@@ -1,0 +1,45 @@
+"""``liqbt run CONFIG... [--out DIR]``: backtest one or more configs → run folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from liqbt.cli import add_db_option, resolve_db
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="backtest a config → run folder (config, manifest, metrics, trades, equity, report.html)",
+        description=(
+            "Run the configured strategy on the archive: heatmap → features → signals → backtest. "
+            "Several configs run in one process (numba and vectorbt compile once). Each gets a "
+            "folder runs/<utc-time>-<name>/ unless --out is given (one config) or --runs-dir."
+        ),
+    )
+    p.add_argument("configs", nargs="+", metavar="CONFIG", help="run config TOML file(s)")
+    p.add_argument("--out", help="run folder (only with a single CONFIG)")
+    p.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
+    p.add_argument("--no-html", action="store_true", help="skip report.html")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_db_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from liqbt.config import load_run_config
+    from liqbt.errors import InputError
+    from liqbt.pipeline import run_config
+    from liqbt.report import default_run_dir, write_run
+    from liqbt.report.summary import summary_text
+
+    if args.out and len(args.configs) > 1:
+        raise InputError("--out takes a single CONFIG; use --runs-dir for several")
+    configs = [load_run_config(c) for c in args.configs]  # validate all before running any
+    for cfg in configs:
+        result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress)
+        out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)
+        folder = write_run(result, out, html=not args.no_html)
+        print(summary_text(result, folder))
+    return 0

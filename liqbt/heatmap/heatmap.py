@@ -1,0 +1,330 @@
+"""The ``Heatmap`` object and :func:`reconstruct` (pandas-facing layer over the numba kernel).
+
+>>> import numpy as np
+>>> from liqbt.market import MarketFrame
+>>> t = np.arange(120, dtype=np.int64) * 60_000
+>>> px = 100.0 + np.sin(np.arange(120) / 10.0)
+>>> m = MarketFrame("TESTUSDT", "test", 60_000, t, px, px + 0.2, px - 0.2, px, np.ones(120),
+...                 oi_time=t[::5] + 60_000, oi_qty=1000.0 + np.arange(24) * 10.0,
+...                 oi_value=np.zeros(24))
+>>> hm = reconstruct(m, HeatmapParams(snapshot_every=30))
+>>> prices, long_usd, short_usd = hm.at(int(t[-1]) + 60_000)
+>>> len(hm.snapshot_times), long_usd.dtype.name, bool(long_usd.sum() > 0)
+(4, 'float32', True)
+>>> list(hm.predicted_liquidations.columns)
+['long_usd', 'short_usd', 'long_lo', 'long_hi', 'short_lo', 'short_hi']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liqbt.config import from_mapping, to_mapping
+from liqbt.errors import InputError
+from liqbt.features import (
+    FEATURE_COLUMNS,
+    N_FEATURES,
+    features_frame,
+    gauss_weights,
+    wilder_atr_nb,
+)
+from liqbt.heatmap.kernel import PRED_COLUMNS, reconstruct_nb
+from liqbt.heatmap.model import HeatmapParams, bracket_table, class_log_offsets
+from liqbt.market import INVERSE, MarketFrame, align_asof
+
+log = logging.getLogger(__name__)
+
+INIT_BAND = 1.5  # initial grid half-width in log units (×/÷ 4.5 around the first close)
+
+
+@dataclass(frozen=True, eq=False)
+class Heatmap:
+    """Result of :func:`reconstruct` for one symbol.
+
+    * ``times``: bar open times (epoch ms); per-bar outputs are known at each bar's close.
+    * ``pred``: (n, 6) predicted liquidations = ``PRED_COLUMNS`` (USD by side and the price span
+      they came from; NaN span when nothing was liquidated).
+    * ``mass``: (n, 2) outstanding long/short quantity after the bar (native: coin for linear,
+      USD face for inverse; hedged class included) — equals the lagged OI after each reading up
+      to post-entry consumption.
+    * ``snapshot_times``: when each snapshot is available = close time of its bar (epoch ms);
+      ``snapshot_k0``: global log-bin index of column 0; ``snapshots_long/short``: float32 USD per
+      bin, width 2·window_bins+1 centred on the close's bin.
+    * ``features_array``: (n, len(FEATURE_COLUMNS)) cluster features (empty when disabled).
+    """
+
+    symbol: str
+    params: HeatmapParams
+    interval_ms: int
+    times: np.ndarray
+    pred: np.ndarray
+    mass: np.ndarray
+    snapshot_times: np.ndarray
+    snapshot_k0: np.ndarray
+    snapshots_long: np.ndarray
+    snapshots_short: np.ndarray
+    features_array: np.ndarray
+    contract_type: str = "linear"
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def log_step(self) -> float:
+        return self.params.log_step
+
+    @property
+    def index(self):
+        import pandas as pd
+
+        return pd.to_datetime(self.times, unit="ms", utc=True).rename("open_time")
+
+    @property
+    def bin_prices(self) -> np.ndarray:
+        """(n_snapshots, width) bin-mid prices of every snapshot column."""
+        width = self.snapshots_long.shape[1]
+        k = self.snapshot_k0[:, None] + np.arange(width)[None, :]
+        return np.exp((k + 0.5) * self.log_step)
+
+    def snapshot_index(self, ts: int) -> int:
+        """Index of the last snapshot available at ``ts`` (epoch ms); InputError if none."""
+        s = int(np.searchsorted(self.snapshot_times, int(ts), side="right")) - 1
+        if s < 0:
+            raise InputError(f"no heatmap snapshot available at {ts}",
+                             expected=f"ts >= {self.snapshot_times[0] if len(self.snapshot_times) else 'n/a'}")
+        return s
+
+    def at(self, ts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(bin_mid_prices, long_usd, short_usd)`` of the last snapshot available at ``ts``
+        (epoch ms, or anything ``pandas.Timestamp`` accepts)."""
+        if not isinstance(ts, (int, np.integer)):
+            import pandas as pd
+
+            ts = int(pd.Timestamp(ts).value // 1_000_000)
+        s = self.snapshot_index(ts)
+        width = self.snapshots_long.shape[1]
+        prices = np.exp((self.snapshot_k0[s] + np.arange(width) + 0.5) * self.log_step)
+        return prices, self.snapshots_long[s], self.snapshots_short[s]
+
+    @property
+    def predicted_liquidations(self):
+        """DataFrame (index = bar open time, UTC) of ``PRED_COLUMNS``."""
+        import pandas as pd
+
+        return pd.DataFrame(self.pred, index=self.index, columns=list(PRED_COLUMNS))
+
+    @property
+    def features(self):
+        """Cluster features, DataFrame indexed like ``market.to_frame()`` (FEATURE_COLUMNS)."""
+        if self.features_array.shape[0] != len(self.times):
+            raise InputError("features were disabled for this heatmap", where="[heatmap].features",
+                             expected="features = true")
+        return features_frame(self.features_array, self.index)
+
+    # ------------------------------------------------------------------ persistence
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write one parquet file (a directory gets ``heatmap.parquet``): one row per bar with
+        predictions, mass and features; snapshot rows carry ``snap_k0`` and list columns
+        ``snap_long``/``snap_short``. Params and layout go into the schema metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        if path.suffix != ".parquet":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / "heatmap.parquet"
+        n = len(self.times)
+        cols = {"open_time": pa.array(self.times, pa.int64())}
+        for j, name in enumerate(PRED_COLUMNS):
+            cols[name] = pa.array(self.pred[:, j])
+        cols["mass_long"] = pa.array(self.mass[:, 0])
+        cols["mass_short"] = pa.array(self.mass[:, 1])
+        if self.features_array.shape[0] == n:
+            for j, name in enumerate(FEATURE_COLUMNS):
+                cols[name] = pa.array(self.features_array[:, j])
+        bar_of = np.searchsorted(self.times + self.interval_ms, self.snapshot_times)
+        k0 = [None] * n
+        sl: list = [None] * n
+        ss: list = [None] * n
+        for s, b in enumerate(bar_of):
+            k0[b] = int(self.snapshot_k0[s])
+            sl[b] = self.snapshots_long[s]
+            ss[b] = self.snapshots_short[s]
+        cols["snap_k0"] = pa.array(k0, pa.int64())
+        cols["snap_long"] = pa.array(sl, pa.list_(pa.float32()))
+        cols["snap_short"] = pa.array(ss, pa.list_(pa.float32()))
+        meta = {
+            "symbol": self.symbol, "interval_ms": self.interval_ms,
+            "contract_type": self.contract_type, "params": to_mapping(self.params),
+            "meta": self.meta,
+        }
+        table = pa.table(cols).replace_schema_metadata({"liqbt.heatmap": json.dumps(meta)})
+        pq.write_table(table, path)
+        return path
+
+    @classmethod
+    def from_parquet(cls, path: str | Path) -> Heatmap:
+        """Read what :meth:`to_parquet` wrote (file or directory)."""
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "heatmap.parquet"
+        if not path.is_file():
+            raise InputError(f"heatmap parquet not found: {path}")
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(b"liqbt.heatmap")
+        if raw is None:
+            raise InputError("not a liqbt heatmap file", where=str(path),
+                             expected="schema metadata 'liqbt.heatmap'")
+        meta = json.loads(raw)
+        params = from_mapping(HeatmapParams, meta["params"], where=f"{path} [heatmap]")
+        times = table["open_time"].to_numpy()
+        pred = np.column_stack([table[c].to_numpy() for c in PRED_COLUMNS]) if len(times) else np.zeros((0, 6))
+        mass = np.column_stack([table["mass_long"].to_numpy(), table["mass_short"].to_numpy()]) \
+            if len(times) else np.zeros((0, 2))
+        if FEATURE_COLUMNS[0] in table.column_names:
+            feats = np.column_stack([table[c].to_numpy() for c in FEATURE_COLUMNS])
+        else:
+            feats = np.zeros((0, N_FEATURES))
+        k0 = table["snap_k0"].to_pylist()
+        rows = [i for i, v in enumerate(k0) if v is not None]
+        width = 2 * params.window_bins() + 1
+        sl_col = table["snap_long"].to_pylist()
+        ss_col = table["snap_short"].to_pylist()
+        snaps_l = np.array([sl_col[i] for i in rows], dtype=np.float32).reshape(len(rows), width)
+        snaps_s = np.array([ss_col[i] for i in rows], dtype=np.float32).reshape(len(rows), width)
+        return cls(
+            symbol=meta["symbol"], params=params, interval_ms=int(meta["interval_ms"]),
+            times=times, pred=pred, mass=mass,
+            snapshot_times=times[rows] + int(meta["interval_ms"]),
+            snapshot_k0=np.array([k0[i] for i in rows], dtype=np.int64),
+            snapshots_long=snaps_l, snapshots_short=snaps_s, features_array=feats,
+            contract_type=meta["contract_type"], meta=meta.get("meta", {}),
+        )
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def snapshot_bars(open_time: np.ndarray, interval_ms: int, every: int) -> np.ndarray:
+    """Bars after which a snapshot is taken: those whose close is a multiple of
+    ``every × interval`` in epoch time (wall-clock aligned, so truncation cannot move them).
+
+    >>> snapshot_bars(np.arange(6, dtype=np.int64) * 60_000, 60_000, 3).tolist()
+    [2, 5]
+    """
+    close = np.asarray(open_time, dtype=np.int64) + interval_ms
+    return np.flatnonzero(close % (int(every) * interval_ms) == 0).astype(np.int64)
+
+
+def lagged_oi_per_bar(market: MarketFrame, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """OI per bar (native units) where the reading stamped ``ts_j`` carries the value of reading
+    ``j − lag``: the model acts on a reading ``lag`` readings late (unknown publication latency).
+    Uses only readings available at each bar's close."""
+    vals = market.oi_qty
+    if lag > 0:
+        vals = np.concatenate([np.full(min(lag, len(vals)), np.nan), vals[:-lag] if lag < len(vals) else vals[:0]])
+    return align_asof(market.open_time, market.interval_ms, market.oi_time, vals)
+
+
+def bar_vwap(market: MarketFrame) -> np.ndarray:
+    """Per-bar VWAP (quote_volume/volume; inverse: contracts×size/coin volume), falling back to
+    the typical price (h+l+c)/3 where volumes are missing or zero."""
+    typical = (market.high + market.low + market.close) / 3.0
+    v = market.volume
+    qv = market.quote_volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if market.contract_type == INVERSE:
+            vw = v * market.contract_size / qv
+        else:
+            vw = qv / v
+    ok = np.isfinite(vw) & (vw > 0) & (vw >= market.low * 0.999) & (vw <= market.high * 1.001)
+    return np.where(ok, vw, typical)
+
+
+def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Heatmap:
+    """Run the point-in-time heatmap model over ``market`` and return a :class:`Heatmap`."""
+    params = params or HeatmapParams()
+    n = len(market)
+    inverse = market.contract_type == INVERSE
+    table = bracket_table(params.bracket_table or market.symbol, market.contract_type)
+    ref = float(market.close[0]) if n else 1.0
+    if not (ref > 0):
+        raise InputError(f"{market.symbol}: first close {ref} is not a positive price")
+    long_off, short_off, hedged = class_log_offsets(params, table, ref, inverse)
+    oi, updated = lagged_oi_per_bar(market, params.oi_lag)
+    if inverse:
+        oi = oi * market.contract_size  # contracts → USD face (the state's unit)
+    th = market.trigger_high if params.use_mark else market.high
+    tl = market.trigger_low if params.use_mark else market.low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        taker = market.taker_buy_volume / market.volume
+    vol = np.nan_to_num(market.volume, nan=0.0)
+    atr = wilder_atr_nb(market.high, market.low, market.close, params.atr_period)
+    decay = 0.5 ** (1.0 / params.decay_half_life_bars) if params.decay_half_life_bars > 0 else 1.0
+    snaps = snapshot_bars(market.open_time, market.interval_ms, params.snapshot_every)
+    pred, mass, sl, ss, sk0, feats = reconstruct_nb(
+        market.open_time, np.ascontiguousarray(th), np.ascontiguousarray(tl), market.close,
+        bar_vwap(market), vol, taker, oi, updated, atr,
+        params.log_step, long_off, short_off, hedged, params.mixtures(), params.kappa, inverse,
+        params.consume, params.oi_close, params.post_entry_consume, decay, snaps,
+        params.window_bins(), params.features, params.feature_bins(), gauss_weights(params.smooth_sigma_bins),
+        params.cluster_threshold, INIT_BAND,
+    )
+    log.debug("%s: reconstructed %d bars, %d snapshots", market.symbol, n, len(snaps))
+    return Heatmap(
+        symbol=market.symbol, params=params, interval_ms=market.interval_ms,
+        times=market.open_time.copy(), pred=pred, mass=mass,
+        snapshot_times=market.open_time[snaps] + market.interval_ms, snapshot_k0=sk0,
+        snapshots_long=sl, snapshots_short=ss, features_array=feats,
+        contract_type=market.contract_type,
+        meta={"bracket_table": table.symbol, "bracket_source": table.source,
+              "long_offsets": long_off.tolist(), "short_offsets": short_off.tolist()},
+    )
+
+
+def synthetic_market(n_bars: int, *, seed: int = 0, interval_ms: int = 60_000, oi_every: int = 5,
+                     start_ms: int = 1_700_000_000_000 // 3_600_000 * 3_600_000, price: float = 30_000.0,
+                     vol_per_bar: float = 0.0008, contract_type: str = "linear",
+                     symbol: str = "BTCUSDT") -> MarketFrame:
+    """A random-walk market with OI every ``oi_every`` bars, for tests and benchmarks (no I/O).
+
+    >>> m = synthetic_market(100, seed=1)
+    >>> len(m), len(m.oi_time)
+    (100, 20)
+    """
+    rng = np.random.default_rng(seed)
+    t = start_ms + np.arange(n_bars, dtype=np.int64) * interval_ms
+    ret = rng.standard_t(4, n_bars) * vol_per_bar / np.sqrt(2.0)
+    close = price * np.exp(np.cumsum(ret))
+    open_ = np.concatenate([[price], close[:-1]])
+    wick = np.abs(rng.normal(0, vol_per_bar * 0.6, (2, n_bars)))
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) / (1 + wick[1])
+    volume = rng.gamma(2.0, 50.0, n_bars) * (1 + 200 * np.abs(ret))
+    vwap = (high + low + 2 * close) / 4
+    quote = volume * vwap
+    taker = volume * np.clip(0.5 + ret / vol_per_bar * 0.1 + rng.normal(0, 0.03, n_bars), 0, 1)
+    k = np.arange(oi_every - 1, n_bars, oi_every)
+    oi_time = t[k] + interval_ms
+    # OI: mean-reverting log level plus a response to price moves over the OI interval
+    x = np.zeros(len(k))
+    rk = np.add.reduceat(ret, k - (oi_every - 1)) if len(k) else x
+    for i in range(1, len(k)):
+        x[i] = 0.995 * x[i - 1] + rng.normal(0, 0.002) + 2.0 * abs(rk[i]) - 0.3 * max(-rk[i], 0)
+    oi = 80_000.0 * np.exp(x)
+    if contract_type == "inverse":
+        quote = volume * 100.0 / vwap  # contracts of 100 USD → coin volume
+        oi = oi * price / 100.0
+    return MarketFrame(
+        symbol, "synthetic", interval_ms, t, open_, high, low, close, volume,
+        quote_volume=quote, taker_buy_volume=taker,
+        mark_high=high * (1 - 1e-5), mark_low=low * (1 + 1e-5),
+        oi_time=oi_time, oi_qty=oi, oi_value=oi * close[k] if len(k) else np.zeros(0),
+        contract_type=contract_type, contract_size=100.0 if contract_type == "inverse" else 1.0,
+    )

@@ -1,0 +1,737 @@
+"""Validation of liquidation maps against realised liquidations (and simulator ground truth).
+
+Library behind ``liqbt validate`` and the per-run scores in ``metrics.json``. Public API::
+
+    Realised.from_volumes(ts, long_usd, short_usd, interval_ms, source=, venues=)
+    Realised.from_events(ts, is_long, price, usd, source=)
+    realised_from_archive(archive, symbol, start, end, exchange=None, interval=None) -> Realised | None
+    market_with_oi(archive, symbol, start, end, interval, exchange=None, oi_exchange=None) -> MarketFrame
+    validate(market, params, realised, *, baselines=True, ablations=True, incremental=True,
+             ground_truth=None, snapshot_every=None, progress=False) -> ValidationReport
+    ValidationReport.to_json() / .table() / .summary
+    score_map(map_series, market, realised) -> dict            (one map's scores)
+    incremental_skill(market, map_series, realised, ...) -> dict
+    ground_truth_scores(map_series, density, bars) -> dict      (simulator truth)
+    scores_for_run(heatmap, market, archive, config) -> dict     (cheap; for ``liqbt run``)
+
+Scores (heatmap-methodology.md §d3), all by side (long = longs liquidated, price fell):
+
+* ``spearman_*``: Spearman rank correlation, per realised interval, of predicted vs realised
+  liquidation USD (predictions summed into the realised intervals). Scale-free, so it does not
+  care that OI comes from one exchange and liquidations from three.
+* ``capture_*``: share of realised liquidation USD that printed inside the top-decile density
+  bins (10 % of the bins within ±``capture_window_pct`` of price) of the *last snapshot available
+  before it*. Events print at their price; interval volumes are spread evenly over the bar's
+  ``[low, high]`` (their price is unknown). ``capture_null_*`` is the same share for the decile
+  of bins nearest to price on that side — the honest null, since liquidations cluster near price.
+* ``magnitude_ratio_*``: Σ predicted / Σ realised (raw units, see ``meta.scaling``).
+* incremental skill: OLS of forward realised liquidations on a price-only baseline, then with
+  the map's density near price added; ΔR² in and out of sample, HAC (Newey–West) t.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from liqbt.errors import InputError
+from liqbt.heatmap.baselines import BASELINES, MapSeries
+from liqbt.heatmap.heatmap import Heatmap, reconstruct
+from liqbt.heatmap.model import HeatmapParams
+from liqbt.market import INVERSE, MarketFrame, interval_name
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+ABLATIONS = {"no_consumption": {"consume": False, "post_entry_consume": False},
+             "no_oi_close": {"oi_close": False}}
+
+
+# --------------------------------------------------------------------------- realised liquidations
+
+
+@dataclass(frozen=True, eq=False)
+class Realised:
+    """Realised liquidations: interval volumes (``interval_ms`` set) or individual events.
+
+    Volumes: ``ts`` = interval open, ``long_usd``/``short_usd`` per interval. Events: ``ts`` =
+    event time, ``is_long`` (a long was liquidated), ``price``, ``usd``; ``long_usd``/``short_usd``
+    are the event USD split by side.
+    """
+
+    source: str
+    ts: np.ndarray
+    long_usd: np.ndarray
+    short_usd: np.ndarray
+    interval_ms: int | None = None
+    price: np.ndarray | None = None
+    venues: str = ""
+    note: str = ""
+
+    @classmethod
+    def from_volumes(cls, ts, long_usd, short_usd, interval_ms: int, *, source: str = "",
+                     venues: str = "", note: str = "") -> Realised:
+        ts = np.asarray(ts, np.int64)
+        order = np.argsort(ts, kind="stable")
+        return cls(source, ts[order], np.nan_to_num(np.asarray(long_usd, float)[order]),
+                   np.nan_to_num(np.asarray(short_usd, float)[order]), int(interval_ms),
+                   venues=venues, note=note)
+
+    @classmethod
+    def from_events(cls, ts, is_long, price, usd, *, source: str = "", note: str = "") -> Realised:
+        ts = np.asarray(ts, np.int64)
+        order = np.argsort(ts, kind="stable")
+        is_long = np.asarray(is_long, bool)[order]
+        usd = np.asarray(usd, float)[order]
+        return cls(source, ts[order], np.where(is_long, usd, 0.0), np.where(is_long, 0.0, usd),
+                   None, np.asarray(price, float)[order], note=note)
+
+    @property
+    def is_events(self) -> bool:
+        return self.interval_ms is None
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | None = None,
+                          interval: str | None = None, bar_interval_ms: int | None = None) -> Realised | None:
+    """Events from the ``liquidations`` table if the archive has any for the period, else interval
+    volumes from ``liquidation_volume``: ``interval`` if given, else the one equal to
+    ``bar_interval_ms``, else the finest coarser than the bars, else the finest. None if neither."""
+    from liqbt.market import interval_ms
+
+    try:
+        ev = archive.liquidations(symbol, start, end, exchange=exchange)
+    except InputError:
+        ev = None  # several sources and none named: fall back to volumes
+    if ev is not None and len(ev):
+        usd = ev["usd"].to_numpy(float) if "usd" in ev else (ev["price"] * ev["qty"]).to_numpy(float)
+        px = ev["avg_price"].fillna(ev["price"]).to_numpy(float) if "avg_price" in ev else ev["price"].to_numpy(float)
+        side = ev["side"].astype(str).str.upper().to_numpy()
+        is_long = np.isin(side, ["SELL", "LONG"])
+        return Realised.from_events(ev["ts"].to_numpy(np.int64), is_long, px, usd,
+                                    source=f"liquidations:{symbol}",
+                                    note="events (a throttled feed is a lower bound)")
+    try:
+        vol = archive.liquidation_volume(symbol, start, end, interval, exchange=exchange)
+    except InputError:
+        return None
+    if vol is None or not len(vol):
+        return None
+    ivs = sorted(vol["interval"].astype(str).unique().tolist(), key=interval_ms)
+    pick = interval
+    if pick is None and bar_interval_ms:
+        same = [iv for iv in ivs if interval_ms(iv) == bar_interval_ms]
+        coarser = [iv for iv in ivs if interval_ms(iv) > bar_interval_ms]
+        pick = same[0] if same else (coarser[0] if coarser else None)
+    pick = pick or ivs[0]
+    vol = vol[vol["interval"].astype(str) == pick]
+    venues = ""
+    for col in ("venues", "venues_covered"):
+        if col in vol and len(vol):
+            venues = str(vol[col].iloc[0])
+    vol = vol.groupby("ts", as_index=False)[["long_usd", "short_usd"]].max()  # same bar from two files
+    return Realised.from_volumes(vol["ts"].to_numpy(np.int64), vol["long_usd"], vol["short_usd"],
+                                 interval_ms(pick), source=f"liquidation_volume:{symbol}:{pick}",
+                                 venues=venues)
+
+
+def market_with_oi(archive, symbol: str, start, end, interval: str = "1m", *,
+                   exchange: str | None = None, oi_exchange: str | None = None) -> MarketFrame:
+    """``archive.market(...)``, with open interest taken from another namespace when
+    ``oi_exchange`` is given (e.g. Binance candles + CoinGlass's Binance OI). A USD-only reading
+    becomes coin at the close of the last bar closed at or before it (point-in-time)."""
+    m = archive.market(symbol, start, end, interval, exchange=exchange)
+    if not oi_exchange or oi_exchange == m.exchange:
+        return m
+    oi = archive.open_interest(symbol, None, int(m.open_time[-1]) + m.interval_ms + 1, exchange=oi_exchange)
+    if not len(oi):
+        raise InputError(f"no open interest for {symbol} from {oi_exchange!r}", where="--oi-exchange")
+    ts = oi["ts"].to_numpy(np.int64)
+    first = max(int(np.searchsorted(ts, m.open_time[0], "right")) - 1, 0)
+    oi = oi.iloc[first:]
+    ts = oi["ts"].to_numpy(np.int64)
+    value = oi["oi_value"].to_numpy(float) if "oi_value" in oi else np.full(len(ts), np.nan)
+    qty = oi["oi_qty"].to_numpy(float) if "oi_qty" in oi else np.full(len(ts), np.nan)
+    close_t = m.open_time + m.interval_ms
+    j = np.searchsorted(close_t, ts, "right") - 1
+    px = np.where(j >= 0, m.close[np.clip(j, 0, None)], np.nan)
+    if m.contract_type == INVERSE:
+        derived = value / m.contract_size
+    else:
+        derived = value / px
+    qty = np.where(np.isfinite(qty), qty, derived)
+    ok = np.isfinite(qty) & (qty > 0)
+    return replace(m, oi_time=ts[ok], oi_qty=qty[ok], oi_value=np.nan_to_num(value[ok]),
+                   source=f"{m.source} + oi:{oi_exchange}")
+
+
+# --------------------------------------------------------------------------- per-bar alignment
+
+
+def _realised_per_bucket(market: MarketFrame, realised: Realised):
+    """``(bucket_ms, bucket_open, bucket_of_bar, covered, real (B, 2))``: the scoring grid is the
+    coarser of the bar interval and the realised interval."""
+    bar_ms = market.interval_ms
+    bucket = max(bar_ms, realised.interval_ms or bar_ms)
+    ot = market.open_time
+    g = ot // bucket * bucket
+    opens, bar_bucket = np.unique(g, return_inverse=True)
+    real = np.zeros((len(opens), 2))
+    covered = np.zeros(len(opens), bool)
+    if len(realised):
+        rb = realised.ts // bucket * bucket
+        idx = np.searchsorted(opens, rb)
+        ok = (idx < len(opens)) & (opens[np.clip(idx, 0, len(opens) - 1)] == rb)
+        np.add.at(real[:, 0], idx[ok], realised.long_usd[ok])
+        np.add.at(real[:, 1], idx[ok], realised.short_usd[ok])
+        if realised.is_events:
+            # events: every bucket inside the recorded span counts (no event = zero liquidations)
+            covered[(opens + bucket > realised.ts[0]) & (opens <= realised.ts[-1])] = True
+        else:
+            covered[idx[ok]] = True
+    # a bucket only scores when all its bars are present
+    n_bars = np.bincount(bar_bucket, minlength=len(opens))
+    covered &= n_bars == bucket // bar_ms
+    return bucket, opens, bar_bucket, covered, real
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return None
+    r = spearmanr(x, y).statistic
+    return None if not np.isfinite(r) else float(r)
+
+
+# --------------------------------------------------------------------------- capture
+
+
+def _top_masks(snaps: np.ndarray, window_bins: int, half: int, frac: float) -> np.ndarray:
+    """Boolean (S, 2·half+1): top ``frac`` of the bins within ±half of the centre (zeros never)."""
+    sub = snaps[:, window_bins - half: window_bins + half + 1].astype(np.float64)
+    n_top = max(1, int(math.ceil(frac * sub.shape[1])))
+    # exactly n_top bins; ties (flat maps such as the uniform band) go to the bins nearest price
+    dist = np.abs(np.arange(sub.shape[1]) - half)
+    order = np.lexsort((np.broadcast_to(dist, sub.shape), -sub), axis=1)[:, :n_top]
+    mask = np.zeros(sub.shape, bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    return mask & (sub > 0)
+
+
+def _null_mask(width: int, half: int, frac: float, side: int) -> np.ndarray:
+    n_top = max(1, int(math.ceil(frac * width)))
+    m = np.zeros(width, bool)
+    if side == 0:  # longs: the bins just below price (centre included)
+        m[max(half - n_top + 1, 0): half + 1] = True
+    else:
+        m[half: half + n_top] = True
+    return m
+
+
+def capture(map_series: MapSeries, market: MarketFrame, realised: Realised, *,
+            window_pct: float = 10.0, frac: float = 0.1) -> dict[str, float | None]:
+    """Capture@top-decile by side, its nearest-to-price null, and how much USD was scored.
+
+    A print at time ``t`` is scored against the last snapshot with ``snapshot_time <= t`` (for
+    interval volumes ``t`` = the interval's open, so the map predates every print in it)."""
+    ls = map_series.log_step
+    wb = map_series.window_bins
+    half = min(wb, int(math.ceil(math.log1p(window_pct / 100.0) / ls)))
+    width = 2 * half + 1
+    out: dict[str, float | None] = {}
+    if realised.is_events:
+        t = realised.ts
+        klo = khi = np.floor(np.log(np.maximum(realised.price, 1e-12)) / ls).astype(np.int64)
+        usd = np.stack([realised.long_usd, realised.short_usd], axis=1)
+    else:
+        # interval volumes → spread over the bars' range of the interval
+        bucket, opens, bar_bucket, covered, real = _realised_per_bucket(market, realised)
+        lo = np.full(len(opens), np.inf)
+        hi = np.zeros(len(opens))
+        np.minimum.at(lo, bar_bucket, market.low)
+        np.maximum.at(hi, bar_bucket, market.high)
+        ok = covered & np.isfinite(lo) & (lo > 0)
+        t = opens[ok]
+        klo = np.floor(np.log(lo[ok]) / ls).astype(np.int64)
+        khi = np.floor(np.log(hi[ok]) / ls).astype(np.int64)
+        usd = real[ok]
+    s = np.searchsorted(map_series.snapshot_times, t, side="right") - 1
+    have = s >= 0
+    for side, name in ((0, "long"), (1, "short")):
+        snaps = map_series.snapshots_long if side == 0 else map_series.snapshots_short
+        w = usd[:, side] * have
+        total = float(w.sum())
+        out[f"scored_usd_{name}"] = total
+        if total <= 0 or not have.any():
+            out[f"capture_{name}"] = None
+            out[f"capture_null_{name}"] = None
+            continue
+        top = _top_masks(snaps, wb, half, frac)
+        null = np.broadcast_to(_null_mask(width, half, frac, side), top.shape)
+        for key, mask in ((f"capture_{name}", top), (f"capture_null_{name}", null)):
+            cum = np.concatenate([np.zeros((mask.shape[0], 1)), np.cumsum(mask, axis=1)], axis=1)
+            si = np.clip(s, 0, None)
+            centre = map_series.snapshot_k0[si] + wb
+            a = np.clip(klo - (centre - half), 0, width)
+            b = np.clip(khi - (centre - half) + 1, 0, width)
+            hits = np.where(b > a, cum[si, b] - cum[si, a], 0.0)
+            share = hits / (khi - klo + 1)
+            out[key] = float((share * w).sum() / total)
+    for key in ("capture", "capture_null"):
+        num = sum((out[f"{key}_{n}"] or 0.0) * out[f"scored_usd_{n}"] for n in ("long", "short"))
+        den = sum(out[f"scored_usd_{n}"] for n in ("long", "short") if out[f"{key}_{n}"] is not None)
+        out[key] = float(num / den) if den > 0 else None
+    return out
+
+
+def touched_from_snapshots(map_series: MapSeries, market: MarketFrame) -> MapSeries:
+    """A map that consumes nothing predicts nothing; score it like the static baselines: bar
+    *i*'s prediction = the mass in ``[low_i, high_i]`` of the last snapshot available at bar
+    *i*'s open. Meaningful when snapshots come every bar (the validator's default at ≥ 30m)."""
+    ls = map_series.log_step
+    s = np.searchsorted(map_series.snapshot_times, market.open_time, side="right") - 1
+    si = np.clip(s, 0, None)
+    width = map_series.snapshots_long.shape[1]
+    a = np.clip(np.floor(np.log(market.low) / ls).astype(np.int64) - map_series.snapshot_k0[si], 0, width)
+    b = np.clip(np.floor(np.log(market.high) / ls).astype(np.int64) - map_series.snapshot_k0[si] + 1, 0, width)
+    pred = np.zeros((len(market), 2))
+    for side, snaps in enumerate((map_series.snapshots_long, map_series.snapshots_short)):
+        cum = np.concatenate([np.zeros((snaps.shape[0], 1)), np.cumsum(snaps, axis=1, dtype=np.float64)], axis=1)
+        pred[:, side] = np.where((s >= 0) & (b > a), cum[si, b] - cum[si, a], 0.0)
+    return replace(map_series, pred=pred)
+
+
+# --------------------------------------------------------------------------- one map's scores
+
+
+def score_map(map_series: MapSeries, market: MarketFrame, realised: Realised, *,
+              capture_window_pct: float = 10.0) -> dict[str, Any]:
+    """Spearman per side (all covered intervals, and intervals with realised > 0 on that side),
+    capture, and the magnitude ratio Σ predicted / Σ realised, for one map."""
+    bucket, opens, bar_bucket, covered, real = _realised_per_bucket(market, realised)
+    pred = np.zeros((len(opens), 2))
+    np.add.at(pred, bar_bucket, np.nan_to_num(map_series.pred))
+    out: dict[str, Any] = {"n_intervals": int(covered.sum())}
+    for side, name in ((0, "long"), (1, "short")):
+        p, r = pred[covered, side], real[covered, side]
+        out[f"spearman_{name}"] = _spearman(p, r)
+        active = r > 0
+        out[f"spearman_{name}_active"] = _spearman(p[active], r[active]) if active.sum() > 2 else None
+        out[f"magnitude_ratio_{name}"] = float(p.sum() / r.sum()) if r.sum() > 0 else None
+    out.update(capture(map_series, market, realised, window_pct=capture_window_pct))
+    sp = [out[k] for k in ("spearman_long", "spearman_short") if out[k] is not None]
+    out["spearman_mean"] = float(np.mean(sp)) if sp else None
+    return out
+
+
+# --------------------------------------------------------------------------- incremental skill
+
+
+def _ols(X: np.ndarray, y: np.ndarray):
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    return beta, resid
+
+
+def _r2(y, resid) -> float:
+    sst = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float((resid ** 2).sum()) / sst if sst > 0 else float("nan")
+
+
+def hac_t(X: np.ndarray, resid: np.ndarray, beta: np.ndarray, lag: int) -> np.ndarray:
+    """Newey–West (Bartlett kernel) t-statistics of OLS coefficients.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=500); X = np.column_stack([np.ones(500), x])
+    >>> y = 0.5 * x + rng.normal(size=500)
+    >>> b, e = _ols(X, y)
+    >>> bool(hac_t(X, e, b, 4)[1] > 5)
+    True
+    """
+    n, k = X.shape
+    u = X * resid[:, None]
+    S = u.T @ u
+    for j in range(1, lag + 1):
+        g = u[j:].T @ u[:-j]
+        S += (1.0 - j / (lag + 1.0)) * (g + g.T)
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    cov = xtx_inv @ S @ xtx_inv
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, beta / se, np.nan)
+
+
+def _near_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndarray, pct: float):
+    """(n, 2) USD within ±pct of each bar's close in the last snapshot available at its close."""
+    s = np.searchsorted(map_series.snapshot_times, times_close, side="right") - 1
+    wb = map_series.window_bins
+    half = min(wb, int(math.ceil(math.log1p(pct / 100.0) / map_series.log_step)))
+    out = np.full((len(s), 2), np.nan)
+    ok = s >= 0
+    si = np.clip(s, 0, None)
+    kc = np.floor(np.log(close) / map_series.log_step).astype(np.int64)
+    col = kc - map_series.snapshot_k0[si]  # where the bar's close sits in that snapshot
+    for side, snaps in enumerate((map_series.snapshots_long, map_series.snapshots_short)):
+        cum = np.concatenate([np.zeros((snaps.shape[0], 1)), np.cumsum(snaps, axis=1, dtype=np.float64)], axis=1)
+        a = np.clip(col - half, 0, snaps.shape[1])
+        b = np.clip(col + half + 1, 0, snaps.shape[1])
+        out[:, side] = np.where(ok, cum[si, b] - cum[si, a], np.nan)
+    return out
+
+
+def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
+                      horizons_h=(1, 4), near_pct: float = 2.0, control: MapSeries | None = None,
+                      train_frac: float = 0.6) -> dict[str, Any]:
+    """Does the map add information beyond price? Per horizon and side, regress
+    ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
+    return, 4-bar return, bar range, 24-bar volatility) and then add ``log1p(map USD within
+    ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
+    ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
+    overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
+    With ``control`` (the volume-profile map) its density enters the baseline first."""
+    bucket, opens, bar_bucket, covered, real = _realised_per_bucket(market, realised)
+    if bucket != market.interval_ms:
+        raise InputError("incremental skill needs realised liquidations at the bar interval or finer",
+                         expected=f"realised interval <= {interval_name(market.interval_ms)}")
+    n = len(market)
+    c = market.close
+    lc = np.log(c)
+    r1 = np.concatenate([[np.nan], np.diff(lc)])
+    r4 = np.full(n, np.nan)
+    r4[4:] = lc[4:] - lc[:-4]
+    rng_ = np.log(market.high / market.low)
+    import pandas as pd
+
+    vol24 = pd.Series(r1).rolling(24, min_periods=12).std().to_numpy()
+    med_rng = pd.Series(rng_).rolling(24, min_periods=12).median().shift(1).to_numpy()
+    cascade = rng_ > 3.0 * med_rng
+    close_t = market.open_time + market.interval_ms
+    dens = np.log1p(_near_density(map_series, close_t, c, near_pct))
+    ctrl = np.log1p(_near_density(control, close_t, c, near_pct)) if control is not None else None
+    real_bar = np.where(covered[bar_bucket][:, None], real[bar_bucket], np.nan)
+    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    for h in horizons_h:
+        hb = max(1, int(round(h * HOUR_MS / market.interval_ms)))
+        csum = np.concatenate([np.zeros((1, 2)), np.cumsum(np.nan_to_num(real_bar), axis=0)])
+        cnt = np.concatenate([[0], np.cumsum(np.isfinite(real_bar[:, 0]))])
+        fwd = np.full((n, 2), np.nan)
+        idx = np.arange(n - hb)
+        full = (cnt[idx + hb + 1] - cnt[idx + 1]) == hb
+        fwd[idx[full]] = csum[idx[full] + hb + 1] - csum[idx[full] + 1]
+        for side, name in ((0, "long"), (1, "short")):
+            y = np.log1p(fwd[:, side])
+            base = [np.ones(n), r1, r4, rng_, vol24]
+            if ctrl is not None:
+                base.append(ctrl[:, side])
+            Xb = np.column_stack(base)
+            Xf = np.column_stack([Xb, dens[:, side]])
+            ok = np.isfinite(y) & np.all(np.isfinite(Xf), axis=1)
+            key = f"h{h}_{name}"
+            if ok.sum() < 50:
+                out[key] = {"n": int(ok.sum()), "status": "too few observations"}
+                continue
+            yy, Xb_, Xf_ = y[ok], Xb[ok], Xf[ok]
+            bb, eb = _ols(Xb_, yy)
+            bf, ef = _ols(Xf_, yy)
+            t = hac_t(Xf_, ef, bf, hb + 1)
+            res = {"n": int(ok.sum()), "r2_base": _r2(yy, eb), "r2_full": _r2(yy, ef)}
+            res["delta_r2"] = res["r2_full"] - res["r2_base"]
+            res["coef"] = float(bf[-1])
+            res["hac_t"] = float(t[-1])
+            ntr = int(train_frac * len(yy))
+            if len(yy) - ntr >= 30:
+                b1, _ = _ols(Xb_[:ntr], yy[:ntr])
+                b2, _ = _ols(Xf_[:ntr], yy[:ntr])
+                yt = yy[ntr:]
+                sst = float(((yt - yt.mean()) ** 2).sum())
+                r2b = 1 - float(((yt - Xb_[ntr:] @ b1) ** 2).sum()) / sst
+                r2f = 1 - float(((yt - Xf_[ntr:] @ b2) ** 2).sum()) / sst
+                res["delta_r2_oos"] = r2f - r2b
+            calm = ~cascade[ok] & np.isfinite(med_rng[ok])
+            if calm.sum() >= 50:
+                _, e1 = _ols(Xb_[calm], yy[calm])
+                b3, e2 = _ols(Xf_[calm], yy[calm])
+                res["delta_r2_non_cascade"] = _r2(yy[calm], e2) - _r2(yy[calm], e1)
+                res["hac_t_non_cascade"] = float(hac_t(Xf_[calm], e2, b3, hb + 1)[-1])
+                res["n_non_cascade"] = int(calm.sum())
+            out[key] = res
+    return out
+
+
+# --------------------------------------------------------------------------- simulator ground truth
+
+
+def _gauss_smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    r = int(math.ceil(3 * sigma))
+    k = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * sigma * sigma))
+    return np.apply_along_axis(lambda v: np.convolve(v, k / k.sum(), mode="same"), -1, a)
+
+
+def _peaks(v: np.ndarray, n: int = 3) -> np.ndarray:
+    inner = (v[1:-1] > v[:-2]) & (v[1:-1] >= v[2:]) & (v[1:-1] > 0)
+    idx = np.flatnonzero(inner) + 1
+    return idx[np.argsort(-v[idx], kind="stable")[:n]]
+
+
+def ground_truth_scores(map_series: MapSeries, density, bars, *, window_pct: float = 10.0) -> dict[str, Any]:
+    """Scores against the simulator's truth (``ground_truth/density.parquet`` and ``bars``):
+
+    * ``density_corr_*``: mean over matched snapshots of the Pearson correlation of model vs true
+      outstanding liquidation notional per bin within ±``window_pct`` of price;
+    * ``level_error_bins_*``: median over snapshots of the distance (bins) from each of the true
+      map's top-3 peaks (Gaussian σ = 2 bins) to the nearest of the model's top-3 peaks;
+    * ``consumed_ratio_*``: Σ predicted / Σ true liquidated notional;
+      ``spearman_bar_*``: per-bar Spearman against the true per-bar liquidated notional.
+    """
+    ls = map_series.log_step
+    wb = map_series.window_bins
+    half = min(wb, int(math.ceil(math.log1p(window_pct / 100.0) / ls)))
+    out: dict[str, Any] = {}
+    dens = density
+    times = np.intersect1d(map_series.snapshot_times, dens["ts"].unique())
+    out["matched_snapshots"] = int(len(times))
+    for side, name in ((0, "long"), (1, "short")):
+        snaps = map_series.snapshots_long if side == 0 else map_series.snapshots_short
+        d = dens[dens["side"].astype(str) == name]
+        corrs, errs = [], []
+        grouped = {t: g for t, g in d.groupby("ts")}
+        for t in times:
+            s = int(np.searchsorted(map_series.snapshot_times, t))
+            centre = int(map_series.snapshot_k0[s]) + wb
+            model = snaps[s, wb - half: wb + half + 1].astype(float)
+            truth = np.zeros(2 * half + 1)
+            g = grouped.get(t)
+            if g is not None:
+                j = g["bin"].to_numpy(np.int64) - (centre - half)
+                ok = (j >= 0) & (j < len(truth))
+                np.add.at(truth, j[ok], g["notional"].to_numpy(float)[ok])
+            if truth.std() > 0 and model.std() > 0:
+                corrs.append(float(np.corrcoef(model, truth)[0, 1]))
+                pt = _peaks(_gauss_smooth(truth, 2.0))
+                pm = _peaks(_gauss_smooth(model, 2.0))
+                if len(pt) and len(pm):
+                    errs.append(float(np.mean([np.min(np.abs(pm - p)) for p in pt])))
+        out[f"density_corr_{name}"] = float(np.mean(corrs)) if corrs else None
+        out[f"level_error_bins_{name}"] = float(np.median(errs)) if errs else None
+    bt = bars["open_time"].to_numpy(np.int64)
+    idx = np.searchsorted(map_series.times, bt)
+    ok = (idx < len(map_series.times)) & (map_series.times[np.clip(idx, 0, len(map_series.times) - 1)] == bt)
+    for side, name in ((0, "long"), (1, "short")):
+        truth = bars[f"liq_{name}_notional"].to_numpy(float)[ok]
+        pred = map_series.pred[idx[ok], side]
+        out[f"consumed_ratio_{name}"] = float(pred.sum() / truth.sum()) if truth.sum() > 0 else None
+        hourly = (bt[ok] // HOUR_MS)
+        _, inv = np.unique(hourly, return_inverse=True)
+        out[f"spearman_hour_{name}"] = _spearman(np.bincount(inv, pred), np.bincount(inv, truth))
+    out["bin_bps"] = round((math.exp(ls) - 1) * 1e4, 6)
+    return out
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass
+class ValidationReport:
+    """Everything ``liqbt validate`` measured. ``maps``: name → scores (liqbt, baselines,
+    ablations); ``incremental``: name → incremental-skill results; ``ground_truth``: name →
+    simulator scores; ``meta``: symbol, period, interval, realised source and unit notes."""
+
+    meta: dict[str, Any]
+    maps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    incremental: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ground_truth: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers of liqbt's own map (and the best baseline's, for contrast)."""
+        me = self.maps.get("liqbt", {})
+        out = {k: me.get(k) for k in ("spearman_long", "spearman_short", "capture_top_decile",
+                                       "capture_null", "n_intervals")}
+        out["capture_top_decile"] = me.get("capture")
+        base = {k: v for k, v in self.maps.items() if k in BASELINES}
+        if base:
+            best = max(base, key=lambda k: base[k].get("spearman_mean") or -9)
+            out["best_baseline"] = best
+            out["best_baseline_spearman_mean"] = base[best].get("spearman_mean")
+        inc = self.incremental.get("liqbt", {})
+        for key in ("h1_long", "h1_short", "h4_long", "h4_short"):
+            if isinstance(inc.get(key), dict) and "delta_r2" in inc[key]:
+                out[f"delta_r2_{key}"] = inc[key]["delta_r2"]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe({"meta": self.meta, "summary": self.summary, "maps": self.maps,
+                           "incremental": self.incremental, "ground_truth": self.ground_truth})
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text)
+        return text
+
+    def table(self) -> str:
+        """Plain-text table: one row per map."""
+        cols = [("spearman_long", "ρ long"), ("spearman_short", "ρ short"),
+                ("spearman_long_active", "ρ long>0"), ("spearman_short_active", "ρ short>0"),
+                ("capture", "capture"), ("capture_null", "null"), ("magnitude_ratio_long", "Σp/Σr L"),
+                ("magnitude_ratio_short", "Σp/Σr S")]
+        head = f"{'map':<16}" + "".join(f"{h:>11}" for _, h in cols)
+        lines = [head, "-" * len(head)]
+        for name, sc in self.maps.items():
+            cells = []
+            for k, _ in cols:
+                v = sc.get(k)
+                cells.append(f"{'—':>11}" if v is None else f"{v:>11.3f}")
+            lines.append(f"{name:<16}" + "".join(cells))
+        if self.incremental:
+            lines += ["", f"{'incremental skill':<22}{'n':>7}{'ΔR²':>9}{'ΔR² oos':>9}{'HAC t':>8}"
+                          f"{'ΔR² calm':>10}"]
+            for name, inc in self.incremental.items():
+                for key, r in inc.items():
+                    if not isinstance(r, dict) or "delta_r2" not in r:
+                        continue
+                    lines.append(f"{name + ' ' + key:<22}{r['n']:>7}{r['delta_r2']:>9.4f}"
+                                 f"{r.get('delta_r2_oos', float('nan')):>9.4f}{r['hac_t']:>8.2f}"
+                                 f"{r.get('delta_r2_non_cascade', float('nan')):>10.4f}")
+        if self.ground_truth:
+            keys = ["density_corr_long", "density_corr_short", "level_error_bins_long",
+                    "level_error_bins_short", "consumed_ratio_long", "consumed_ratio_short"]
+            lines += ["", f"{'ground truth':<16}" + "".join(f"{k.replace('_long', ' L').replace('_short', ' S')[-14:]:>15}" for k in keys)]
+            for name, g in self.ground_truth.items():
+                lines.append(f"{name:<16}" + "".join(
+                    f"{'—':>15}" if g.get(k) is None else f"{g[k]:>15.3f}" for k in keys))
+        notes = self.meta.get("scaling")
+        if notes:
+            lines += ["", f"units: {notes}"]
+        return "\n".join(lines)
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def validation_params(params: HeatmapParams, market: MarketFrame, snapshot_every: int | None = None) -> HeatmapParams:
+    """``params`` with a snapshot cadence fine enough to score: every bar at ≥ 30-minute bars,
+    else hourly (``snapshot_every`` overrides); features off (not scored, and slower)."""
+    if snapshot_every is None:
+        snapshot_every = 1 if market.interval_ms >= 1_800_000 else max(1, HOUR_MS // market.interval_ms)
+    return replace(params, snapshot_every=int(snapshot_every), features=False)
+
+
+def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realised | None, *,
+             baselines: bool = True, ablations: bool = True, incremental: bool = True,
+             ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
+             progress: bool = False) -> ValidationReport:
+    """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
+    ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
+    scores. At least one of ``realised`` / ``ground_truth`` is required."""
+    from tqdm.auto import tqdm
+
+    if realised is None and ground_truth is None:
+        raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
+    params = validation_params(params or HeatmapParams(), market, snapshot_every)
+    meta: dict[str, Any] = {
+        "symbol": market.symbol, "exchange": market.exchange, "interval": interval_name(market.interval_ms),
+        "start": _iso(market.open_time[0]), "end": _iso(market.open_time[-1] + market.interval_ms),
+        "bars": len(market), "market_source": market.source, "snapshot_every": params.snapshot_every,
+        "capture_window_pct": capture_window_pct,
+    }
+    if realised is not None:
+        meta.update(realised_source=realised.source, realised_rows=len(realised),
+                    realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
+                    realised_venues=realised.venues, realised_note=realised.note,
+                    scaling=("magnitude ratios are raw: predicted USD from this market's OI (one venue "
+                             f"'{market.exchange}'/{market.source}) over realised USD from "
+                             f"{realised.venues or realised.source}; no venue scaling applied. "
+                             "Spearman and capture are scale-free."))
+    maps: dict[str, MapSeries] = {}
+    jobs = [("liqbt", {})]
+    if ablations:
+        jobs += list(ABLATIONS.items())
+    names = [j[0] for j in jobs] + (list(BASELINES) if baselines else [])
+    bar = tqdm(names, desc="validate", unit="map", disable=not progress, leave=False)
+    for name, flags in jobs:
+        bar.set_postfix_str(name)
+        ms = MapSeries.from_heatmap(reconstruct(market, replace(params, **flags)), name)
+        if not flags.get("consume", True):
+            ms = touched_from_snapshots(ms, market)
+        maps[name] = ms
+        bar.update(1)
+    if baselines:
+        for name, fn in BASELINES.items():
+            bar.set_postfix_str(name)
+            maps[name] = fn(market, params)
+            bar.update(1)
+    bar.close()
+    report = ValidationReport(meta=meta)
+    if realised is not None:
+        for name, ms in maps.items():
+            report.maps[name] = score_map(ms, market, realised, capture_window_pct=capture_window_pct)
+            report.maps[name]["magnitude_units"] = "USD predicted / USD realised (raw)"
+        if incremental and (realised.interval_ms or market.interval_ms) <= market.interval_ms:
+            vp = maps.get("volume_profile")
+            for name in ("liqbt", "volume_profile", "fixed_offset"):
+                if name in maps:
+                    report.incremental[name] = incremental_skill(market, maps[name], realised)
+            if vp is not None:
+                report.incremental["liqbt_over_volume_profile"] = incremental_skill(
+                    market, maps["liqbt"], realised, control=vp)
+    if ground_truth is not None:
+        density, bars = ground_truth
+        for name, ms in maps.items():
+            report.ground_truth[name] = ground_truth_scores(ms, density, bars, window_pct=capture_window_pct)
+    return report
+
+
+def _iso(ms) -> str:
+    from liqbt.timeutil import ms_to_iso
+
+    return ms_to_iso(int(ms))
+
+
+# --------------------------------------------------------------------------- liqbt run
+
+
+def scores_for_run(heatmap: Heatmap, market: MarketFrame, archive, config) -> dict[str, Any]:
+    """Per-run heatmap scores for ``metrics.json`` (no baselines, no re-reconstruction: cheap).
+
+    Realised liquidations come from whatever the archive has for the run's symbol and period
+    (events first, else interval volumes). Returns ``{"status": ...}`` when there are none."""
+    start = int(market.open_time[0])
+    end = int(market.open_time[-1]) + market.interval_ms
+    realised = realised_from_archive(archive, market.symbol, start, end,
+                                     bar_interval_ms=market.interval_ms)
+    if realised is None or not len(realised) or (realised.long_usd.sum() + realised.short_usd.sum()) <= 0:
+        return {"status": "no realised liquidations in the archive for this period"}
+    ms = MapSeries.from_heatmap(heatmap)
+    sc = score_map(ms, market, realised)
+    summary = {"spearman_long": sc["spearman_long"], "spearman_short": sc["spearman_short"],
+               "capture_top_decile": sc["capture"], "capture_null": sc["capture_null"],
+               "n_intervals": sc["n_intervals"]}
+    return _json_safe({
+        "status": "ok", "realised_source": realised.source, "realised_rows": len(realised),
+        "realised_interval": interval_name(realised.interval_ms) if realised.interval_ms else "events",
+        "snapshot_every": heatmap.params.snapshot_every, "summary": summary, "scores": sc,
+    })
+

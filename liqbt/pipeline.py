@@ -1,0 +1,135 @@
+"""One backtest, end to end: archive rows → heatmap → features → strategy → backtest → scores.
+
+This is the library behind ``liqbt run``; the sweep and the demo call it too.
+
+    from liqbt.config import load_run_config
+    from liqbt.pipeline import run_config
+    result = run_config(load_run_config("configs/sweep_reversal.toml"), db="demo/liqbt.duckdb")
+    print(result.backtest.metrics["total_return"])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from liqbt.config import RunConfig
+from liqbt.errors import InputError
+from liqbt.market import MarketFrame
+from liqbt.signals import Signals
+from liqbt.timeutil import to_ms
+
+log = logging.getLogger(__name__)
+
+STAGES = ("load data", "heatmap", "strategy", "backtest", "validation")
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced; :func:`liqbt.report.write_run` turns it into a folder."""
+
+    config: RunConfig
+    market: MarketFrame
+    heatmap: Any
+    signals: Signals
+    backtest: Any
+    validation: dict[str, Any]
+    fingerprint: str
+    db: str
+    timings: dict[str, float] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
+
+
+class _Stages:
+    def __init__(self, progress: bool, label: str):
+        self.timings: dict[str, float] = {}
+        self.bar = tqdm(total=len(STAGES), desc=label, unit="stage", disable=not progress, leave=False)
+
+    @contextmanager
+    def stage(self, name: str):
+        self.bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("%s: %.2f s", name, self.timings[name])
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
+    """The run's MarketFrame and the fingerprint of the exact archive rows it came from."""
+    d = config.data
+    start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
+    market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange)
+    if len(market) == 0:
+        raise InputError(
+            f"no {d.interval} candles for {d.symbol} between {d.start} and {d.end}"
+            + (f" on exchange {d.exchange!r}" if d.exchange else ""),
+            where=f"{config.source} [data]",
+            expected="a period the archive covers (see `liqbt archive info`)",
+        )
+    fingerprint = archive.fingerprint(d.symbol, start, end, d.interval, d.exchange)
+    return market, fingerprint
+
+
+def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True) -> RunResult:
+    """Run one configured backtest and return a :class:`RunResult` (nothing is written)."""
+    from liqbt.archive import Archive
+    from liqbt.backtest import backtest
+    from liqbt.strategy import compute_pipeline
+
+    db = config.data.db or db
+    stages = _Stages(progress, config.name)
+    own = archive is None
+    if own:
+        archive = Archive(db, read_only=True)
+    try:
+        with stages.stage("load data"):
+            market, fingerprint = load_market(config, archive)
+        strategy_cls = _strategy_class(config)
+        strategy = strategy_cls(config.strategy_params)
+        with stages.stage("heatmap"):
+            from liqbt.heatmap import reconstruct
+
+            heatmap = reconstruct(market, config.heatmap)
+        with stages.stage("strategy"):
+            ctx, signals = compute_pipeline(market, None, strategy, features_fn=lambda _m: heatmap.features)
+            ctx.heatmap = heatmap
+        with stages.stage("backtest"):
+            result = backtest(market, signals, config.backtest)
+        with stages.stage("validation"):
+            validation = _validation_scores(heatmap, market, archive, config)
+    finally:
+        stages.close()
+        if own:
+            archive.close()
+    return RunResult(
+        config=config, market=market, heatmap=heatmap, signals=signals, backtest=result,
+        validation=validation, fingerprint=fingerprint, db=str(getattr(archive, "path", db)),
+        timings=stages.timings, records=dict(getattr(ctx, "records", {})),
+    )
+
+
+def _strategy_class(config: RunConfig):
+    from pathlib import Path
+
+    from liqbt.strategy import load_strategy
+
+    search = [str((Path(config.source).parent / p).resolve()) for p in config.strategy.path]
+    return load_strategy(config.strategy.name, search_paths=search or None)
+
+
+def _validation_scores(heatmap, market, archive, config) -> dict[str, Any]:
+    """Heatmap-vs-realised scores for the run's period, when the archive has realised data."""
+    try:
+        from liqbt.heatmap.validate import scores_for_run
+    except ImportError:
+        return {"status": "validation module not available"}
+    return scores_for_run(heatmap, market, archive, config)

@@ -1,0 +1,209 @@
+"""``liqbt compare``: metrics side by side, config differences, data warnings, equity overlay."""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from liqbt.errors import InputError
+from liqbt.report.run_folder import LoadedRun, load_run
+
+log = logging.getLogger(__name__)
+
+# A metric is "better" when higher unless its name says otherwise; metrics matching neither list
+# are shown without a highlight (a count of trades is neither good nor bad).
+_HIGHER = ("return", "sharpe", "sortino", "calmar", "omega", "win_rate", "profit_factor",
+           "expectancy", "spearman", "capture", "r2")
+_LOWER = ("drawdown", "fees", "slippage", "funding_paid", "p_value", "duration")
+
+
+def direction(metric: str) -> int:
+    """+1 higher is better, -1 lower is better, 0 neither.
+
+    >>> direction("total_return"), direction("max_drawdown"), direction("trades")
+    (1, -1, 0)
+    """
+    m = metric.lower()
+    if any(k in m for k in _LOWER):
+        return -1
+    if any(k in m for k in _HIGHER):
+        return 1
+    return 0
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``.
+
+    >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x"})
+    {'a.b': 1, 'a.c': [1, 2], 'd': 'x'}
+    """
+    out: dict[str, Any] = {}
+    for k, v in mapping.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass
+class Comparison:
+    runs: list[LoadedRun]
+    metrics: pd.DataFrame          # rows = metric, columns = run label
+    best: dict[str, str]           # metric -> label of the best run
+    config_diff: pd.DataFrame      # rows = differing config key, columns = run label
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metrics.columns)
+
+
+def _labels(runs: list[LoadedRun]) -> list[str]:
+    labels, seen = [], {}
+    for r in runs:
+        base = r.name
+        seen[base] = seen.get(base, 0) + 1
+        labels.append(base if seen[base] == 1 else f"{base} ({r.path.name})")
+    return labels
+
+
+def compare_runs(paths: list[str | Path]) -> Comparison:
+    """Load run folders and compare them (see :class:`Comparison`)."""
+    if len(paths) < 2:
+        raise InputError("compare needs at least two run folders")
+    runs = [load_run(p) for p in paths]
+    labels = _labels(runs)
+    numeric: dict[str, dict[str, float]] = {}
+    for label, run in zip(labels, runs, strict=True):
+        for k, v in flatten(run.metrics).items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            numeric.setdefault(k, {})[label] = float(v)
+    metrics = pd.DataFrame(numeric).T.reindex(columns=labels)
+    best: dict[str, str] = {}
+    for metric, row in metrics.iterrows():
+        d = direction(str(metric))
+        vals = row.dropna()
+        if d == 0 or len(vals) < 2 or vals.nunique() < 2:
+            continue
+        best[str(metric)] = str(vals.idxmax() if d > 0 else vals.idxmin())
+    configs = [flatten(r.config) for r in runs]
+    keys = sorted(set().union(*configs))
+    diff_rows = {}
+    for k in keys:
+        vals = [c.get(k, "—") for c in configs]
+        if any(repr(v) != repr(vals[0]) for v in vals[1:]):
+            diff_rows[k] = [str(v) for v in vals]
+    config_diff = pd.DataFrame.from_dict(diff_rows, orient="index", columns=labels)
+    warnings = _warnings(runs, labels)
+    for w in warnings:
+        log.warning(w)
+    return Comparison(runs=runs, metrics=metrics, best=best, config_diff=config_diff, warnings=warnings)
+
+
+def _warnings(runs: list[LoadedRun], labels: list[str]) -> list[str]:
+    out = []
+    data = [r.manifest.get("data", {}) for r in runs]
+    fps = {d.get("fingerprint") for d in data}
+    if len(fps) > 1:
+        out.append(
+            "runs used different data (fingerprints differ: "
+            + ", ".join(f"{lbl}={str(d.get('fingerprint'))[:12]}" for lbl, d in zip(labels, data, strict=True))
+            + "); metrics are not directly comparable"
+        )
+    periods = {(d.get("symbol"), d.get("first_bar"), d.get("last_bar"), d.get("interval")) for d in data}
+    if len(periods) > 1:
+        out.append(
+            "runs cover different symbols/periods/intervals: "
+            + "; ".join(
+                f"{lbl}: {d.get('symbol')} {d.get('interval')} {d.get('first_bar')} → {d.get('last_bar')}"
+                for lbl, d in zip(labels, data, strict=True)
+            )
+        )
+    versions = {r.manifest.get("liqbt_version") for r in runs}
+    if len(versions) > 1:
+        out.append(f"runs were made by different liqbt versions: {sorted(map(str, versions))}")
+    return out
+
+
+def _fmt(v: float) -> str:
+    if pd.isna(v):
+        return "—"
+    if abs(v) >= 1e5 or (abs(v) < 1e-3 and v != 0):
+        return f"{v:.4g}"
+    return f"{v:,.4f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v):,}"
+
+
+def format_text(c: Comparison, max_metrics: int = 40) -> str:
+    """A terminal table: metrics (best marked with *), then config differences and warnings."""
+    labels = c.labels
+    width = max(12, *(len(lbl) for lbl in labels))
+    key_w = max(24, *(len(str(k)) for k in list(c.metrics.index)[:max_metrics])) if len(c.metrics) else 24
+    lines = ["metric".ljust(key_w) + "".join(lbl.rjust(width + 2) for lbl in labels)]
+    for metric, row in list(c.metrics.iterrows())[:max_metrics]:
+        cells = []
+        for lbl in labels:
+            mark = "*" if c.best.get(str(metric)) == lbl else " "
+            cells.append((_fmt(row[lbl]) + mark).rjust(width + 2))
+        lines.append(str(metric).ljust(key_w) + "".join(cells))
+    if len(c.metrics) > max_metrics:
+        lines.append(f"... {len(c.metrics) - max_metrics} more metrics in the HTML (--html)")
+    lines.append("")
+    if len(c.config_diff):
+        lines.append("config keys that differ:")
+        for key, row in c.config_diff.iterrows():
+            lines.append(f"  {key}: " + " | ".join(f"{lbl}={row[lbl]}" for lbl in labels))
+    else:
+        lines.append("configs are identical")
+    for w in c.warnings:
+        lines.append(f"WARNING: {w}")
+    lines.append("(* = best)")
+    return "\n".join(lines)
+
+
+def write_compare_html(c: Comparison, path: str | Path) -> Path:
+    """Metrics table with the best highlighted, config diff, warnings, and equity curves."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for lbl, run in zip(c.labels, c.runs, strict=True):
+        if run.equity is not None and len(run.equity):
+            eq = run.equity["equity"]
+            fig.add_trace(go.Scatter(x=eq.index, y=eq.values / eq.values[0] - 1.0, name=lbl, mode="lines"))
+    fig.update_layout(
+        title="Equity (return since start)", yaxis_tickformat=".1%", template="plotly_white",
+        height=420, margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h"),
+    )
+    rows = []
+    for metric, row in c.metrics.iterrows():
+        cells = "".join(
+            f'<td class="{"best" if c.best.get(str(metric)) == lbl else ""}">{html.escape(_fmt(row[lbl]))}</td>'
+            for lbl in c.labels
+        )
+        rows.append(f"<tr><th>{html.escape(str(metric))}</th>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(lbl)}</th>" for lbl in c.labels)
+    diff = "".join(
+        f"<tr><th>{html.escape(str(k))}</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for k, row in c.config_diff.iterrows()
+    ) or '<tr><td colspan="99">configs are identical</td></tr>'
+    warn = "".join(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in c.warnings)
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>liqbt compare</title>
+<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;margin:12px 0}}
+th,td{{border:1px solid #ddd;padding:4px 10px;text-align:right;font-size:13px}}th{{background:#f6f6f6;text-align:left}}
+td.best{{background:#d9f2d9;font-weight:600}}.warn{{background:#fff3cd;padding:8px;border:1px solid #e0c96b}}</style>
+</head><body><h1>liqbt compare</h1>{warn}
+{fig.to_html(full_html=False, include_plotlyjs=True)}
+<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>
+<h2>Config differences</h2><table><tr><th>key</th>{head}</tr>{diff}</table>
+</body></html>"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc, encoding="utf-8")
+    return path

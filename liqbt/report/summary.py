@@ -1,0 +1,52 @@
+"""The one-screen terminal summary printed at the end of ``liqbt run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# (label, metrics key, format); keys missing from a run are skipped.
+_ROWS = (
+    ("total return", "total_return", "{:+.2%}"),
+    ("  without funding", "total_return_ex_funding", "{:+.2%}"),
+    ("funding (net)", "funding_total", "{:+,.2f}"),
+    ("Sharpe", "sharpe_ratio", "{:.2f}"),
+    ("Sortino", "sortino_ratio", "{:.2f}"),
+    ("max drawdown", "max_drawdown", "{:.2%}"),
+    ("trades (long/short)", None, None),
+    ("win rate", "win_rate", "{:.1%}"),
+    ("profit factor", "profit_factor", "{:.2f}"),
+    ("exposure", "exposure", "{:.1%}"),
+    ("fees", "fees_total", "{:,.2f}"),
+    ("slippage cost", "slippage_total", "{:,.2f}"),
+)
+
+
+def summary_text(result, folder: Path | None = None) -> str:
+    """Key metrics, heatmap scores and where the report is."""
+    m = result.backtest.metrics
+    cfg = result.config
+    market = result.market
+    lines = [
+        f"── {cfg.name} ── {cfg.strategy.name} on {market.symbol} {cfg.data.interval} "
+        f"{cfg.data.start} → {cfg.data.end} ({len(market):,} bars)",
+    ]
+    for label, key, fmt in _ROWS:
+        if key is None:
+            if "trades_long" in m or "trades_short" in m:
+                lines.append(f"  {label:<22}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
+            continue
+        v = m.get(key)
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        lines.append(f"  {label:<22}{fmt.format(v)}")
+    val = result.validation or {}
+    scores = val.get("summary") if isinstance(val, dict) else None
+    if isinstance(scores, dict):
+        for k, v in list(scores.items())[:4]:
+            if isinstance(v, (int, float)):
+                lines.append(f"  heatmap {k:<14}{v:.3f}")
+    if folder is not None:
+        lines.append(f"  report: {Path(folder) / 'report.html'}")
+    timing = sum(result.timings.values())
+    lines.append(f"  ({timing:.1f} s: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + ")")
+    return "\n".join(lines)

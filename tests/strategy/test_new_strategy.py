@@ -1,0 +1,56 @@
+"""`liqbt new-strategy`: the scaffold loads, runs, trades, passes its own test, never overwrites."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from liqbt.cli import main
+from liqbt.strategy import (
+    build_context,
+    example_features,
+    example_market,
+    load_strategy,
+    run_strategy,
+)
+
+
+def test_scaffold_default_layout_and_refusals(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-strategy", "my_idea"]) == 0
+    module = tmp_path / "strategies" / "my_idea.py"
+    test = tmp_path / "tests" / "strategy" / "test_my_idea.py"
+    assert module.is_file() and test.is_file()
+    assert "class MyIdea(Strategy)" in module.read_text()
+    before = module.read_text()
+    module.write_text(before + "\n# my edits\n")
+    assert main(["new-strategy", "my_idea"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert module.read_text().endswith("# my edits\n")
+    assert main(["new-strategy", "My-Idea"]) == 2
+    assert "invalid strategy name" in capsys.readouterr().err
+
+    cls = load_strategy("my_idea", search_paths=[tmp_path / "strategies"])
+    market = example_market(3000, seed=1)
+    sig = run_strategy(cls(), build_context(market, features=example_features(market)))
+    assert sig.n_entries > 0
+    assert set(cls.param_space()) == {"ema_span", "max_dist_pct", "tp_pct", "fallback_stop_pct"}
+
+
+@pytest.mark.slow
+def test_generated_tests_pass(tmp_path):
+    assert main(["new-strategy", "alpha", "--dir", str(tmp_path / "research")]) == 0
+    root = tmp_path / "proj"
+    root.mkdir()
+    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(tmp_path / "nc"))}
+    subprocess.run([sys.executable, "-m", "liqbt.cli", "new-strategy", "beta"], cwd=root, check=True, env=env)
+    tests = [str(tmp_path / "research" / "test_alpha.py"), str(root / "tests" / "strategy" / "test_beta.py")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 passed" in proc.stdout

@@ -67,14 +67,21 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
     """The run's MarketFrame and the fingerprint of the exact archive rows it came from."""
     d = config.data
     start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
-    market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange)
-    if len(market) == 0:
-        raise InputError(
+    def no_data(detail: str = "") -> InputError:
+        return InputError(
             f"no {d.interval} candles for {d.symbol} between {d.start} and {d.end}"
-            + (f" on exchange {d.exchange!r}" if d.exchange else ""),
+            + (f" on exchange {d.exchange!r}" if d.exchange else "")
+            + (f" ({detail})" if detail else ""),
             where=f"{config.source} [data]",
             expected="a period the archive covers (see `liqbt archive info`)",
         )
+
+    try:
+        market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange)
+    except InputError as exc:
+        raise no_data(str(exc)) from exc
+    if len(market) == 0:
+        raise no_data()
     fingerprint = archive.fingerprint(d.symbol, start, end, d.interval, d.exchange)
     return market, fingerprint
 

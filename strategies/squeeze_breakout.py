@@ -42,7 +42,7 @@ class SqueezeBreakout(Strategy):
     class Params:
         ema_period: int = param(200, low=50, high=400, step=50, help="trend filter EMA span")
         min_usd: float = param(0.0, help="min cluster notional (USD)")
-        min_share: float = param(0.3, low=0.1, high=0.8, step=0.1, help="min cluster share of its side's total")
+        min_share: float = param(0.15, low=0.05, high=0.5, step=0.05, help="min cluster share of its side's total")
         stop: Literal["atr", "cold_side"] = param("atr", choices=("atr", "cold_side"), help="initial stop policy")
         stop_atr: float = param(2.0, low=0.5, high=4.0, step=0.5, help="stop distance in ATRs (stop = 'atr')")
         atr_period: int = param(14, low=7, high=28, step=7, help="ATR period")

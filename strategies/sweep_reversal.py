@@ -4,7 +4,8 @@ Long side (the short side mirrors it above price), decided at the close of bar *
 
 1. the recent range: ``range_low`` = lowest low of the ``range_bars`` bars before *t*;
 2. a dense long-liquidation cluster just beyond it, as known at the close of *t-1* (before the
-   wick): ``long_near_near_edge`` below ``range_low`` by at most ``max_gap_pct`` %, with at least
+   wick): the ``long_near`` cluster's centre lies below ``range_low`` and its near edge at most
+   ``max_gap_pct`` % below it (an edge reaching slightly into the range is fine), with at least
    ``min_usd`` notional and ``min_share`` of that side's total;
 3. bar *t* wicks into it, through at least ``min_consumed`` of the cluster's price span (near edge
    → far edge; a proxy for the notional consumed when the density is even), and closes back
@@ -37,7 +38,7 @@ class SweepReversal(Strategy):
         range_bars: int = param(60, low=20, high=240, step=20, help="bars defining the recent range")
         max_gap_pct: float = param(1.0, low=0.25, high=2.0, step=0.25, help="max distance range edge → cluster near edge, % of price")
         min_usd: float = param(0.0, help="min cluster notional (USD)")
-        min_share: float = param(0.2, low=0.0, high=0.6, step=0.1, help="min cluster share of its side's total")
+        min_share: float = param(0.05, low=0.0, high=0.3, step=0.05, help="min cluster share of its side's total")
         min_consumed: float = param(0.3, low=0.1, high=1.0, step=0.1, help="min fraction of the cluster's span the wick went through")
         rsi_divergence: bool = param(False, choices=(False, True), help="require RSI divergence")
         rsi_period: int = param(14, low=7, high=28, step=7, help="RSI period")
@@ -83,10 +84,12 @@ class SweepReversal(Strategy):
         fe = prev(ctx.feature(f"{side}_near_far_edge"))
         usd = prev(ctx.feature(f"{side}_near_usd"))
         share = prev(ctx.feature(f"{side}_near_share"))
+        center = prev(ctx.feature(f"{side}_near_center"))
+        center = np.where(np.isnan(center), (ne + fe) / 2.0, center)
         close = ctx.close
         with np.errstate(invalid="ignore", divide="ignore"):
-            gap_pct = s * (range_edge - ne) / range_edge * 100.0
-            beyond = (gap_pct > 0) & (gap_pct <= p.max_gap_pct)
+            gap_pct = np.maximum(s * (range_edge - ne), 0.0) / range_edge * 100.0
+            beyond = (s * (range_edge - center) > 0) & (gap_pct <= p.max_gap_pct)
             dense = (usd >= p.min_usd) & (share >= p.min_share)
             span = s * (ne - fe)
             consumed = s * (ne - wick) / span

@@ -79,6 +79,8 @@ _FREQTRADE_NAME = re.compile(
     r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)(?:_(?P<settle>[A-Z0-9]+))?-(?P<tf>\d+[smhdwM])"
     r"-(?P<ctype>futures|mark|funding_rate|index|premiumIndex)(?:\..+)?$"
 )
+FREQTRADE_EXCHANGES = ("binance", "bybit", "okx", "gateio", "kraken", "kucoin", "bitget",
+                       "hyperliquid", "bingx", "htx", "mexc")
 _INTERVAL = re.compile(r"^\d+[smhdwM]$")
 
 
@@ -414,12 +416,10 @@ def _freqtrade(path, display, hint, m) -> Source:
     inverse = settle is not None and settle == base_
     symbol = f"{base_}{quote}_PERP" if inverse else f"{base_}{quote}"
     ctype, csize = contract_of(symbol)
-    parts = [p.lower() for p in hint.parts]
-    exchange = "binance"
-    if "futures" in parts:  # user_data/data/<exchange>/futures/...
-        i = len(parts) - 1 - parts[::-1].index("futures")
-        if i >= 1 and parts[i - 1] not in ("data", ""):
-            exchange = parts[i - 1]
+    # freqtrade keeps user_data/data/<exchange>/futures/: use a known exchange name from the
+    # path, else binance (the only exchange whose futures files freqtrade users share widely)
+    parts = {p.lower() for p in hint.parts[:-1]}
+    exchange = next((e for e in FREQTRADE_EXCHANGES if e in parts), "binance")
     suffix = path.suffix.lower()
     arrow = None
     if suffix in (".feather", ".arrow"):

@@ -16,6 +16,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _DEFAULT_GAP_MS = 8 * 3_600_000
+_warned: set[tuple] = set()  # sweeps call this thousands of times: warn once per market
+
+
+def _warn_once(key: tuple, msg: str, *args) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(msg, *args)
 
 
 def funding_rates(market, enabled: bool = True) -> np.ndarray:
@@ -33,8 +40,10 @@ def funding_rates(market, enabled: bool = True) -> np.ndarray:
     if not enabled or n == 0:
         return np.zeros(n)
     ft = market.funding_time
+    key = (market.symbol, int(market.open_time[0]), int(market.open_time[-1]), len(ft))
     if len(ft) == 0:
-        log.warning(
+        _warn_once(
+            key,
             "%s: no funding rows for %d bars: funding is treated as 0 (ingest the fundingRate files "
             "or set funding = false to make this explicit)", market.symbol, n,
         )
@@ -45,7 +54,8 @@ def funding_rates(market, enabled: bool = True) -> np.ndarray:
     uncovered_start = max(0, int(ft[0]) - first_open - gap)
     uncovered_end = max(0, last_close - int(ft[-1]) - gap)
     if uncovered_start > 0 or uncovered_end > 0:
-        log.warning(
+        _warn_once(
+            key,
             "%s: funding table covers %s .. %s only; %.1f h before and %.1f h after have no "
             "settlements (treated as 0)",
             market.symbol, np.datetime64(int(ft[0]), "ms"), np.datetime64(int(ft[-1]), "ms"),

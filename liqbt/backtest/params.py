@@ -73,3 +73,9 @@ class BacktestParams:
                 raise bad(key, expected)
             if not ok:
                 raise bad(key, expected)
+        if self.liquidation and self.maintenance_margin >= 1.0 / self.leverage:
+            raise InputError(
+                f"maintenance_margin {self.maintenance_margin:g} >= 1/leverage: every position would be "
+                "liquidated at its entry", where=f"{where}.maintenance_margin",
+                expected=f"< {1.0 / self.leverage:g}",
+            )

@@ -34,10 +34,25 @@ def run_info(args) -> int:
         return 0
     for c in ("first", "last"):
         df[c] = df[c].dt.strftime("%Y-%m-%d %H:%M")
-    df["step"] = pd.to_timedelta(df.pop("step_ms"), unit="ms").astype(str).str.replace("0 days ", "")
+    df["step"] = [_step(v) for v in df.pop("step_ms")]
+    df["gaps"] = df["gaps"].astype("Int64")
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(df.astype(object).where(df.notna(), "").to_string(index=False))
     return 0
+
+
+def _step(ms) -> str:
+    """``1m``/``8h``-style step, or seconds when it is not a standard interval."""
+    import pandas as pd
+
+    from liqbt.market import _INTERVALS_MS
+
+    if ms is None or pd.isna(ms):
+        return ""
+    for name, value in _INTERVALS_MS.items():
+        if value == int(ms):
+            return name
+    return f"{int(ms) / 1000:g}s"
 
 
 def run_export(args) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from liqbt.cli import add_db_option, resolve_db
 from liqbt.errors import InputError
 
@@ -20,7 +18,6 @@ def register(sub) -> None:
             "need a dataset manifest (--dataset). Each file is one transaction; re-ingesting "
             "adds no duplicates."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (recursive)")
     p.add_argument("--dataset", metavar="TOML", help="a dataset manifest, e.g. datasets/coinglass_btc.toml")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 
@@ -20,7 +19,6 @@ def register(sub) -> None:
             "DIR/data` loads, and DIR/ground_truth/*.parquet (positions, liquidations, density, "
             "bars). Same seed, same bytes."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--dataset", metavar="TOML", default=None,

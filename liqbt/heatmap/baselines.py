@@ -7,7 +7,8 @@ A skilful map must beat the naive ones computed in the same run on the same bars
   fixed offsets (±1/2/4/10 %, i.e. 100x/50x/25x/10x with no maintenance margin) around the price
   of *large trades*, never consumed, kept for a fixed look-back window. We have candles, not
   trades, so bars whose quote volume is at least ``large_factor`` × the trailing mean stand in
-  for large trades (their whole quote volume is placed).
+  for large trades (their whole quote volume is placed). Candles without any volume make every
+  bar weigh 1 (time-at-price) here and in ``volume_profile``.
 * ``uniform_band`` — open interest (USD) spread uniformly over ±``band_pct`` around price, half
   per side (long below, short above). No memory.
 * ``volume_profile`` — the confound control: the traded-volume profile of the look-back window
@@ -30,6 +31,7 @@ bar's close). Baselines are point-in-time: bar *i* uses bars ``<= i`` only.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -39,6 +41,8 @@ from numba import njit
 from liqbt.heatmap.heatmap import Heatmap, bar_vwap, lagged_oi_per_bar, snapshot_bars
 from liqbt.heatmap.model import HeatmapParams
 from liqbt.market import INVERSE, MarketFrame
+
+log = logging.getLogger(__name__)
 
 FIXED_OFFSETS_PCT = (1.0, 2.0, 4.0, 10.0)  # py-liquidation-map: 100x 50x 25x 10x, no MMR
 
@@ -189,7 +193,13 @@ def _quote_volume(market: MarketFrame) -> np.ndarray:
         q = market.volume * market.contract_size
     else:
         q = np.where(np.isfinite(market.quote_volume), market.quote_volume, market.volume * vw)
-    return np.nan_to_num(q, nan=0.0)
+    q = np.nan_to_num(q, nan=0.0)
+    if len(q) and not (q > 0).any():
+        # candles without volume (e.g. CoinGlass's spot price export): every bar weighs the same,
+        # i.e. the profile becomes time-at-price
+        log.warning("%s: no traded volume in the candles; baselines use time-at-price", market.symbol)
+        q = np.ones(len(q))
+    return q
 
 
 def _grid(market: MarketFrame, max_off: float, window_bins: int, log_step: float) -> tuple[int, int]:

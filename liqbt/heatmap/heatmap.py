@@ -276,7 +276,14 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
         params.window_bins(), params.features, params.feature_bins(), gauss_weights(params.smooth_sigma_bins),
         params.cluster_threshold, INIT_BAND,
     )
-    log.debug("%s: reconstructed %d bars, %d snapshots", market.symbol, n, len(snaps))
+    if n:
+        seeded = np.flatnonzero(mass[:, 0] > 0)
+        log.info(
+            "%s: %d bars, %d snapshots, bracket table %s; map seeded at bar %s; predicted "
+            "liquidations long %.3g / short %.3g USD; final mass long %.6g short %.6g",
+            market.symbol, n, len(snaps), table.symbol, seeded[0] if len(seeded) else "never",
+            pred[:, 0].sum(), pred[:, 1].sum(), mass[-1, 0], mass[-1, 1],
+        )
     return Heatmap(
         symbol=market.symbol, params=params, interval_ms=market.interval_ms,
         times=market.open_time.copy(), pred=pred, mass=mass,

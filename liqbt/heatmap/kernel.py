@@ -166,6 +166,8 @@ def reconstruct_nb(
                         tot_l -= ql[j]
                         ql[j] = 0.0
                         pl[j] = 0.0
+                    if k == cut_kl:  # an emptied bin forgets its cut
+                        cut_kl = -_NONE_HI
                     k -= 1
                 j = kl - k0
                 if 0 <= j < len(ql) and ql[j] > 0.0:
@@ -186,6 +188,7 @@ def reconstruct_nb(
                         if frac >= 1.0:
                             ql[j] = 0.0
                             pl[j] = 0.0
+                            cut_kl = -_NONE_HI
                         else:
                             ql[j] -= take
                             cut_kl = kl
@@ -206,6 +209,8 @@ def reconstruct_nb(
                         tot_s -= qs[j]
                         qs[j] = 0.0
                         ps[j] = 0.0
+                    if k == cut_ks:
+                        cut_ks = _NONE_HI
                     k += 1
                 j = kh - k0
                 if 0 <= j < len(qs) and qs[j] > 0.0:
@@ -227,6 +232,7 @@ def reconstruct_nb(
                         if frac >= 1.0:
                             qs[j] = 0.0
                             ps[j] = 0.0
+                            cut_ks = _NONE_HI
                         else:
                             qs[j] -= take
                             cut_ks = kh
@@ -258,6 +264,7 @@ def reconstruct_nb(
                             hed_l = 0.0
                             scale_l = 1.0
                             long_top = -_NONE_HI
+                            cut_kl = -_NONE_HI
                         else:
                             qs[:] = 0.0
                             ps[:] = 0.0
@@ -265,6 +272,7 @@ def reconstruct_nb(
                             hed_s = 0.0
                             scale_s = 1.0
                             short_bot = _NONE_HI
+                            cut_ks = _NONE_HI
                     elif side == 0:
                         scale_l *= 1.0 - f
                     else:

@@ -83,6 +83,8 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                 for k in s.index[(s.index > kl) & (s > 0)]:
                     record(i, 0, usd(s[k], math.exp((k + 0.5) * ls)), math.exp(k * ls), math.exp((k + 1) * ls))
                     s[k] = 0.0
+                if cut[0][0] is not None and cut[0][0] > kl:
+                    cut[0] = (None, 0.0)  # an emptied bin forgets its cut
                 if kl in s.index and s[kl] > 0:
                     blo = math.exp(kl * ls)
                     upper = blo * math.exp(ls)
@@ -93,6 +95,7 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                         record(i, 0, usd(s[kl] * frac, math.exp((kl + 0.5) * ls)), max(tl[i], blo), upper)
                         if frac >= 1.0:
                             s[kl] = 0.0
+                            cut[0] = (None, 0.0)
                         else:
                             s[kl] -= s[kl] * frac
                             cut[0] = (kl, tl[i])
@@ -102,6 +105,8 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                 for k in s.index[(s.index < kh) & (s > 0)]:
                     record(i, 1, usd(s[k], math.exp((k + 0.5) * ls)), math.exp(k * ls), math.exp((k + 1) * ls))
                     s[k] = 0.0
+                if cut[1][0] is not None and cut[1][0] < kh:
+                    cut[1] = (None, 0.0)
                 if kh in s.index and s[kh] > 0:
                     blo = math.exp(kh * ls)
                     bhi = blo * math.exp(ls)
@@ -113,6 +118,7 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                         record(i, 1, usd(s[kh] * frac, math.exp((kh + 0.5) * ls)), lower, min(th[i], bhi))
                         if frac >= 1.0:
                             s[kh] = 0.0
+                            cut[1] = (None, 0.0)
                         else:
                             s[kh] -= s[kh] * frac
                             cut[1] = (kh, th[i])
@@ -126,6 +132,7 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                         if f >= 1 - 1e-12:
                             book[side] = pd.Series(dtype=np.float64)
                             hedge[side] = 0.0
+                            cut[side] = (None, 0.0)
                         else:
                             book[side] *= 1 - f
                             hedge[side] *= 1 - f

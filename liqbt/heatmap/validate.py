@@ -121,7 +121,18 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
     try:
         vol = archive.liquidation_volume(symbol, start, end, interval, exchange=exchange)
     except InputError:
-        return None
+        # several sources and none named: take the one with the interval closest to the bars
+        vol = None
+        if exchange is None and hasattr(archive, "info"):
+            info = archive.info()
+            rows = info[(info["table"] == "liquidation_volume") & (info["symbol"] == symbol)]
+            if len(rows):
+                ivs = rows["interval"].astype(str).map(interval_ms)
+                target = interval_ms(interval) if interval else (bar_interval_ms or 0)
+                best = rows.iloc[int(np.argmin(np.abs(ivs.to_numpy() - target)))]
+                vol = archive.liquidation_volume(symbol, start, end, interval, exchange=str(best["namespace"]))
+        if vol is None:
+            return None
     if vol is None or not len(vol):
         return None
     ivs = sorted(vol["interval"].astype(str).unique().tolist(), key=interval_ms)
@@ -447,7 +458,7 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
             res["coef"] = float(bf[-1])
             res["hac_t"] = float(t[-1])
             ntr = int(train_frac * len(yy))
-            if len(yy) - ntr >= 30:
+            if len(yy) - ntr >= 30 and np.ptp(yy[ntr:]) > 0:
                 b1, _ = _ols(Xb_[:ntr], yy[:ntr])
                 b2, _ = _ols(Xf_[:ntr], yy[:ntr])
                 yt = yy[ntr:]
@@ -605,11 +616,14 @@ class ValidationReport:
                                  f"{r.get('delta_r2_non_cascade', float('nan')):>10.4f}")
         if self.ground_truth:
             keys = ["density_corr_long", "density_corr_short", "level_error_bins_long",
-                    "level_error_bins_short", "consumed_ratio_long", "consumed_ratio_short"]
-            lines += ["", f"{'ground truth':<16}" + "".join(f"{k.replace('_long', ' L').replace('_short', ' S')[-14:]:>15}" for k in keys)]
+                    "level_error_bins_short", "consumed_ratio_long", "consumed_ratio_short",
+                    "spearman_hour_long", "spearman_hour_short"]
+            heads = ["dens ρ L", "dens ρ S", "lvl err L", "lvl err S", "Σp/Σtrue L", "Σp/Σtrue S",
+                     "ρ 1h L", "ρ 1h S"]
+            lines += ["", f"{'ground truth':<16}" + "".join(f"{h:>11}" for h in heads)]
             for name, g in self.ground_truth.items():
                 lines.append(f"{name:<16}" + "".join(
-                    f"{'—':>15}" if g.get(k) is None else f"{g[k]:>15.3f}" for k in keys))
+                    f"{'—':>11}" if g.get(k) is None else f"{g[k]:>11.3f}" for k in keys))
         notes = self.meta.get("scaling")
         if notes:
             lines += ["", f"units: {notes}"]

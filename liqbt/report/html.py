@@ -143,22 +143,23 @@ def build_figure(result):
 
 def _cards(metrics: dict) -> str:
     items = [
-        ("total return", metrics.get("total_return"), "pct"),
-        ("ex funding", metrics.get("total_return_ex_funding"), "pct"),
-        ("Sharpe", metrics.get("sharpe_ratio"), "num"),
-        ("max drawdown", metrics.get("max_drawdown"), "pct"),
+        ("total return", metrics.get("total_return_pct"), "pct"),
+        ("ex funding", metrics.get("total_return_ex_funding_pct"), "pct"),
+        ("Sharpe", metrics.get("Sharpe Ratio"), "num"),
+        ("max drawdown", metrics.get("max_drawdown_pct"), "pct"),
         ("trades", metrics.get("trades"), "int"),
-        ("win rate", metrics.get("win_rate"), "pct"),
-        ("funding", metrics.get("funding_total"), "num"),
+        ("win rate", metrics.get("win_rate_pct"), "pct"),
+        ("funding USD", metrics.get("total_funding"), "num"),
+        ("null p-value", metrics.get("null_p_value"), "num"),
     ]
     out = []
     for k, v, kind in items:
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
             continue
         if kind == "pct":
-            text, cls = f"{v:+.2%}" if k != "win rate" else f"{v:.1%}", ("pos" if v > 0 else "neg" if v < 0 else "")
+            text, cls = f"{v:+.2f} %" if k != "win rate" else f"{v:.1f} %", ("pos" if v > 0 else "neg" if v < 0 else "")
             if k in ("max drawdown", "win rate"):
-                cls = ""
+                text, cls = f"{abs(v):.2f} %" if k == "max drawdown" else text, ""
         elif kind == "int":
             text, cls = f"{int(v):,}", ""
         else:

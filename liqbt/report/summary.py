@@ -6,18 +6,19 @@ from pathlib import Path
 
 # (label, metrics key, format); keys missing from a run are skipped.
 _ROWS = (
-    ("total return", "total_return", "{:+.2%}"),
-    ("  without funding", "total_return_ex_funding", "{:+.2%}"),
-    ("funding (net)", "funding_total", "{:+,.2f}"),
-    ("Sharpe", "sharpe_ratio", "{:.2f}"),
-    ("Sortino", "sortino_ratio", "{:.2f}"),
-    ("max drawdown", "max_drawdown", "{:.2%}"),
+    ("total return", "total_return_pct", "{:+.2f} %"),
+    ("  without funding", "total_return_ex_funding_pct", "{:+.2f} %"),
+    ("funding (net, USD)", "total_funding", "{:+,.2f}"),
+    ("Sharpe", "Sharpe Ratio", "{:.2f}"),
+    ("Sortino", "Sortino Ratio", "{:.2f}"),
+    ("max drawdown", "max_drawdown_pct", "{:.2f} %"),
     ("trades (long/short)", None, None),
-    ("win rate", "win_rate", "{:.1%}"),
-    ("profit factor", "profit_factor", "{:.2f}"),
-    ("exposure", "exposure", "{:.1%}"),
-    ("fees", "fees_total", "{:,.2f}"),
-    ("slippage cost", "slippage_total", "{:,.2f}"),
+    ("win rate", "win_rate_pct", "{:.1f} %"),
+    ("profit factor", "Profit Factor", "{:.2f}"),
+    ("exposure", "exposure_pct", "{:.1f} %"),
+    ("fees (USD)", "total_fees", "{:,.2f}"),
+    ("slippage cost (USD)", "total_slippage_cost", "{:,.2f}"),
+    ("null-control p-value", "null_p_value", "{:.3f}"),
 )
 
 
@@ -33,18 +34,18 @@ def summary_text(result, folder: Path | None = None) -> str:
     for label, key, fmt in _ROWS:
         if key is None:
             if "trades_long" in m or "trades_short" in m:
-                lines.append(f"  {label:<22}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
+                lines.append(f"  {label:<24}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
             continue
         v = m.get(key)
         if v is None or (isinstance(v, float) and v != v):
             continue
-        lines.append(f"  {label:<22}{fmt.format(v)}")
+        lines.append(f"  {label:<24}{fmt.format(v)}")
     val = result.validation or {}
     scores = val.get("summary") if isinstance(val, dict) else None
     if isinstance(scores, dict):
         for k, v in list(scores.items())[:4]:
             if isinstance(v, (int, float)):
-                lines.append(f"  heatmap {k:<14}{v:.3f}")
+                lines.append(f"  {'heatmap ' + k:<24}{v:.3f}")
     if folder is not None:
         lines.append(f"  report: {Path(folder) / 'report.html'}")
     timing = sum(result.timings.values())

@@ -313,21 +313,38 @@ def _liquidations_table(out, n: int, positions: pd.DataFrame) -> pd.DataFrame:
 def _density_table(out, n: int, positions: pd.DataFrame, start_ms: int, p: SimParams) -> pd.DataFrame:
     snap = out["d_snap"][:n]
     pos = out["d_pos"][:n]
-    liq = positions["liq_price"].to_numpy()[pos]
-    qty = positions["qty"].to_numpy()[pos]
-    short = (positions["side"].cat.codes.to_numpy()[pos] == 1).astype(np.int64)
+    liq_all = positions["liq_price"].to_numpy()
+    qty_all = positions["qty"].to_numpy()
+    liq = liq_all[pos]
     ok = liq > 0  # 1x longs never liquidate (liq price <= 0)
-    frame = pd.DataFrame({
-        "snapshot": snap[ok], "side": short[ok],
-        "bin": log_bin(liq[ok], p.density_bin_bps), "qty": qty[ok], "notional": (qty * liq)[ok],
-        "positions": np.ones(int(ok.sum()), np.int64),
-    })
-    g = frame.groupby(["snapshot", "side", "bin"], sort=True, observed=True).sum().reset_index()
+    snap, pos, liq = snap[ok], pos[ok], liq[ok]
+    qty = qty_all[pos]
+    short = out["p_side"][pos] < 0
+    b = log_bin(liq, p.density_bin_bps)
+    # one packed int64 key per (snapshot, side, bin): a single sort + reduceat aggregates
+    b_off = b - b.min() if len(b) else b
+    key = (snap << 33) | (short.astype(np.int64) << 32) | b_off
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    g_snap = snap[order][first]
+    g_short = short[order][first]
+    g_bin = b[order][first]
+    qty_s = qty[order]
+    g_qty = np.add.reduceat(qty_s, first) if len(first) else np.zeros(0)
+    g_not = np.add.reduceat(qty_s * liq[order], first) if len(first) else np.zeros(0)
+    g_cnt = np.diff(np.r_[first, len(key)])
     every = p.density_every_bars
-    g.insert(0, "ts", start_ms + (g["snapshot"].to_numpy() + 1) * every * MINUTE_MS)
-    g.insert(1, "bar_open_time", g["ts"] - MINUTE_MS)
-    g["side"] = pd.Categorical.from_codes(g["side"].to_numpy(), categories=["long", "short"])
+    ts = start_ms + (g_snap + 1) * every * MINUTE_MS
     width = math.log1p(p.density_bin_bps / 1e4)
-    g["price_lo"] = np.exp(g["bin"].to_numpy() * width)
-    g["price_hi"] = np.exp((g["bin"].to_numpy() + 1) * width)
-    return g.drop(columns="snapshot")
+    return pd.DataFrame({
+        "ts": ts,
+        "bar_open_time": ts - MINUTE_MS,
+        "side": pd.Categorical.from_codes(g_short.astype(np.int64), categories=["long", "short"]),
+        "bin": g_bin,
+        "qty": g_qty,
+        "notional": g_not,
+        "positions": g_cnt.astype(np.int64),
+        "price_lo": np.exp(g_bin * width),
+        "price_hi": np.exp((g_bin + 1) * width),
+    })

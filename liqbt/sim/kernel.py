@@ -94,22 +94,53 @@ def _heap_push_nb(keys, ids, n, key, pid):
 
 
 @njit(cache=True)
-def _heap_pop_nb(keys, ids, n):
-    """Drop the top of the min-heap ``keys[:n]``; returns the new size."""
-    n -= 1
-    keys[0] = keys[n]
-    ids[0] = ids[n]
-    i = 0
+def _sift_down_nb(keys, ids, n, i):
     while True:
         lo = i
         for c in (2 * i + 1, 2 * i + 2):
             if c < n and (keys[c] < keys[lo] or (keys[c] == keys[lo] and ids[c] < ids[lo])):
                 lo = c
         if lo == i:
-            break
+            return
         keys[lo], keys[i] = keys[i], keys[lo]
         ids[lo], ids[i] = ids[i], ids[lo]
         i = lo
+
+
+@njit(cache=True)
+def _heaps_make_room_nb(hkeys, hids, hsize, closed_time):
+    """Called when a heap is full: drop entries of closed positions (lazy deletions) from every
+    heap and re-heapify; if a heap is still over half full, double the width. Memory then
+    follows the open book, not the number of positions ever opened."""
+    for hk in range(hkeys.shape[0]):
+        keys = hkeys[hk]
+        ids = hids[hk]
+        n = 0
+        for j in range(hsize[hk]):
+            if closed_time[ids[j]] < 0:
+                keys[n] = keys[j]
+                ids[n] = ids[j]
+                n += 1
+        for j in range(n // 2 - 1, -1, -1):
+            _sift_down_nb(keys, ids, n, j)
+        hsize[hk] = n
+    width = hkeys.shape[1]
+    if hsize.max() * 2 > width:
+        new_keys = np.empty((hkeys.shape[0], width * 2))
+        new_ids = np.empty((hkeys.shape[0], width * 2), np.int64)
+        new_keys[:, :width] = hkeys
+        new_ids[:, :width] = hids
+        return new_keys, new_ids
+    return hkeys, hids
+
+
+@njit(cache=True)
+def _heap_pop_nb(keys, ids, n):
+    """Drop the top of the min-heap ``keys[:n]``; returns the new size."""
+    n -= 1
+    keys[0] = keys[n]
+    ids[0] = ids[n]
+    _sift_down_nb(keys, ids, n, 0)
     return n
 
 
@@ -187,8 +218,8 @@ def simulate_nb(
     sell5 = 0.0
     slot = np.empty(cap_pos, np.int64)  # position id -> index in open_ids
     # trigger heaps (max-heaps store -price); lazy deletion of positions closed otherwise
-    hkeys = np.empty((_N_HEAPS, cap_pos))
-    hids = np.empty((_N_HEAPS, cap_pos), np.int64)
+    hkeys = np.empty((_N_HEAPS, 1 << 14))
+    hids = np.empty((_N_HEAPS, 1 << 14), np.int64)
     hsize = np.zeros(_N_HEAPS, np.int64)
 
     last = np.exp(idx_log)
@@ -369,6 +400,8 @@ def simulate_nb(
                 if n_pos >= cap_pos:
                     n_pos += 1
                     continue
+                if hsize.max() >= hkeys.shape[1]:
+                    hkeys, hids = _heaps_make_room_nb(hkeys, hids, hsize, p_close_time)
                 p_long = min(max(p_long_base - fp[_FA] * fund_est, 0.05), 0.95)
                 side = 1 if np.random.random() < p_long else -1
                 lev = lev_levels[_draw_leverage_nb(lev_cum_w)]

@@ -49,6 +49,16 @@ def test_truncated_zip(tmp_path, seeded, capsys):
     _cli_fails(seeded, z, capsys, z.name, "truncated or corrupt zip")
 
 
+def test_corrupt_zip_member(tmp_path, seeded, capsys):
+    z = klines_zip(tmp_path / "m", n=2000, start_ms=T0 + 3_600_000)
+    (z.parent / (z.name + ".CHECKSUM")).unlink()
+    data = bytearray(z.read_bytes())
+    for i in range(200, 400):  # damage the deflate stream, keep the central directory
+        data[i] ^= 0xFF
+    z.write_bytes(bytes(data))
+    _cli_fails(seeded, z, capsys, z.name, "corrupt zip")
+
+
 def test_checksum_mismatch(tmp_path, seeded, capsys):
     z = klines_zip(tmp_path / "c", n=10, start_ms=T0 + 3_600_000)
     (z.parent / (z.name + ".CHECKSUM")).write_text("0" * 64 + f"  {z.name}\n")

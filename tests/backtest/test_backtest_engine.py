@@ -157,7 +157,9 @@ def test_funding_off_and_returns_with_and_without():
 
 
 def test_missing_funding_table_warns(caplog):
-    m = flat_market(4)
+    from dataclasses import replace
+
+    m = replace(flat_market(4), symbol="NOFUNDING")
     s = Signals.empty(4)
     with caplog.at_level("WARNING"):
         simulate(m, s, BacktestParams())
@@ -306,6 +308,8 @@ def test_params_errors_name_the_key():
         from_mapping(BacktestParams, {"leverage": 0}, where="run.toml [backtest]")
     with pytest.raises(InputError, match="slippage"):
         from_mapping(BacktestParams, {"slippage": "linear"}, where="run.toml [backtest]")
+    with pytest.raises(InputError, match="liquidated at its entry"):
+        from_mapping(BacktestParams, {"leverage": 125, "maintenance_margin": 0.01}, where="x")
     with pytest.raises(InputError, match="unknown key 'levrage'"):
         from_mapping(BacktestParams, {"levrage": 2}, where="run.toml [backtest]")
 

@@ -67,13 +67,22 @@ def test_sweep_reversal_long_fade_known_trade():
         (dict(wick_low=99.45), {}, "wick consumes only 10% of the cluster span"),
         ({}, dict(long_near_share=0.1), "cluster not dense enough"),
         ({}, dict(long_near_near_edge=98.5, long_near_far_edge=98.0), "cluster 1.5% beyond the range"),
-        ({}, dict(long_near_near_edge=100.2, long_near_far_edge=99.0), "cluster inside the range, not beyond"),
+        ({}, dict(long_near_near_edge=100.8, long_near_far_edge=100.2), "cluster inside the range, not beyond"),
+        ({}, dict(long_near_center=100.1), "cluster centre (density-weighted) inside the range"),
     ],
 )
 def test_sweep_reversal_rejects(bars_kw, feats_kw, why):
     m = market(sweep_bars(**bars_kw))
     sig, _ = run("sweep_reversal", m, features(len(m), **{**LONG_CLUSTER, **feats_kw}), **SWEEP)
     assert sig.n_entries == 0, why
+
+
+def test_sweep_reversal_cluster_edge_may_reach_into_the_range():
+    """Near edge 0.1 % inside the range, centre beyond it: still a cluster beyond the range."""
+    m = market(sweep_bars())
+    feats = features(len(m), **{**LONG_CLUSTER, "long_near_near_edge": 100.1, "long_near_far_edge": 99.0})
+    sig, _ = run("sweep_reversal", m, feats, **SWEEP)
+    assert np.flatnonzero(sig.long_entry).tolist() == [20]
 
 
 def test_sweep_reversal_cluster_seen_only_after_the_wick_does_not_trade():

@@ -1,0 +1,136 @@
+"""End to end: simulate → ingest → run → run folder → compare, and the run-level bad inputs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqbt.archive import Archive
+from liqbt.cli import main
+from liqbt.config import load_run_config
+from liqbt.pipeline import run_config
+from liqbt.report import compare_runs, format_text, load_run, write_compare_html, write_run
+from liqbt.report.run_folder import FILES
+from liqbt.sim import simulate
+
+CONFIG = """
+name = "{name}"
+[data]
+symbol = "SYNTHUSDT"
+exchange = "binance"
+start = "2024-01-01"
+end = "{end}"
+[strategy]
+name = "cold_side_stops"
+{strategy_extra}
+[backtest]
+taker_bps = {taker}
+"""
+
+
+@pytest.fixture(scope="module")
+def sim_db(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    res = simulate(root / "sim", days=2, seed=101, progress=False)
+    db = root / "e2e.duckdb"
+    with Archive(db) as archive:
+        archive.ingest([res.out_dir / "data"], progress=False)
+    return db
+
+
+def _cfg(tmp_path: Path, name="a", end="2024-01-03", taker=5.0, strategy_extra="") -> Path:
+    p = tmp_path / f"{name}.toml"
+    p.write_text(textwrap.dedent(CONFIG.format(name=name, end=end, taker=taker, strategy_extra=strategy_extra)))
+    return p
+
+
+def test_run_folder_is_complete_and_reproducible(sim_db, tmp_path):
+    cfg = load_run_config(_cfg(tmp_path))
+    result = run_config(cfg, db=str(sim_db), progress=False)
+    folder = write_run(result, tmp_path / "run_a")
+    for name in FILES:
+        assert (folder / name).is_file(), name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with Archive(sim_db, read_only=True) as archive:
+        fp = archive.fingerprint("SYNTHUSDT", "2024-01-01", "2024-01-03", "1m", "binance")
+    assert manifest["data"]["fingerprint"] == fp
+    assert manifest["config_hash"] == cfg.hash
+    assert manifest["data"]["bars"] == 2 * 1440
+    # the stored config is fully resolved and reproduces the same config hash
+    again = load_run_config(folder / "config.toml")
+    assert again.hash == cfg.hash
+    equity = pd.read_parquet(folder / "equity.parquet")
+    assert len(equity) == 2 * 1440
+    assert equity["drawdown"].max() <= 0.0
+    trades = pd.read_parquet(folder / "trades.parquet")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["trades"] == len(trades)
+    assert np.isclose(metrics["final_equity"], equity["equity"].iloc[-1], rtol=1e-9)
+    html = (folder / "report.html").read_text()
+    assert "plotly" in html and "cold_side_stops" in html
+
+
+def test_compare_shows_differences_and_warns(sim_db, tmp_path):
+    folders = []
+    for name, end, taker in (("cheap", "2024-01-03", 2.0), ("dear", "2024-01-03", 20.0), ("short", "2024-01-02", 2.0)):
+        cfg = load_run_config(_cfg(tmp_path, name=name, end=end, taker=taker))
+        folders.append(write_run(run_config(cfg, db=str(sim_db), progress=False), tmp_path / name, html=False))
+    same = compare_runs(folders[:2])
+    assert "backtest.taker_bps" in same.config_diff.index
+    assert not same.warnings  # same data, same period
+    if same.metrics.loc["total_return_pct"].nunique() > 1:
+        assert same.best["total_return_pct"] == "cheap"  # lower fees, same trades
+    text = format_text(same)
+    assert "taker_bps" in text and "*" in text
+    mixed = compare_runs([folders[0], folders[2]])
+    assert any("different" in w for w in mixed.warnings)
+    out = write_compare_html(mixed, tmp_path / "cmp.html")
+    assert "WARNING" not in out.read_text() and "⚠" in out.read_text()
+    assert load_run(folders[0]).name == "cheap"
+
+
+def test_cli_run_and_compare(sim_db, tmp_path, capsys):
+    a, b = _cfg(tmp_path, name="x"), _cfg(tmp_path, name="y", taker=9.0)
+    assert main(["run", str(a), str(b), "--db", str(sim_db), "--runs-dir", str(tmp_path / "runs"), "--no-html", "--no-progress"]) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2
+    assert main(["compare", *map(str, runs), "--html", str(tmp_path / "c.html")]) == 0
+    out = capsys.readouterr().out
+    assert "taker_bps" in out and (tmp_path / "c.html").is_file()
+
+
+def test_period_without_data_exits_2(sim_db, tmp_path, capsys):
+    cfg = _cfg(tmp_path, name="empty").read_text().replace('"2024-01-01"', '"2023-01-01"').replace('"2024-01-03"', '"2023-02-01"')
+    p = tmp_path / "empty.toml"
+    p.write_text(cfg)
+    assert main(["run", str(p), "--db", str(sim_db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "[data]" in err and "no 1m candles" in err
+
+
+def test_misaligned_signals_name_the_module(sim_db, tmp_path, capsys):
+    mod = tmp_path / "strats" / "bad_len.py"
+    mod.parent.mkdir()
+    mod.write_text(textwrap.dedent('''
+        from liqbt.signals import Signals
+        from liqbt.strategy import Strategy
+
+        class BadLen(Strategy):
+            name = "bad_len"
+
+            def signals(self, ctx):
+                return Signals.empty(ctx.n - 1)
+    '''))
+    p = _cfg(tmp_path, name="bad", strategy_extra='').read_text().replace(
+        'name = "cold_side_stops"', 'name = "bad_len"\npath = ["strats"]'
+    )
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(p)
+    assert main(["run", str(cfg), "--db", str(sim_db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "bad_len" in err and "rows" in err

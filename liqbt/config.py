@@ -153,7 +153,13 @@ def from_mapping(cls: type[T], data: dict[str, Any] | None, *, where: str) -> T:
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
-        validate()
+        import inspect
+
+        if "where" in inspect.signature(validate).parameters:
+            # "x.toml [backtest]" → "x.toml [backtest].leverage" in range errors
+            validate(where=where)
+        else:
+            validate()
     return obj
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,7 @@ class Finding:
     time: str
     full_value: Any
     cut_value: Any
+    cuts_failed: int = 1  # in how many of the cuts this column differed
 
     def describe(self) -> str:
         who = {
@@ -90,6 +91,7 @@ class Finding:
         text = (
             f"{who} {self.column!r}: bar {self.bar} ({self.time}) is {self.full_value!r} with the "
             f"full data but {self.cut_value!r} when the data ends at bar {self.cut - 1}"
+            f" (differs in {self.cuts_failed} cut{'s' if self.cuts_failed != 1 else ''})"
         )
         if self.kind == "feature":
             text += " — features come from liqbt's heatmap (or your features_fn), not from the strategy; please report it"
@@ -239,6 +241,7 @@ def check_lookahead(
     for _, (kind, _) in full.items():
         report.columns_checked[kind] = report.columns_checked.get(kind, 0) + 1
     earliest: dict[str, Finding] = {}
+    failed: dict[str, int] = {}
     index = ctx_full.index
     for n in tqdm(cuts, desc=f"check-lookahead {strategy.name}", unit="cut", disable=not progress):
         try:
@@ -260,10 +263,13 @@ def check_lookahead(
                 if bar is None:
                     continue
                 f = Finding(name, kind, n, bar, index[bar].isoformat(), _plain(values[bar]), _plain(cut_cols[name][1][bar]))
+            failed[name] = failed.get(name, 0) + 1
             if name not in earliest or f.bar < earliest[name].bar:
                 earliest[name] = f
         report.entries_in_checked_bars += int((entry_bars < n).sum())
-    report.findings = sorted(earliest.values(), key=lambda f: (f.bar, f.column))
+    report.findings = sorted(
+        (replace(f, cuts_failed=failed[f.column]) for f in earliest.values()), key=lambda f: (f.bar, f.column)
+    )
     log.info("check-lookahead %s: %d cuts, %d findings", strategy.name, len(cuts), len(report.findings))
     return report
 

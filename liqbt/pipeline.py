@@ -5,7 +5,7 @@ This is the library behind ``liqbt run``; the sweep and the demo call it too.
     from liqbt.config import load_run_config
     from liqbt.pipeline import run_config
     result = run_config(load_run_config("configs/sweep_reversal.toml"), db="demo/liqbt.duckdb")
-    print(result.backtest.metrics["total_return"])
+    print(result.backtest.metrics["total_return_pct"])
 """
 
 from __future__ import annotations
@@ -107,8 +107,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
 
             heatmap = reconstruct(market, config.heatmap)
         with stages.stage("strategy"):
-            ctx, signals = compute_pipeline(market, None, strategy, features_fn=lambda _m: heatmap.features)
-            ctx.heatmap = heatmap
+            ctx, signals = compute_pipeline(market, None, strategy, heatmap=heatmap)
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)
         with stages.stage("validation"):

@@ -91,15 +91,16 @@ class SimResult:
 
     def trades_frame(self) -> pd.DataFrame:
         """One row per trade; columns :data:`TRADE_COLUMNS`. An open trade (only with
-        ``close_at_end = false``) has ``exit_bar = -1``, ``exit_reason = None`` and is marked at the
+        ``close_at_end = false``) has ``exit_bar = -1``, missing exit time/reason and is marked at the
         last close."""
         ti, tf = self.trades_i, self.trades_f
         times = pd.to_datetime(self.open_time, unit="ms", utc=True)
         exit_bar = ti[:, TI_EXIT_BAR]
         closed = exit_bar >= 0
-        exit_time = pd.Series(pd.NaT, index=range(len(ti)), dtype="datetime64[ms, UTC]")
-        if closed.any():
-            exit_time[closed] = times[exit_bar[closed]] + pd.Timedelta(0)
+        if len(times):
+            exit_time = times[np.where(closed, exit_bar, 0)].where(closed)  # NaT while open
+        else:
+            exit_time = times
         notional = tf[:, TF_NOTIONAL]
         pnl = tf[:, TF_PNL]
         reason = np.array([EXIT_REASONS[r] if r >= 0 else None for r in ti[:, TI_REASON]], dtype=object)
@@ -108,8 +109,8 @@ class SimResult:
                 "side": np.where(ti[:, TI_SIDE] > 0, "long", "short"),
                 "entry_bar": ti[:, TI_ENTRY_BAR],
                 "exit_bar": exit_bar,
-                "entry_time": times[ti[:, TI_ENTRY_BAR]] if len(ti) else pd.DatetimeIndex([], tz="UTC"),
-                "exit_time": exit_time.to_numpy(),
+                "entry_time": times[ti[:, TI_ENTRY_BAR]],
+                "exit_time": exit_time,
                 "entry_price": tf[:, TF_ENTRY_PRICE],
                 "exit_price": tf[:, TF_EXIT_PRICE],
                 "qty": tf[:, TF_QTY],

@@ -7,7 +7,7 @@
 >>> from_mapping(BacktestParams, {"size_pct": 0}, where="run.toml [backtest]")
 Traceback (most recent call last):
 ...
-liqbt.errors.InputError: [backtest].size_pct: 0.0 is out of range (expected 0 < size_pct <= 100)
+liqbt.errors.InputError: run.toml [backtest].size_pct: 0.0 is out of range (expected 0 < size_pct <= 100)
 """
 
 from __future__ import annotations

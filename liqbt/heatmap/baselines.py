@@ -245,7 +245,8 @@ def fixed_offset_map(market: MarketFrame, params: HeatmapParams | None = None, *
     cnt = idx - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         trailing = np.where(cnt > 0, (csum[idx] - csum[lo]) / np.maximum(cnt, 1), np.inf)
-    contrib = np.where(q >= large_factor * trailing, q, 0.0)
+    # flat volume (time-at-price fallback): no bar is "large", so every bar places its levels
+    contrib = q if np.ptp(q) == 0 else np.where(q >= large_factor * trailing, q, 0.0)
     off = np.asarray(offsets_pct, np.float64) / 100.0
     return _static_map("fixed_offset", market, params, contrib, np.log1p(-off), np.log1p(off),
                        np.full(len(off), 1.0 / len(off)), w, snapshot_every)

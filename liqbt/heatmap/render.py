@@ -220,7 +220,7 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     z = zl + zs
     fig = plt.figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)
     if at is not None:
-        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.02)
+        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.06)
         ax = fig.add_subplot(gs[0])
         axp = fig.add_subplot(gs[1], sharey=ax)
     else:
@@ -245,7 +245,6 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=colour_limit(z))
     mesh = ax.pcolormesh(te.astype("datetime64[ms]"), pe, z, cmap="viridis", norm=norm, shading="flat",
                          rasterized=True)
-    mesh.cmap.set_under(BACKGROUND)
     pt, pc = _price_line(heatmap, market)
     keep = (pt >= te[0]) & (pt <= te[-1])
     ax.plot(pt[keep].astype("datetime64[ms]"), pc[keep], color=PRICE_COLOUR, lw=1.1, label="price")

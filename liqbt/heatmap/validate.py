@@ -18,7 +18,10 @@ Scores (heatmap-methodology.md §d3), all by side (long = longs liquidated, pric
 
 * ``spearman_*``: Spearman rank correlation, per realised interval, of predicted vs realised
   liquidation USD (predictions summed into the realised intervals). Scale-free, so it does not
-  care that OI comes from one exchange and liquidations from three.
+  care that OI comes from one exchange and liquidations from three. ``spearman_*_active``: the
+  same over intervals with realised > 0 on that side. ``partial_spearman_*``: the rank
+  correlation left after controlling for the interval's price range (ln high/low) — any map
+  whose prediction grows with the distance price travelled gets a high plain Spearman.
 * ``capture_*``: share of realised liquidation USD that printed inside the top-decile density
   bins (10 % of the bins within ±``capture_window_pct`` of price) of the *last snapshot available
   before it*. Events print at their price; interval volumes are spread evenly over the bar's
@@ -222,6 +225,30 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     return None if not np.isfinite(r) else float(r)
 
 
+def _partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float | None:
+    """Rank correlation of x and y after removing what the rank of z (the interval's price
+    range) explains linearly from both: does the map rank intervals better than "the price moved
+    a lot"?
+
+    >>> rng = np.random.default_rng(1); z = rng.normal(size=400)
+    >>> x = z + 0.1 * rng.normal(size=400); y = z + 0.1 * rng.normal(size=400)
+    >>> abs(_partial_spearman(x, y, z)) < 0.2
+    True
+    """
+    from scipy.stats import rankdata
+
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+    if ok.sum() < 10:
+        return None
+    rx, ry, rz = (rankdata(a[ok]) for a in (x, y, z))
+    Z = np.column_stack([np.ones(len(rz)), rz])
+    ex = rx - Z @ np.linalg.lstsq(Z, rx, rcond=None)[0]
+    ey = ry - Z @ np.linalg.lstsq(Z, ry, rcond=None)[0]
+    if ex.std() == 0 or ey.std() == 0:
+        return None
+    return float(np.corrcoef(ex, ey)[0, 1])
+
+
 # --------------------------------------------------------------------------- capture
 
 
@@ -331,9 +358,16 @@ def score_map(map_series: MapSeries, market: MarketFrame, realised: Realised, *,
     pred = np.zeros((len(opens), 2))
     np.add.at(pred, bar_bucket, np.nan_to_num(map_series.pred))
     out: dict[str, Any] = {"n_intervals": int(covered.sum())}
+    lo = np.full(len(opens), np.inf)
+    hi = np.zeros(len(opens))
+    np.minimum.at(lo, bar_bucket, market.low)
+    np.maximum.at(hi, bar_bucket, market.high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rng_ = np.log(hi / lo)[covered]
     for side, name in ((0, "long"), (1, "short")):
         p, r = pred[covered, side], real[covered, side]
         out[f"spearman_{name}"] = _spearman(p, r)
+        out[f"partial_spearman_{name}"] = _partial_spearman(p, r, rng_)
         active = r > 0
         out[f"spearman_{name}_active"] = _spearman(p[active], r[active]) if active.sum() > 2 else None
         out[f"magnitude_ratio_{name}"] = float(p.sum() / r.sum()) if r.sum() > 0 else None
@@ -399,7 +433,7 @@ def _near_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndar
 
 
 def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
-                      horizons_h=(1, 4), near_pct: float = 2.0, control: MapSeries | None = None,
+                      horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
                       train_frac: float = 0.6) -> dict[str, Any]:
     """Does the map add information beyond price? Per horizon and side, regress
     ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
@@ -407,7 +441,15 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
     ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
     ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
     overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
-    With ``control`` (the volume-profile map) its density enters the baseline first."""
+    With ``control`` (the volume-profile map) its density enters the baseline first.
+
+    Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
+    bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
+    bar_h = market.interval_ms / HOUR_MS
+    if near_pct is None:
+        near_pct = 2.0 * math.sqrt(max(1.0, bar_h))
+    if bar_h > 1:
+        horizons_h = tuple(int(round(k * bar_h)) for k in (1, 4))
     bucket, opens, bar_bucket, covered, real = _realised_per_bucket(market, realised)
     if bucket != market.interval_ms:
         raise InputError("incremental skill needs realised liquidations at the bar interval or finer",
@@ -573,9 +615,10 @@ class ValidationReport:
             out["best_baseline"] = best
             out["best_baseline_spearman_mean"] = base[best].get("spearman_mean")
         inc = self.incremental.get("liqbt", {})
-        for key in ("h1_long", "h1_short", "h4_long", "h4_short"):
-            if isinstance(inc.get(key), dict) and "delta_r2" in inc[key]:
-                out[f"delta_r2_{key}"] = inc[key]["delta_r2"]
+        for key, r in inc.items():
+            if isinstance(r, dict) and "delta_r2" in r:
+                out[f"delta_r2_{key}"] = r["delta_r2"]
+                out[f"hac_t_{key}"] = r["hac_t"]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -593,7 +636,7 @@ class ValidationReport:
     def table(self) -> str:
         """Plain-text table: one row per map."""
         cols = [("spearman_long", "ρ long"), ("spearman_short", "ρ short"),
-                ("spearman_long_active", "ρ long>0"), ("spearman_short_active", "ρ short>0"),
+                ("partial_spearman_long", "ρ|range L"), ("partial_spearman_short", "ρ|range S"),
                 ("capture", "capture"), ("capture_null", "null"), ("magnitude_ratio_long", "Σp/Σr L"),
                 ("magnitude_ratio_short", "Σp/Σr S")]
         head = f"{'map':<16}" + "".join(f"{h:>11}" for _, h in cols)

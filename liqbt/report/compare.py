@@ -21,6 +21,17 @@ _HIGHER = ("return", "sharpe", "sortino", "calmar", "omega", "win_rate", "profit
            "expectancy", "spearman", "capture", "r2")
 _LOWER = ("drawdown", "fees", "slippage", "funding_paid", "p_value", "duration")
 
+# Shown in the terminal (in this order) when present; the HTML lists every metric.
+HEADLINE = (
+    "total_return_pct", "total_return_ex_funding_pct", "total_funding", "Sharpe Ratio",
+    "Sortino Ratio", "max_drawdown_pct", "trades", "trades_long", "trades_short", "win_rate_pct",
+    "Profit Factor", "Expectancy", "exposure_pct", "total_fees", "total_slippage_cost",
+    "null_p_value", "heatmap_validation.summary.spearman_long",
+    "heatmap_validation.summary.spearman_short", "heatmap_validation.summary.capture_top_decile",
+)
+# Config keys every run differs in by design; not worth listing as a difference.
+_NOT_A_DIFF = ("name", "description")
+
 
 def direction(metric: str) -> int:
     """+1 higher is better, -1 lower is better, 0 neither.
@@ -98,6 +109,8 @@ def compare_runs(paths: list[str | Path]) -> Comparison:
     keys = sorted(set().union(*configs))
     diff_rows = {}
     for k in keys:
+        if k in _NOT_A_DIFF:
+            continue
         vals = [c.get(k, "—") for c in configs]
         if any(repr(v) != repr(vals[0]) for v in vals[1:]):
             diff_rows[k] = [str(v) for v in vals]
@@ -141,20 +154,23 @@ def _fmt(v: float) -> str:
     return f"{v:,.4f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v):,}"
 
 
-def format_text(c: Comparison, max_metrics: int = 40) -> str:
-    """A terminal table: metrics (best marked with *), then config differences and warnings."""
+def format_text(c: Comparison, metrics: tuple[str, ...] = HEADLINE) -> str:
+    """A terminal table of the headline metrics (best marked with *), then the config keys that
+    differ and the warnings. Every metric is in the HTML (``--html``)."""
     labels = c.labels
+    shown = [m for m in metrics if m in c.metrics.index] or list(c.metrics.index)[:20]
     width = max(12, *(len(lbl) for lbl in labels))
-    key_w = max(24, *(len(str(k)) for k in list(c.metrics.index)[:max_metrics])) if len(c.metrics) else 24
+    key_w = max(24, *(len(str(k)) for k in shown))
     lines = ["metric".ljust(key_w) + "".join(lbl.rjust(width + 2) for lbl in labels)]
-    for metric, row in list(c.metrics.iterrows())[:max_metrics]:
+    for metric in shown:
+        row = c.metrics.loc[metric]
         cells = []
         for lbl in labels:
             mark = "*" if c.best.get(str(metric)) == lbl else " "
             cells.append((_fmt(row[lbl]) + mark).rjust(width + 2))
-        lines.append(str(metric).ljust(key_w) + "".join(cells))
-    if len(c.metrics) > max_metrics:
-        lines.append(f"... {len(c.metrics) - max_metrics} more metrics in the HTML (--html)")
+        lines.append(str(metric).removeprefix("heatmap_validation.summary.").ljust(key_w) + "".join(cells))
+    if len(c.metrics) > len(shown):
+        lines.append(f"({len(c.metrics) - len(shown)} more metrics in the HTML: --html FILE)")
     lines.append("")
     if len(c.config_diff):
         lines.append("config keys that differ:")

@@ -11,7 +11,7 @@ retail-heavy leverage mix and cascades a few times a day.
 >>> from_mapping(SimParams, {"leverage_levels": [5, 10], "leverage_weights": [1.0]}, where="x")
 Traceback (most recent call last):
 ...
-liqbt.errors.InputError: [simulate]: leverage_levels and leverage_weights differ in length (expected one weight per level)
+liqbt.errors.InputError: [simulate].leverage_weights: leverage_levels and leverage_weights differ in length (expected one weight per level)
 """
 
 from __future__ import annotations
@@ -82,35 +82,44 @@ class SimParams:
     density_bin_bps: float = 10.0  # log grid: bin = floor(ln(p) / ln(1 + w))
 
     def validate(self) -> None:
-        def bad(msg: str, expected: str) -> InputError:
-            return InputError(msg, where="[simulate]", expected=expected)
+        """Cross-field rules; the error names the ``[simulate]`` key."""
+
+        def bad(key: str, msg: str, expected: str) -> InputError:
+            return InputError(msg, where=f"[simulate].{key}", expected=expected)
 
         if len(self.leverage_levels) != len(self.leverage_weights) or not self.leverage_levels:
-            raise bad("leverage_levels and leverage_weights differ in length", "one weight per level")
+            raise bad("leverage_weights", "leverage_levels and leverage_weights differ in length",
+                      "one weight per level")
         if any(w < 0 for w in self.leverage_weights) or sum(self.leverage_weights) <= 0:
-            raise bad("leverage_weights must be >= 0 with a positive sum", "weights >= 0")
+            raise bad("leverage_weights", "weights must be >= 0 with a positive sum", "weights >= 0")
         if any(lv < 1 for lv in self.leverage_levels):
-            raise bad("leverage_levels below 1x", "levels >= 1")
+            raise bad("leverage_levels", "leverage below 1x", "levels >= 1")
         for name in ("start_price", "tick_size", "qty_step", "annual_vol", "depth_usdt",
                      "notional_median_usdt", "hold_median_minutes", "premium_half_life_s",
-                     "mark_half_life_s", "density_bin_bps"):
+                     "mark_half_life_s", "density_bin_bps", "funding_interval_hours",
+                     "substeps_per_minute", "density_every_bars", "snapshot_throttle_ms"):
             if not getattr(self, name) > 0:
-                raise bad(f"{name} must be > 0", "a positive number")
-        if not 0 <= self.garch_alpha + self.garch_beta < 1:
-            raise bad("garch_alpha + garch_beta must be in [0, 1)", "a stationary GARCH")
+                raise bad(name, f"{name} must be > 0", "a positive number")
+        for name in ("warmup_days", "arrivals_per_minute", "jumps_per_day", "jump_mean",
+                     "drift_vol", "background_trades_per_minute", "price_decimals",
+                     "qty_decimals", "notional_sigma", "hold_sigma"):
+            if getattr(self, name) < 0:
+                raise bad(name, f"{name} must be >= 0", "a number >= 0")
+        if not (self.garch_alpha >= 0 and self.garch_beta >= 0
+                and self.garch_alpha + self.garch_beta < 1):
+            raise bad("garch_beta", "garch_alpha + garch_beta must be in [0, 1)", "a stationary GARCH")
         if self.bracket_table:
             from liqbt.heatmap.model import available_tables
 
             if self.bracket_table not in available_tables():
-                raise bad(f"unknown bracket_table {self.bracket_table!r}",
+                raise bad("bracket_table", f"unknown bracket_table {self.bracket_table!r}",
                           f"one of {', '.join(available_tables())}")
-        if self.substeps_per_minute < 1 or 60_000 % self.substeps_per_minute:
-            raise bad("substeps_per_minute must divide 60,000 ms", "e.g. 6, 12, 60")
-        if self.density_every_bars < 1 or self.snapshot_throttle_ms < 1:
-            raise bad("density_every_bars and snapshot_throttle_ms must be >= 1", ">= 1")
-        if (24 % self.funding_interval_hours) != 0:
-            raise bad("funding_interval_hours must divide 24", "1, 2, 4, 8 or 12")
+        if 60_000 % self.substeps_per_minute:
+            raise bad("substeps_per_minute", "must divide 60,000 ms", "e.g. 6, 12, 60")
+        if 24 % self.funding_interval_hours:
+            raise bad("funding_interval_hours", "must divide 24", "1, 2, 4, 8 or 12")
         if not 0 <= self.stop_frac_min <= self.stop_frac_max:
-            raise bad("need 0 <= stop_frac_min <= stop_frac_max", "ordered fractions")
-        if not 0 <= self.permanent_impact <= 1 or not 0 <= self.snapshot_duplicate_prob <= 1:
-            raise bad("permanent_impact / snapshot_duplicate_prob outside [0, 1]", "[0, 1]")
+            raise bad("stop_frac_max", "need 0 <= stop_frac_min <= stop_frac_max", "ordered fractions")
+        for name in ("permanent_impact", "snapshot_duplicate_prob", "stop_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise bad(name, f"{name} outside [0, 1]", "a number in [0, 1]")

@@ -176,3 +176,19 @@ def test_synthusdt_layout(tmp_path, db_path):
         rep = ar.ingest([root], progress=False)
         assert rep.by_table() == {"candles": 60, "open_interest": 12, "funding": 3, "liquidations": 6}
         assert ar.contract("binance", "SYNTHUSDT") == ("linear", 1.0)
+
+
+def test_default_path_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIQBT_DB", str(tmp_path / "env.duckdb"))
+    with Archive() as ar:
+        assert ar.path == str(tmp_path / "env.duckdb")
+    assert (tmp_path / "env.duckdb").is_file()
+
+
+def test_schema_version_mismatch_is_an_input_error(db_path):
+    from liqbt.errors import InputError
+
+    with Archive(db_path) as ar:
+        ar.con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(InputError, match="schema version 999"):
+        Archive(db_path)

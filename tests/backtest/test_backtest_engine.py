@@ -295,7 +295,7 @@ def test_backtest_without_stats_and_open_trade_at_end():
     s.short_entry[1] = True
     r = backtest(m, s, BacktestParams(close_at_end=False, funding=False), stats=False)
     t = r.trades.iloc[0]
-    assert t.exit_bar == -1 and t.exit_reason is None
+    assert t.exit_bar == -1 and pd.isna(t.exit_reason) and pd.isna(t.exit_time)
     assert "Total Return [%]" not in r.metrics
     assert r.portfolio.trades.records_readable["Status"].tolist() == ["Open"]
 
@@ -328,3 +328,22 @@ def test_bad_signals_and_inverse_market_rejected():
 
     with pytest.raises(InputError, match="inverse"):
         simulate(replace(m, contract_type="inverse"), Signals.empty(4))
+
+
+def test_sqrt_slippage_after_real_cascade_bar(link_1m):
+    """On real LINKUSDT 1m bars: an entry right after the widest bar of the month costs more
+    than the same order at a typical time; the flat model charges both the same."""
+    rng_bar = np.log(link_1m.high / link_1m.low)
+    k = int(np.argmax(rng_bar[100:-10])) + 100  # the month's biggest wick (a cascade bar)
+    calm = int(np.argmin(np.abs(rng_bar[100:-10] - np.median(rng_bar)))) + 100
+
+    def entry_slip(bar, model):
+        s = Signals.empty(len(link_1m))
+        s.long_entry[bar] = True  # decided at the cascade bar's close, fills at the next open
+        p = BacktestParams(slippage=model, slippage_bps=1.0, vol_window=30, funding=False)
+        t = simulate(link_1m, s, p).trades_frame().iloc[0]
+        return t.entry_price / link_1m.open[bar + 1] - 1
+
+    assert rng_bar[k] > 5 * np.median(rng_bar)
+    assert entry_slip(k, "sqrt") > 1.5 * entry_slip(calm, "sqrt")
+    assert entry_slip(k, "flat") == pytest.approx(entry_slip(calm, "flat"))

@@ -81,6 +81,7 @@ def test_peeking_signal_is_caught_with_column_and_bar(market):
     assert f.kind == "signal"
     assert f.bar == f.cut - 1  # the last bar before the cut: it needed the next close
     assert f.full_value in (True, False) and f.full_value != f.cut_value
+    assert 1 <= f.cuts_failed <= len(report.cuts)
     text = report.format()
     assert "FAIL" in text and "'long_entry'" in text and f"bar {f.bar}" in text
     assert "shift(-k)" in text and "cannot see" in text
@@ -175,22 +176,6 @@ def test_heatmap_at_a_future_time_is_caught(heatmap_market):
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture(scope="module")
-def sim_db(tmp_path_factory):
-    from liqbt.archive import Archive
-    from liqbt.sim import simulate
-
-    root = tmp_path_factory.mktemp("sim")
-    simulate(root / "sim", days=1, seed=3, progress=False)
-    db = root / "db.duckdb"
-    archive = Archive(str(db))
-    try:
-        archive.ingest([root / "sim" / "data"], progress=False)
-    finally:
-        archive.close()
-    return db
 
 
 CFG = """

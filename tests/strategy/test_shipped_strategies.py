@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from .strategy_helpers import features, flat, market
 
 from liqbt.strategy import build_context, cold_side_stop, load_strategy, run_strategy
+
+from .strategy_helpers import features, flat, market
 
 
 def run(name, m, feats, **params):

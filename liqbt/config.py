@@ -240,6 +240,7 @@ class DataSpec:
     end: str
     interval: str = "1m"
     exchange: str | None = None
+    oi_exchange: str | None = None
     db: str | None = None
 
     def validate(self) -> None:

@@ -233,6 +233,21 @@ class MarketFrame:
             kw.update(funding_time=self.funding_time[:f], funding_rate=self.funding_rate[:f])
         return replace(self, **kw)
 
+    def fingerprint(self) -> str:
+        """sha256 over the identity and every array: the same rows give the same fingerprint,
+        any changed, added or removed row a different one (run manifests record it)."""
+        import hashlib
+
+        h = hashlib.sha256(
+            f"{self.exchange}|{self.symbol}|{self.interval_ms}|{self.contract_type}|{self.contract_size}".encode()
+        )
+        for name in ("open_time", "open", "high", "low", "close", "volume", "quote_volume",
+                     "taker_buy_volume", "mark_high", "mark_low", "oi_time", "oi_qty", "oi_value",
+                     "funding_time", "funding_rate"):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        return h.hexdigest()
+
     def to_frame(self):
         """Bars as a pandas DataFrame indexed by UTC open time (for strategies and reports)."""
         import pandas as pd

@@ -77,13 +77,12 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         )
 
     try:
-        market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange)
+        market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
     except InputError as exc:
         raise no_data(str(exc)) from exc
     if len(market) == 0:
         raise no_data()
-    fingerprint = archive.fingerprint(d.symbol, start, end, d.interval, d.exchange)
-    return market, fingerprint
+    return market, market.fingerprint()
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True) -> RunResult:

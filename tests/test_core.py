@@ -90,3 +90,23 @@ def test_cli_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "liqbt" in capsys.readouterr().out
+
+
+def test_every_command_has_help(capsys):
+    from liqbt.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = list(sub.choices)
+    assert {"ingest", "archive", "simulate", "heatmap", "validate", "run", "compare", "demo"} <= set(names)
+    for name in names:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0, name
+        out = capsys.readouterr().out
+        assert f"liqbt {name}" in out and len(out) > 200, name
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out

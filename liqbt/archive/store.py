@@ -523,7 +523,8 @@ class Archive:
                                [exchange, symbol]).fetchone()
         return (row[0], float(row[1])) if row else (LINEAR, 1.0)
 
-    def market(self, symbol, start, end, interval="1m", *, exchange=None, as_of=None) -> MarketFrame:
+    def market(self, symbol, start, end, interval="1m", *, exchange=None, as_of=None,
+               oi_exchange=None) -> MarketFrame:
         """The :class:`MarketFrame` of ``symbol`` for bars with ``start <= open_time < end``.
 
         Trade candles of ``interval``; ``mark_high``/``mark_low`` from mark candles of the same
@@ -535,6 +536,10 @@ class Archive:
         the USD value, ``oi_qty`` is derived as ``oi_value / close`` where close is that of the
         last bar *closed at or before the reading* (never a later price, so it stays
         point-in-time); for inverse contracts ``oi_value / contract_size``.
+
+        ``oi_exchange`` takes the OI readings from another namespace (e.g. futures klines from
+        ``binance`` with the CoinGlass OI history of ``coinglass``); the USD→quantity conversion
+        still uses this market's own closes.
         """
         ms = interval_ms(interval)
         ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = 'trade'", (interval,))
@@ -557,9 +562,9 @@ class Archive:
         oi = self.con.execute(
             f"""
             WITH o AS (
-                SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $ex AND symbol = $sym
+                SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $oiex AND symbol = $sym
                   AND ts <= $cap AND ts >= coalesce((SELECT max(ts) FROM open_interest
-                        WHERE exchange = $ex AND symbol = $sym AND ts <= $start), $start)
+                        WHERE exchange = $oiex AND symbol = $sym AND ts <= $start), $start)
             ), c AS (
                 SELECT open_time + {ms} AS close_t, close FROM candles
                 WHERE exchange = $ex AND symbol = $sym AND interval = $iv AND kind = 'trade'
@@ -569,7 +574,7 @@ class Archive:
                                                  ELSE o.oi_value / c.close END) AS oi_qty,
                    o.oi_value
             FROM o ASOF LEFT JOIN c ON o.ts >= c.close_t ORDER BY o.ts""",
-            {"ex": ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": interval,
+            {"ex": ex, "oiex": oi_exchange or ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": interval,
              "inverse": ctype != LINEAR, "csize": csize}).fetchnumpy()
         fu = self.con.execute(
             "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? AND ts >= ? AND ts <= ? ORDER BY ts",
@@ -588,18 +593,10 @@ class Archive:
             contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
         )
 
-    def fingerprint(self, symbol, start, end, interval="1m", exchange=None) -> str:
+    def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        mf = self.market(symbol, start, end, interval, exchange=exchange)
-        h = hashlib.sha256(f"{mf.exchange}|{mf.symbol}|{mf.interval_ms}|{mf.contract_type}|{mf.contract_size}".encode())
-        for name in ("open_time", "open", "high", "low", "close", "volume", "quote_volume",
-                     "taker_buy_volume", "mark_high", "mark_low", "oi_time", "oi_qty", "oi_value",
-                     "funding_time", "funding_rate"):
-            arr = np.ascontiguousarray(getattr(mf, name))
-            h.update(name.encode())
-            h.update(arr.tobytes())
-        return h.hexdigest()
+        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange).fingerprint()
 
     def info(self) -> pd.DataFrame:
         """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from liqbt.cli import add_db_option, resolve_db
 
+# Distinct from 1 (internal error) and 2 (bad input): the check ran and found a peeking column.
+EXIT_LOOKAHEAD = 3
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -18,7 +21,7 @@ def register(sub) -> None:
             "Runs heatmap → features → strategy on the config's data and on copies cut at several "
             "bars (evenly spaced, and right after entries of the full run). Every signal, stop, "
             "feature and ctx.record column must be identical before each cut. Exit code 0 when "
-            "nothing changed, 1 when a column peeks (the report names it and its first bar), 2 on "
+            "nothing changed, 3 when a column peeks (the report names it and its first bar), 2 on "
             "bad input."
         ),
     )
@@ -66,4 +69,4 @@ def run(args: argparse.Namespace) -> int:
     print(report.format())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    return 0 if report.ok else 1
+    return 0 if report.ok else EXIT_LOOKAHEAD

@@ -23,12 +23,14 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
+                   help="extra folder to look for strategy modules in (repeatable)")
     add_db_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from liqbt.config import load_run_config
+    from liqbt.config import load_run_config, load_toml
     from liqbt.errors import InputError
     from liqbt.pipeline import run_config
     from liqbt.report import default_run_dir, write_run
@@ -36,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out and len(args.configs) > 1:
         raise InputError("--out takes a single CONFIG; use --runs-dir for several")
-    configs = [load_run_config(c) for c in args.configs]  # validate all before running any
+    extra = [str(Path(p).resolve()) for p in args.strategy_path]
+    configs = []
+    for c in args.configs:  # validate every config before running any
+        own = list(load_toml(c).get("strategy", {}).get("path", [])) if extra else []
+        configs.append(load_run_config(c, overrides={"strategy": {"path": own + extra}} if extra else None))
     for cfg in configs:
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress)
         out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)

@@ -563,7 +563,12 @@ def ground_truth_scores(map_series: MapSeries, density, bars, *, window_pct: flo
             truth = np.zeros(2 * half + 1)
             g = grouped.get(t)
             if g is not None:
-                j = g["bin"].to_numpy(np.int64) - (centre - half)
+                if "price_lo" in g:  # re-bin by price: the truth's grid may differ from the model's
+                    mid = np.sqrt(g["price_lo"].to_numpy(float) * g["price_hi"].to_numpy(float))
+                    kb = np.floor(np.log(mid) / ls).astype(np.int64)
+                else:
+                    kb = g["bin"].to_numpy(np.int64)
+                j = kb - (centre - half)
                 ok = (j >= 0) & (j < len(truth))
                 np.add.at(truth, j[ok], g["notional"].to_numpy(float)[ok])
             if truth.std() > 0 and model.std() > 0:
@@ -746,7 +751,10 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
         for name, ms in maps.items():
             report.maps[name] = score_map(ms, market, realised, capture_window_pct=capture_window_pct)
             report.maps[name]["magnitude_units"] = "USD predicted / USD realised (raw)"
-        if incremental and (realised.interval_ms or market.interval_ms) <= market.interval_ms:
+        if incremental and (realised.interval_ms or market.interval_ms) > market.interval_ms:
+            meta["incremental_note"] = ("skipped: incremental skill needs realised liquidations at the "
+                                        "bar interval or finer (use bars of the realised interval)")
+        elif incremental:
             vp = maps.get("volume_profile")
             for name in ("liqbt", "volume_profile", "fixed_offset"):
                 if name in maps:

@@ -102,6 +102,8 @@ def _float_params(p: SimParams) -> np.ndarray:
         "fund_clamp": p.funding_clamp,
         "fund_cap": p.funding_cap,
         "inv_prem": p.inventory_premium_bps_per_musd * 1e-4 / 1e6,
+        "idx_imp": p.index_impact,
+        "disp_decay": 0.5 ** (substep_s / p.impact_half_life_s),
     }
     return np.array([float(values[name]) for name in K.FP_NAMES])
 

@@ -51,11 +51,11 @@ FP_NAMES = (
     "prem_decay", "mark_alpha", "arrivals_min", "arr_elast", "arr_trend", "momentum",
     "fund_aversion", "notional_mu", "notional_sigma", "stop_prob", "stop_min", "stop_max",
     "tp_scale", "hold_mu", "hold_sigma", "big_usdt", "bg_trades_min", "bg_trade_usdt",
-    "interest", "fund_clamp", "fund_cap", "inv_prem",
+    "interest", "fund_clamp", "fund_cap", "inv_prem", "idx_imp", "disp_decay",
 )
 (_P0, _TICK, _STEP, _SIG, _GA, _GB, _JP, _JM, _DR, _DV, _DEPTH, _DE, _PERM, _PDEC, _MA, _ARR,
  _AE, _AT, _MOM, _FA, _NMU, _NSIG, _SP, _SMIN, _SMAX, _TPS, _HMU, _HSIG, _BIG, _BGN, _BGU,
- _INT, _FCL, _FCAP, _INV) = range(len(FP_NAMES))
+ _INT, _FCL, _FCAP, _INV, _IIMP, _DDEC) = range(len(FP_NAMES))
 
 _NO_LOW = -1.0  # "no trigger below" (prices are > 0)
 _NO_HIGH = 1e300
@@ -192,6 +192,12 @@ def simulate_nb(
     prem_decay = fp[_PDEC]  # per sub-step
     mark_a = fp[_MA]  # per sub-step EMA weight
     perm = fp[_PERM]
+    # impact split: ``perm`` moves the fundamental for good, ``iimp`` displaces the index for a
+    # while (``disp`` decays to 0 each sub-step), the rest is perp-only premium (basis)
+    iimp = fp[_IIMP]
+    basis_share = 1.0 - perm - iimp
+    disp_decay = fp[_DDEC]
+    disp = 0.0  # transient displacement of the index from fundamental value (log units)
     trend = 0.0
     trend_a = 1.0 / 60.0
     trend_sd_k = np.sqrt(trend_a / (2.0 - trend_a))
@@ -277,7 +283,10 @@ def simulate_nb(
             if np.random.random() < fp[_JP] / substeps:
                 jump = np.random.exponential(fp[_JM])
                 dlog += jump if np.random.random() < 0.5 else -jump
-            idx_log += dlog
+            # market makers / arbitrage pull the displaced index back to fundamental value
+            disp_new = disp * disp_decay
+            idx_log += dlog + (disp_new - disp)
+            disp = disp_new
             # makers holding the other side of the net trader position quote the perp away
             # from the index in proportion to their inventory: the premium that funding prices
             target = fp[_INV] * (long_lots - short_lots) * step * last
@@ -343,8 +352,9 @@ def simulate_nb(
                     signed = -side * qty * last
                     d = signed / depth
                     fill = last * np.exp(0.5 * d)
-                    idx_log += perm * d
-                    prem += (1.0 - perm) * d
+                    idx_log += (perm + iimp) * d
+                    disp += iimp * d
+                    prem += basis_share * d
                     last = np.exp(idx_log + prem)
                     cursor = _next_time_nb(cursor, t0 + dt_ms)
                     p_close_time[i] = cursor
@@ -418,8 +428,9 @@ def simulate_nb(
                 d = signed / depth
                 fill = last * np.exp(0.5 * d)
                 entry = np.round(fill / tick) * tick
-                idx_log += perm * d
-                prem += (1.0 - perm) * d
+                idx_log += (perm + iimp) * d
+                disp += iimp * d
+                prem += basis_share * d
                 last = np.exp(idx_log + prem)
                 if last > k_high[m]:
                     k_high[m] = last

@@ -46,7 +46,9 @@ class SimParams:
     # --- order book / impact ---------------------------------------------------------------
     depth_usdt: float = 3.0e8  # USDT of signed taker flow that moves log-price by 1.0
     depth_vol_elasticity: float = 0.5  # depth / (sigma/sigma_long)^e: thinner books in stress
-    permanent_impact: float = 0.6  # share of impact that moves the index (rest is premium)
+    permanent_impact: float = 0.6  # share of impact that moves the fundamental for good
+    index_impact: float = 0.0  # share that displaces the index transiently (rest is premium)
+    impact_half_life_s: float = 300.0  # makers/arbitrage pull the index back to fundamental
     premium_half_life_s: float = 120.0  # arbitrage pulls perp back to index + inventory premium
     inventory_premium_bps_per_musd: float = 2.0  # premium per 1M USDT of net trader long
     mark_half_life_s: float = 20.0  # mark = index * exp(EMA of premium): damped premium

@@ -1,0 +1,386 @@
+"""Honest statistics for backtests and sweeps: Sharpe ratios, the deflated Sharpe ratio, block
+bootstrap confidence intervals and a random-entry null control.
+
+Pure functions on numpy arrays (numba where it pays). Conventions:
+
+* ``returns`` are simple per-bar returns of the account equity, the first one measured against
+  the initial cash (what ``vbt.Portfolio.returns()`` gives).
+* Annualisation uses a 365-day year: ``periods_per_year = 365 × 86_400_000 / interval_ms``
+  (525,600 for 1-minute bars), as vectorbt's default ``year_freq``.
+
+>>> r = np.array([0.01, -0.005, 0.007, 0.0, 0.002])
+>>> round(sharpe_ratio(r, periods_per_year=1), 4)
+0.4753
+>>> d = deflated_sharpe_ratio(0.1, n_obs=1000, n_trials=1, sr_var_trials=0.0)
+>>> round(d["dsr"], 3) == round(d["psr"], 3)    # one trial: DSR is the PSR against 0
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+from scipy.stats import norm
+
+log = logging.getLogger(__name__)
+
+EULER_GAMMA = 0.5772156649015329
+YEAR_MS = 365 * 86_400_000
+
+
+def periods_per_year(interval_ms: int) -> float:
+    """Bars in a 365-day year.
+
+    >>> periods_per_year(60_000)
+    525600.0
+    """
+    return YEAR_MS / float(interval_ms)
+
+
+# --------------------------------------------------------------------------- per-series numbers
+
+
+@njit(cache=True)
+def equity_returns_nb(equity, init_cash):
+    """Per-bar simple returns of an equity curve (first bar against ``init_cash``)."""
+    n = len(equity)
+    out = np.empty(n)
+    prev = init_cash
+    for i in range(n):
+        out[i] = equity[i] / prev - 1.0 if prev != 0.0 else 0.0
+        prev = equity[i]
+    return out
+
+
+@njit(cache=True)
+def return_moments_nb(r):
+    """``(mean, std (ddof=1), downside deviation, skewness, kurtosis (not excess))`` of ``r``."""
+    n = len(r)
+    if n < 2:
+        return np.nan, np.nan, np.nan, np.nan, np.nan
+    mean = 0.0
+    for i in range(n):
+        mean += r[i]
+    mean /= n
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    down = 0.0
+    for i in range(n):
+        d = r[i] - mean
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+        if r[i] < 0.0:
+            down += r[i] * r[i]
+    std = math.sqrt(m2 / (n - 1))
+    pm2 = m2 / n
+    skew = m3 / n / pm2**1.5 if pm2 > 0 else np.nan
+    kurt = m4 / n / (pm2 * pm2) if pm2 > 0 else np.nan
+    return mean, std, math.sqrt(down / n), skew, kurt
+
+
+@njit(cache=True)
+def max_drawdown_nb(equity):
+    """Largest peak-to-trough fall of ``equity`` as a fraction of the peak (0 when none)."""
+    peak = -np.inf
+    worst = 0.0
+    for v in equity:
+        if v > peak:
+            peak = v
+        if peak > 0.0:
+            dd = 1.0 - v / peak
+            if dd > worst:
+                worst = dd
+    return worst
+
+
+def sharpe_ratio(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
+    """Mean over standard deviation (ddof=1) of ``returns`` × √periods_per_year; NaN when flat."""
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    mean, std, _, _, _ = return_moments_nb(r)
+    if not (std > 0):
+        return float("nan")
+    return float(mean / std * math.sqrt(periods_per_year))
+
+
+# --------------------------------------------------------------------------- deflated Sharpe
+
+
+def expected_max_sharpe(n_trials: int, sr_var_trials: float) -> float:
+    """Expected maximum Sharpe ratio of ``n_trials`` independent trials whose Sharpe ratios have
+    variance ``sr_var_trials`` when the true Sharpe is zero (Bailey & López de Prado 2014, eq. 2):
+    ``√V · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N e)))``.
+
+    >>> expected_max_sharpe(1, 0.5)
+    0.0
+    >>> round(expected_max_sharpe(100, 1.0), 3)
+    2.531
+    """
+    if n_trials <= 1 or not (sr_var_trials > 0):
+        return 0.0
+    z1 = norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    return float(math.sqrt(sr_var_trials) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+
+
+def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: int, skew: float = 0.0,
+                               kurt: float = 3.0) -> float:
+    """P(true Sharpe > ``sr_benchmark``) given an observed per-period ``sr`` over ``n_obs``
+    returns with skewness ``skew`` and kurtosis ``kurt`` (3 = normal); Bailey & López de Prado
+    2012. All Sharpe ratios are per period (not annualised).
+
+    >>> round(probabilistic_sharpe_ratio(0.1, 0.0, 100), 3)
+    0.84
+    """
+    if n_obs < 2 or not np.isfinite(sr):
+        return float("nan")
+    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if not (denom > 0):
+        return float("nan")
+    return float(norm.cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+
+
+def deflated_sharpe_ratio(sr: float, *, n_obs: int, n_trials: int, sr_var_trials: float,
+                          skew: float = 0.0, kurt: float = 3.0) -> dict[str, float]:
+    """Deflated Sharpe ratio (Bailey & López de Prado, "The Deflated Sharpe Ratio", 2014) of the
+    best of ``n_trials`` configurations: the probability that its true Sharpe exceeds the Sharpe
+    the best of that many *skill-less* trials would show. ``sr`` (per period), ``skew``, ``kurt``
+    and ``n_obs`` describe the best configuration's returns; ``sr_var_trials`` is the variance of
+    the per-period Sharpe ratios across all trials.
+
+    Returns ``{"dsr", "psr" (against 0), "sr0" (expected max under the null), "sr", "n_trials",
+    "n_obs"}``. A DSR above 0.95 is the paper's bar for "not a fluke of the search".
+
+    >>> d = deflated_sharpe_ratio(0.05, n_obs=2000, n_trials=50, sr_var_trials=0.0004)
+    >>> d["sr0"] > 0, d["dsr"] < d["psr"]
+    (True, True)
+    """
+    sr0 = expected_max_sharpe(n_trials, sr_var_trials)
+    return {
+        "dsr": probabilistic_sharpe_ratio(sr, sr0, n_obs, skew, kurt),
+        "psr": probabilistic_sharpe_ratio(sr, 0.0, n_obs, skew, kurt),
+        "sr0": sr0,
+        "sr": float(sr),
+        "n_trials": int(n_trials),
+        "n_obs": int(n_obs),
+        "skew": float(skew),
+        "kurt": float(kurt),
+    }
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@njit(cache=True)
+def block_bootstrap_nb(r, block, n_boot, seed):
+    """Moving-block bootstrap of ``r``: ``(n_boot, 2)`` array of (per-period Sharpe, total
+    compounded return) of each resampled series (blocks of ``block`` consecutive returns keep the
+    autocorrelation a held position creates)."""
+    np.random.seed(seed)
+    n = len(r)
+    out = np.empty((n_boot, 2))
+    n_starts = max(n - block + 1, 1)
+    for b in range(n_boot):
+        s1 = 0.0
+        s2 = 0.0
+        logw = 0.0
+        k = 0
+        while k < n:
+            start = np.random.randint(0, n_starts)
+            for j in range(block):
+                if k >= n:
+                    break
+                x = r[start + j] if start + j < n else r[(start + j) % n]
+                s1 += x
+                s2 += x * x
+                logw += math.log1p(x) if x > -1.0 else -np.inf
+                k += 1
+        mean = s1 / n
+        var = (s2 - n * mean * mean) / (n - 1) if n > 1 else 0.0
+        out[b, 0] = mean / math.sqrt(var) if var > 0 else np.nan
+        out[b, 1] = math.exp(logw) - 1.0
+    return out
+
+
+def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: int = 1000,
+                 alpha: float = 0.05, block: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Block-bootstrap confidence intervals of the annualised Sharpe ratio and the total return
+    (in %) of a return series. ``block`` defaults to ⌈√n⌉ bars.
+
+    >>> rng = np.random.default_rng(0)
+    >>> ci = bootstrap_ci(rng.normal(0.001, 0.01, 500), n_boot=300, seed=1)
+    >>> ci["sharpe"]["low"] < ci["sharpe"]["estimate"] < ci["sharpe"]["high"]
+    True
+    """
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    n = len(r)
+    if n < 3:
+        return {"n_boot": 0, "note": "fewer than 3 returns"}
+    block = int(block or max(1, math.ceil(math.sqrt(n))))
+    draws = block_bootstrap_nb(r, block, int(n_boot), int(seed))
+    q = (alpha / 2 * 100, (1 - alpha / 2) * 100)
+    sr = draws[:, 0] * math.sqrt(periods_per_year)
+    tr = draws[:, 1] * 100.0
+
+    def ci(vals, est):
+        vals = vals[np.isfinite(vals)]
+        if len(vals) == 0:
+            return {"estimate": est, "low": None, "high": None}
+        lo, hi = np.percentile(vals, q)
+        return {"estimate": est, "low": float(lo), "high": float(hi)}
+
+    total = float((np.prod(1.0 + r) - 1.0) * 100.0)
+    return {
+        "n_boot": int(n_boot), "block": block, "alpha": alpha, "seed": int(seed),
+        "sharpe": ci(sr, sharpe_ratio(r, periods_per_year)),
+        "total_return_pct": ci(tr, total),
+    }
+
+
+# --------------------------------------------------------------------------- null control
+
+
+@njit(cache=True)
+def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
+    """For each original signal bar, a random bar of the same UTC day (``day_start[k] <= bar <
+    day_end[k]``, never the last bar of the data), distinct within the draw where possible."""
+    np.random.seed(seed)
+    k = len(sig_bars)
+    out = np.empty(k, dtype=np.int64)
+    taken = np.zeros(n_bars, dtype=np.bool_)
+    for j in range(k):
+        lo = day_start[j]
+        hi = min(day_end[j], n_bars - 1)
+        if hi <= lo:
+            out[j] = sig_bars[j]
+            continue
+        b = lo + np.random.randint(0, hi - lo)
+        for _ in range(20):  # avoid two entries on one bar (they would merge or clash)
+            if not taken[b]:
+                break
+            b = lo + np.random.randint(0, hi - lo)
+        taken[b] = True
+        out[j] = b
+    return out
+
+
+def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit):
+    from liqbt.signals import Signals
+
+    s = Signals.empty(n)
+    long_k = side > 0
+    s.long_entry[bars[long_k]] = True
+    s.short_entry[bars[~long_k]] = True
+    both = s.long_entry & s.short_entry
+    s.short_entry &= ~both
+    px = close[bars]
+    s.stop_price[bars] = np.where(np.isnan(stop_frac), np.nan, px * (1.0 + stop_frac))
+    s.take_profit[bars] = np.where(np.isnan(tp_frac), np.nan, px * (1.0 + tp_frac))
+    s.trail_pct[bars] = trail
+    s.long_exit[:] = long_exit
+    s.short_exit[:] = short_exit
+    return s
+
+
+def _sim_numbers(sim, ppy: float) -> dict[str, float]:
+    r = equity_returns_nb(sim.equity, sim.init_cash)
+    return {
+        "total_return_pct": float((sim.equity[-1] / sim.init_cash - 1.0) * 100.0),
+        "sharpe": sharpe_ratio(r, ppy),
+        "trades": float(len(sim.trades_i)),
+    }
+
+
+def null_control(market, signals, backtest_params=None, draws: int = 200, seed: int = 0) -> dict[str, Any]:
+    """The strategy's exit rules applied to random entry times: edge above chance, with p-values.
+
+    The actual trades are simulated first. Each draw then places the same number of entries,
+    each one on a random bar of the *same UTC day* as an actual trade's signal bar, with that
+    trade's side and its stop / take-profit *distances* (as fractions of the signal bar's close)
+    and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
+    bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
+    positions and are not carried over. The p-value of a metric is
+    ``(1 + #draws ≥ actual) / (1 + draws)`` (one-sided: "random entries do at least as well").
+
+    Returns ``{"draws", "seed", "entries", "actual": {...}, "null": {metric: {"mean", "std",
+    "p05", "p50", "p95"}}, "p_value": {metric: p}, "edge": {metric: actual − null mean}}``
+    for ``total_return_pct`` and ``sharpe`` (annualised).
+
+    >>> from liqbt.strategy import example_market
+    >>> from liqbt.signals import Signals
+    >>> m = example_market(2000)
+    >>> s = Signals.empty(len(m)); s.long_entry[::200] = True
+    >>> s.stop_price[::200] = m.close[::200] * 0.99; s.take_profit[::200] = m.close[::200] * 1.02
+    >>> out = null_control(m, s, draws=20, seed=1)
+    >>> out["draws"], 0 < out["p_value"]["total_return_pct"] <= 1
+    (20, True)
+    """
+    from liqbt.backtest import BacktestParams, simulate
+    from liqbt.backtest.kernel import TI_ENTRY_BAR, TI_SIDE
+
+    params = backtest_params or BacktestParams()
+    n = len(market)
+    ppy = periods_per_year(market.interval_ms)
+    actual_sim = simulate(market, signals, params)
+    actual = _sim_numbers(actual_sim, ppy)
+    ti = actual_sim.trades_i
+    # the signal bar is the bar before the fill (entries fill at the next open)
+    sig_bars = np.clip(ti[:, TI_ENTRY_BAR] - 1, 0, max(n - 1, 0)).astype(np.int64)
+    side = ti[:, TI_SIDE].astype(np.int64)
+    out: dict[str, Any] = {
+        "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
+        "method": "same count, side, UTC day, stop/TP distances; random bar within the day",
+    }
+    metrics = ("total_return_pct", "sharpe")
+    if len(sig_bars) == 0 or draws <= 0:
+        out.update(null={}, p_value={m: None for m in metrics}, edge={m: None for m in metrics},
+                   note="no trades: nothing to compare against chance")
+        return out
+    close = market.close
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stop_frac = signals.stop_price[sig_bars] / close[sig_bars] - 1.0
+        tp_frac = signals.take_profit[sig_bars] / close[sig_bars] - 1.0
+    trail = signals.trail_pct[sig_bars]
+    day = market.open_time // 86_400_000
+    day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
+    day_end = np.searchsorted(day, day[sig_bars], "right").astype(np.int64)
+    long_exit = np.asarray(signals.long_exit, dtype=bool)
+    short_exit = np.asarray(signals.short_exit, dtype=bool)
+    null = {m: np.empty(draws) for m in metrics}
+    null_trades = np.empty(draws)
+    ss = np.random.SeedSequence(seed)
+    draw_seeds = ss.generate_state(draws, dtype=np.uint32)
+    for d in range(draws):
+        bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
+        s = _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit)
+        nums = _sim_numbers(simulate(market, s, params), ppy)
+        for m in metrics:
+            null[m][d] = nums[m]
+        null_trades[d] = nums["trades"]
+    out["null"] = {}
+    out["p_value"] = {}
+    out["edge"] = {}
+    for m in metrics:
+        v = null[m]
+        fin = v[np.isfinite(v)]
+        a = actual[m]
+        if len(fin) == 0 or not np.isfinite(a):
+            out["null"][m] = None
+            out["p_value"][m] = None
+            out["edge"][m] = None
+            continue
+        out["null"][m] = {
+            "mean": float(fin.mean()), "std": float(fin.std(ddof=1)) if len(fin) > 1 else 0.0,
+            "p05": float(np.percentile(fin, 5)), "p50": float(np.percentile(fin, 50)),
+            "p95": float(np.percentile(fin, 95)),
+        }
+        out["p_value"][m] = float((1 + np.sum(fin >= a)) / (1 + len(fin)))
+        out["edge"][m] = float(a - fin.mean())
+    out["null_trades_mean"] = float(null_trades.mean())
+    return out

@@ -134,3 +134,26 @@ def test_misaligned_signals_name_the_module(sim_db, tmp_path, capsys):
     assert main(["run", str(cfg), "--db", str(sim_db), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "bad_len" in err and "rows" in err
+
+
+@pytest.mark.realdata
+def test_realdata_config_runs_on_shared_files(shared_data, tmp_path):
+    """configs/btcusdt_1h_realdata.toml on the real shipped files: Binance futures candles paired
+    with CoinGlass OI, heatmap scored against CoinGlass realised liquidations."""
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / "real.duckdb"
+    with Archive(db) as archive:
+        for name in ("binance_um_ft_long", "coinglass_btc"):
+            archive.ingest_dataset(root / "datasets" / f"{name}.toml", root=shared_data, progress=False)
+    cfg = load_run_config(root / "configs" / "btcusdt_1h_realdata.toml")
+    result = run_config(cfg, db=str(db), progress=False)
+    m = result.market
+    assert m.exchange == "binance" and m.interval_ms == 3_600_000
+    assert len(m) == 3528  # 2025-12-05 → 2026-05-01 hourly, no gaps in the futures file
+    assert len(m.oi_time) > 3000 and np.all(m.oi_qty[np.isfinite(m.oi_qty)] > 10_000)  # BTC, not USD
+    assert np.isfinite(m.mark_high).all()
+    summary = result.validation["summary"]
+    assert summary["spearman_long"] > 0.3 and summary["spearman_short"] > 0.3
+    folder = write_run(result, tmp_path / "run", html=False)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["trades"] == len(pd.read_parquet(folder / "trades.parquet"))

@@ -17,6 +17,16 @@ One position at a time per symbol, long or short. Each bar *i* is processed in t
 7. **Trailing** reference moves to the bar's extreme *after* the bar's check.
 8. Mark to market at the close.
 
+**Linear** (USDⓈ-M) contracts: ``qty`` is in base units, the account in quote (USDT), a position
+is worth ``qty × price`` and earns ``side × qty × (exit − entry)``.
+
+**Inverse** (COIN-M, ``inverse = True``): ``qty`` is a whole number of contracts of ``face`` USD
+each (rounded down; an entry smaller than one contract is skipped), the account is in the base
+coin, a position is worth ``qty × face / price`` coin and earns
+``side × qty × face × (1/entry − 1/exit)`` coin. Fees, slippage cost, funding and liquidation
+are all in coin, on that coin value (:func:`liqbt.heatmap.model.inverse_liq_price_nb`). Every
+timing rule above is the same for both.
+
 Order records (idx, size, price, fees, side) match ``vectorbt.portfolio.enums.order_dt`` fields;
 the engine turns them into a ``vbt.Portfolio``. This module does not import vectorbt.
 """
@@ -27,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from liqbt.backtest.slippage import slippage_frac_nb
+from liqbt.heatmap.model import inverse_liq_price_nb
 
 # exit reasons (index into EXIT_REASONS)
 STOP = 0
@@ -71,6 +82,37 @@ def _liq_price_nb(side, qty, entry, margin, mmr):
     if side > 0:
         return (qty * entry - margin) / (qty * (1.0 - mmr))
     return (margin + qty * entry) / (qty * (1.0 + mmr))
+
+
+@njit(cache=True)
+def _inverse_liq_nb(side, qty, face, entry, margin, mmr):
+    """Inverse twin of :func:`_liq_price_nb` (``margin`` in coin).
+
+    Binance's COIN-M formula has the wallet balance and ``cum`` side by side in the denominator
+    (``entry·(1+mmr)/(1 + 1/L + cum·entry/Q)`` for a long, Q = contracts × face): the position's
+    margin is ``Q/(entry·L)``, so with ``1/L = 0`` the ``cum`` slot carries the actual backing
+    (isolated margin after funding, or the cross wallet) and the formula is reused unchanged.
+    """
+    usd = qty * face
+    if side > 0 and margin * entry + usd <= 0.0:
+        return np.inf  # nothing backs the position any more: liquidated at once
+    return inverse_liq_price_nb(entry, np.inf, side, mmr, margin, usd)
+
+
+@njit(cache=True)
+def _pnl_nb(inverse, side, qty, face, entry, px):
+    """Gross P&L of closing at ``px``: quote (linear) or coin (inverse)."""
+    if inverse:
+        return side * qty * face * (1.0 / entry - 1.0 / px)
+    return side * qty * (px - entry)
+
+
+@njit(cache=True)
+def _value_nb(inverse, qty, face, px):
+    """Position value at ``px`` in the margin currency (quote or coin)."""
+    if inverse:
+        return qty * face / px
+    return qty * px
 
 
 @njit(cache=True)
@@ -149,16 +191,18 @@ def simulate_nb(
     stop_price, take_profit, stop_update, breakeven, trail_pct,
     init_cash, size_frac, leverage, maker_fee, taker_fee,
     slip_flat, slip_coef, slip_cap,
-    tp_limit, liquidation, isolated, mmr, close_at_end,
+    tp_limit, liquidation, isolated, mmr, close_at_end, inverse, face,
 ):
     """Simulate one symbol. Fees and slippage are fractions (bps / 1e4); ``slip_coef = 0`` is flat.
+    ``inverse``/``face``: COIN-M contracts of ``face`` USD (``face`` is ignored when linear).
 
     Returns ``(orders_i, orders_f, n_orders, trades_i, trades_f, n_trades, equity, funding_cash,
     position, skipped)``: ``orders_i[:, 0..1]`` = (bar, side), ``orders_f[:, 0..2]`` = (size, price,
     fees); the trade matrices use the ``TI_*`` / ``TF_*`` columns; ``equity`` is marked to market at
     each close with funding; ``funding_cash`` is the funding cash flow per bar (+ received);
-    ``position`` the signed quantity at each close; ``skipped`` counts entries not taken because
-    equity was gone.
+    ``position`` the signed quantity (inverse: contracts) at each close; ``skipped`` counts entries
+    not taken because equity was gone (or, inverse, was worth less than one contract). Money
+    amounts are in the margin currency: quote for linear, coin for inverse.
     """
     n = open_.shape[0]
     max_trades = 1
@@ -194,7 +238,7 @@ def simulate_nb(
         o = open_[i]
         # -- 1. funding on the position carried into the bar
         if side != 0 and funding_rate[i] != 0.0 and np.isfinite(funding_rate[i]):
-            f = -side * qty * o * funding_rate[i]
+            f = -side * _value_nb(inverse, qty, face, o) * funding_rate[i]
             balance += f
             t_funding += f
             funding_cash[i] += f
@@ -223,7 +267,11 @@ def simulate_nb(
                 eff, eff_kind = _effective_stop_nb(side, stop, stop_kind, trail_stop)
                 liq = np.nan
                 if liquidation:
-                    liq = _liq_price_nb(side, qty, entry_px, margin if isolated else balance, mmr)
+                    backing = margin if isolated else balance
+                    if inverse:
+                        liq = _inverse_liq_nb(side, qty, face, entry_px, backing, mmr)
+                    else:
+                        liq = _liq_price_nb(side, qty, entry_px, backing, mmr)
                 exit_reason, exit_px = _bar_exit_nb(
                     side, o, high[i], low[i], liq_high[i], liq_low[i], eff, eff_kind, tp, liq, True
                 )
@@ -237,7 +285,7 @@ def simulate_nb(
                 n_orders, balance = _close_nb(
                     i, side, qty, entry_px, margin, balance, exit_reason, exit_px,
                     sigma[i], adv[i], maker_fee, taker_fee, slip_flat, slip_coef, slip_cap,
-                    tp_limit, isolated, orders_i, orders_f, n_orders,
+                    tp_limit, isolated, inverse, face, orders_i, orders_f, n_orders,
                     trades_i, trades_f, n_trades, t_fees, t_slip, t_funding,
                 )
                 n_trades += 1
@@ -245,13 +293,25 @@ def simulate_nb(
                 qty = 0.0
             # -- 5b. entry at the open (ignored when already in that direction: no pyramiding)
             if new_side != 0 and side == 0:
-                if balance <= 1e-9 * init_cash or not np.isfinite(o) or o <= 0.0:
-                    skipped += 1  # the account is gone (or no price): nothing to size
-                else:
-                    notional = balance * size_frac * leverage
-                    s = slippage_frac_nb(notional, sigma[i], adv[i], slip_flat, slip_coef, slip_cap)
+                notional = balance * size_frac * leverage  # margin currency
+                fill = o
+                if balance > 1e-9 * init_cash and np.isfinite(o) and o > 0.0:
+                    # slippage is sized in quote (USD) units, like the volume it is compared with
+                    usd = notional * o if inverse else notional
+                    s = slippage_frac_nb(usd, sigma[i], adv[i], slip_flat, slip_coef, slip_cap)
                     fill = o * (1.0 + new_side * s)
-                    qty = notional / fill
+                    if inverse:
+                        # whole contracts only, rounded down (1e-9: 10 × 100 / 100 must stay 10)
+                        qty = np.floor(notional * fill / face + 1e-9)
+                        notional = qty * face / fill
+                    else:
+                        qty = notional / fill
+                else:
+                    qty = 0.0  # the account is gone (or no price): nothing to size
+                if qty <= 0.0:
+                    skipped += 1
+                    qty = 0.0
+                else:
                     fee = taker_fee * notional
                     balance -= fee
                     side = new_side
@@ -263,7 +323,7 @@ def simulate_nb(
                     trail = trail_pct[j]
                     peak = fill
                     t_fees = fee
-                    t_slip = abs(fill - o) * qty
+                    t_slip = abs(_pnl_nb(inverse, 1, qty, face, fill, o))
                     t_funding = 0.0
                     orders_i[n_orders, 0] = i
                     orders_i[n_orders, 1] = BUY if side > 0 else SELL
@@ -288,7 +348,11 @@ def simulate_nb(
             eff, eff_kind = _effective_stop_nb(side, stop, stop_kind, trail_stop)
             liq = np.nan
             if liquidation:
-                liq = _liq_price_nb(side, qty, entry_px, margin if isolated else balance, mmr)
+                backing = margin if isolated else balance
+                if inverse:
+                    liq = _inverse_liq_nb(side, qty, face, entry_px, backing, mmr)
+                else:
+                    liq = _liq_price_nb(side, qty, entry_px, backing, mmr)
             exit_reason, exit_px = _bar_exit_nb(
                 side, o, high[i], low[i], liq_high[i], liq_low[i], eff, eff_kind, tp, liq, False
             )
@@ -296,7 +360,7 @@ def simulate_nb(
                 n_orders, balance = _close_nb(
                     i, side, qty, entry_px, margin, balance, exit_reason, exit_px,
                     sigma[i], adv[i], maker_fee, taker_fee, slip_flat, slip_coef, slip_cap,
-                    tp_limit, isolated, orders_i, orders_f, n_orders,
+                    tp_limit, isolated, inverse, face, orders_i, orders_f, n_orders,
                     trades_i, trades_f, n_trades, t_fees, t_slip, t_funding,
                 )
                 n_trades += 1
@@ -314,7 +378,7 @@ def simulate_nb(
             n_orders, balance = _close_nb(
                 i, side, qty, entry_px, margin, balance, END_OF_DATA, close[i],
                 sigma[i], adv[i], maker_fee, taker_fee, slip_flat, slip_coef, slip_cap,
-                tp_limit, isolated, orders_i, orders_f, n_orders,
+                tp_limit, isolated, inverse, face, orders_i, orders_f, n_orders,
                 trades_i, trades_f, n_trades, t_fees, t_slip, t_funding,
             )
             n_trades += 1
@@ -324,7 +388,7 @@ def simulate_nb(
         # -- 8. mark to market
         position[i] = side * qty
         if side != 0:
-            equity[i] = balance + side * qty * (close[i] - entry_px)
+            equity[i] = balance + _pnl_nb(inverse, side, qty, face, entry_px, close[i])
         else:
             equity[i] = balance
 
@@ -335,7 +399,7 @@ def simulate_nb(
         trades_f[n_trades, TF_FEES] = t_fees
         trades_f[n_trades, TF_SLIPPAGE] = t_slip
         trades_f[n_trades, TF_FUNDING] = t_funding
-        trades_f[n_trades, TF_PNL] = side * qty * (close[n - 1] - entry_px) - t_fees + t_funding
+        trades_f[n_trades, TF_PNL] = _pnl_nb(inverse, side, qty, face, entry_px, close[n - 1]) - t_fees + t_funding
         n_trades += 1
     return (
         orders_i, orders_f, n_orders, trades_i, trades_f, n_trades, equity, funding_cash, position, skipped,
@@ -345,7 +409,7 @@ def simulate_nb(
 @njit(cache=True)
 def _close_nb(
     i, side, qty, entry_px, margin, balance, reason, level, sigma_i, adv_i,
-    maker_fee, taker_fee, slip_flat, slip_coef, slip_cap, tp_limit, isolated,
+    maker_fee, taker_fee, slip_flat, slip_coef, slip_cap, tp_limit, isolated, inverse, face,
     orders_i, orders_f, n_orders, trades_i, trades_f, k, t_fees, t_slip, t_funding,
 ):
     """Fill the exit at ``level`` and write the order and trade ``k``. Returns (n_orders, balance).
@@ -358,19 +422,20 @@ def _close_nb(
     slip_cost = 0.0
     if reason == LIQUIDATION:
         fill = level
-        pnl_gross = side * qty * (fill - entry_px)
+        pnl_gross = _pnl_nb(inverse, side, qty, face, entry_px, fill)
         backing = margin if isolated else balance
         fee = max(backing + pnl_gross, 0.0)
     elif reason == TAKE_PROFIT and tp_limit:
         fill = level
-        pnl_gross = side * qty * (fill - entry_px)
-        fee = maker_fee * qty * fill
+        pnl_gross = _pnl_nb(inverse, side, qty, face, entry_px, fill)
+        fee = maker_fee * _value_nb(inverse, qty, face, fill)
     else:
-        s = slippage_frac_nb(qty * level, sigma_i, adv_i, slip_flat, slip_coef, slip_cap)
+        usd = qty * face if inverse else qty * level  # order size in quote (USD) units
+        s = slippage_frac_nb(usd, sigma_i, adv_i, slip_flat, slip_coef, slip_cap)
         fill = level * (1.0 - side * s)
-        slip_cost = abs(level - fill) * qty
-        pnl_gross = side * qty * (fill - entry_px)
-        fee = taker_fee * qty * fill
+        slip_cost = abs(_pnl_nb(inverse, 1, qty, face, fill, level))
+        pnl_gross = _pnl_nb(inverse, side, qty, face, entry_px, fill)
+        fee = taker_fee * _value_nb(inverse, qty, face, fill)
     balance += pnl_gross - fee
     orders_i[n_orders, 0] = i
     orders_i[n_orders, 1] = SELL if side > 0 else BUY

@@ -114,7 +114,7 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
     except InputError:
         ev = None  # several sources and none named: fall back to volumes
     if ev is not None and len(ev):
-        usd = ev["usd"].to_numpy(float) if "usd" in ev else (ev["price"] * ev["qty"]).to_numpy(float)
+        usd = (ev["usd"].fillna(ev["price"] * ev["qty"]) if "usd" in ev else ev["price"] * ev["qty"]).to_numpy(float)
         px = ev["avg_price"].fillna(ev["price"]).to_numpy(float) if "avg_price" in ev else ev["price"].to_numpy(float)
         side = ev["side"].astype(str).str.upper().to_numpy()
         is_long = np.isin(side, ["SELL", "LONG"])

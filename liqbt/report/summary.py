@@ -34,18 +34,18 @@ def summary_text(result, folder: Path | None = None) -> str:
     for label, key, fmt in _ROWS:
         if key is None:
             if "trades_long" in m or "trades_short" in m:
-                lines.append(f"  {label:<24}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
+                lines.append(f"  {label:<28}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
             continue
         v = m.get(key)
         if v is None or (isinstance(v, float) and v != v):
             continue
-        lines.append(f"  {label:<24}{fmt.format(v)}")
+        lines.append(f"  {label:<28}{fmt.format(v)}")
     val = result.validation or {}
     scores = val.get("summary") if isinstance(val, dict) else None
     if isinstance(scores, dict):
         for k, v in list(scores.items())[:4]:
             if isinstance(v, (int, float)):
-                lines.append(f"  {'heatmap ' + k:<24}{v:.3f}")
+                lines.append(f"  {'heatmap ' + k:<28}{v:.3f}")
     if folder is not None:
         lines.append(f"  report: {Path(folder) / 'report.html'}")
     timing = sum(result.timings.values())

@@ -6,6 +6,11 @@ on the entry bar, has no funding, leverage or account liquidation, and its from_
 are not cached (7–9 s JIT per process). Ours is cached, handles all of that in one pass, and
 still hands vectorbt the orders so trades, ``stats()`` and ``plots()`` work as usual.
 
+Account currency: the margin currency of the contract. Linear (USDⓈ-M): quote (USDT), and
+``init_cash``, equity, fees, funding and P&L are in quote. Inverse (COIN-M, e.g. BTCUSD_PERP):
+the base coin, which is what a COIN-M account holds; ``equity_usd`` (= coin × close) and the
+``pnl_usd`` trade column give the dollar view. ``metrics["account_currency"]`` names it.
+
 >>> import numpy as np
 >>> from liqbt.market import MarketFrame
 >>> from liqbt.signals import Signals
@@ -56,7 +61,7 @@ from liqbt.backtest.kernel import (
 from liqbt.backtest.params import BacktestParams
 from liqbt.backtest.slippage import impact_inputs_nb, quote_volume_or_estimate
 from liqbt.errors import InputError
-from liqbt.market import LINEAR, MarketFrame
+from liqbt.market import INVERSE, LINEAR, MarketFrame
 from liqbt.signals import Signals
 
 log = logging.getLogger(__name__)
@@ -64,13 +69,17 @@ log = logging.getLogger(__name__)
 TRADE_COLUMNS = (
     "side", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
     "notional", "margin", "fees", "slippage_cost", "funding", "pnl", "pnl_ex_funding", "return",
-    "return_on_margin", "exit_reason", "stop_price", "take_profit",
+    "return_on_margin", "exit_reason", "stop_price", "take_profit", "pnl_coin", "pnl_usd",
 )
 
 
 @dataclass
 class SimResult:
-    """Raw kernel output for one market and one set of signals (no vectorbt involved)."""
+    """Raw kernel output for one market and one set of signals (no vectorbt involved).
+
+    Money columns are in the margin currency (quote for linear, coin for inverse); ``position``
+    and order sizes are base units (linear) or contracts (inverse); prices are always quote.
+    """
 
     open_time: np.ndarray
     interval_ms: int
@@ -81,8 +90,23 @@ class SimResult:
     trades_f: np.ndarray
     equity: np.ndarray  # mark to market at each close, with funding
     funding_cash: np.ndarray  # funding cash flow per bar (+ received)
-    position: np.ndarray  # signed quantity at each close
+    position: np.ndarray  # signed quantity at each close (inverse: contracts)
     skipped_entries: int
+    contract_type: str = LINEAR
+    contract_size: float = 1.0
+    close: np.ndarray | None = None
+    symbol: str = ""  # market close, for the USD view of a coin account
+
+    @property
+    def inverse(self) -> bool:
+        return self.contract_type == INVERSE
+
+    @property
+    def equity_usd(self) -> np.ndarray:
+        """Equity in USD: coin equity × close for inverse, the equity itself for linear."""
+        if not self.inverse:
+            return self.equity
+        return self.equity * self.close
 
     @property
     def equity_ex_funding(self) -> np.ndarray:
@@ -92,7 +116,12 @@ class SimResult:
     def trades_frame(self) -> pd.DataFrame:
         """One row per trade; columns :data:`TRADE_COLUMNS`. An open trade (only with
         ``close_at_end = false``) has ``exit_bar = -1``, missing exit time/reason and is marked at the
-        last close."""
+        last close.
+
+        ``qty`` is base units (linear) or contracts (inverse); ``notional``, ``margin``, ``fees``,
+        ``slippage_cost``, ``funding`` and ``pnl`` are in the margin currency. ``pnl_coin`` and
+        ``pnl_usd`` give ``pnl`` in both currencies, converted at the exit fill (USDT taken as USD).
+        """
         ti, tf = self.trades_i, self.trades_f
         times = pd.to_datetime(self.open_time, unit="ms", utc=True)
         exit_bar = ti[:, TI_EXIT_BAR]
@@ -103,6 +132,10 @@ class SimResult:
             exit_time = times
         notional = tf[:, TF_NOTIONAL]
         pnl = tf[:, TF_PNL]
+        # conversion price of the P&L: the exit fill, or the last close for a trade still open
+        last = float(self.close[-1]) if self.close is not None and len(self.close) else np.nan
+        conv = np.where(closed, tf[:, TF_EXIT_PRICE], last)
+        pnl_usd, pnl_coin = (pnl * conv, pnl) if self.inverse else (pnl, pnl / conv)
         reason = np.array([EXIT_REASONS[r] if r >= 0 else None for r in ti[:, TI_REASON]], dtype=object)
         return pd.DataFrame(
             {
@@ -126,6 +159,8 @@ class SimResult:
                 "exit_reason": reason,
                 "stop_price": tf[:, TF_STOP],
                 "take_profit": tf[:, TF_TP],
+                "pnl_coin": pnl_coin,
+                "pnl_usd": pnl_usd,
             },
             columns=list(TRADE_COLUMNS),
         ).rename_axis("trade_id")
@@ -136,7 +171,12 @@ class BacktestResult:
     """Everything a run report needs. ``portfolio`` is a ``vbt.Portfolio`` built from our order
     records; each closed trade's funding is folded into its exit order's fees there, so
     ``portfolio.trades`` P&L equals ``trades.pnl`` and the final values agree (vectorbt's
-    "Total Fees Paid" therefore includes funding; ``metrics['total_fees']`` does not)."""
+    "Total Fees Paid" therefore includes funding; ``metrics['total_fees']`` does not).
+
+    ``equity`` is in the account currency (``metrics["account_currency"]``: quote for linear,
+    coin for inverse), ``equity_usd`` its USD value (the same series for linear). For inverse
+    the portfolio is built on the coin account, see :func:`build_portfolio`.
+    """
 
     portfolio: Any
     trades: pd.DataFrame
@@ -145,16 +185,19 @@ class BacktestResult:
     metrics: dict[str, Any]
     params: BacktestParams
     sim: SimResult = field(repr=False)
+    equity_usd: pd.Series | None = None
 
 
 def _check_inputs(market: MarketFrame, signals: Signals, params: BacktestParams) -> None:
     if not isinstance(params, BacktestParams):
         raise InputError(f"params is {type(params).__name__}", expected="BacktestParams")
     params.validate()
-    if market.contract_type != LINEAR:
+    if market.contract_type == INVERSE and not (
+        math.isfinite(market.contract_size) and market.contract_size > 0
+    ):
         raise InputError(
-            f"{market.symbol}: {market.contract_type} contracts are not supported by the backtest",
-            expected="a linear (USDⓈ-M) market; inverse P&L is in coin",
+            f"{market.symbol}: contract_size {market.contract_size!r}",
+            expected="the USD face value of one inverse contract (> 0, e.g. 100 for BTCUSD_PERP)",
         )
     if len(market) == 0:
         raise InputError(f"{market.symbol}: no bars to backtest")
@@ -187,10 +230,14 @@ def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | Non
         params.slippage_bps / 1e4, coef, params.max_slippage_bps / 1e4,
         params.tp_order == "limit", bool(params.liquidation), params.margin_mode == "isolated",
         float(params.maintenance_margin), bool(params.close_at_end),
+        market.contract_type == INVERSE, float(market.contract_size),
     )
     orders_i, orders_f, n_orders, trades_i, trades_f, n_trades, equity, fcash, pos, skipped = out
     if skipped:
-        log.warning("%s: %d entries skipped because the account equity was gone", market.symbol, skipped)
+        log.warning(
+            "%s: %d entries skipped because the account equity was gone%s", market.symbol, skipped,
+            " or worth less than one contract" if market.contract_type == INVERSE else "",
+        )
     return SimResult(
         open_time=market.open_time,
         interval_ms=market.interval_ms,
@@ -203,6 +250,10 @@ def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | Non
         funding_cash=fcash,
         position=pos,
         skipped_entries=int(skipped),
+        contract_type=market.contract_type,
+        contract_size=float(market.contract_size),
+        close=market.close,
+        symbol=market.symbol,
     )
 
 
@@ -214,6 +265,10 @@ def order_records(sim: SimResult, fold_funding: bool = True) -> np.ndarray:
     """vectorbt ``order_dt`` records of the simulation (one column, id in time order).
 
     With ``fold_funding`` each closed trade's funding is subtracted from its exit order's fees.
+
+    Inverse: the vectorbt asset is one contract priced in coin (``face / price``), so a long
+    contract position is a *short* of that asset: sides are swapped and prices become
+    ``face / price``. Its P&L ``size × face × (1/entry − 1/exit)`` is then exactly the coin P&L.
     """
     from vectorbt.portfolio.enums import order_dt
 
@@ -222,9 +277,13 @@ def order_records(sim: SimResult, fold_funding: bool = True) -> np.ndarray:
     rec["id"] = np.arange(k)
     rec["col"] = 0
     rec["idx"] = sim.orders_i[:, 0]
-    rec["side"] = sim.orders_i[:, 1]
     rec["size"] = sim.orders_f[:, 0]
-    rec["price"] = sim.orders_f[:, 1]
+    if sim.inverse:
+        rec["side"] = 1 - sim.orders_i[:, 1]  # Buy <-> Sell
+        rec["price"] = sim.contract_size / sim.orders_f[:, 1]
+    else:
+        rec["side"] = sim.orders_i[:, 1]
+        rec["price"] = sim.orders_f[:, 1]
     rec["fees"] = sim.orders_f[:, 2]
     if fold_funding and len(sim.trades_i):
         exit_order = sim.trades_i[:, TI_EXIT_ORDER]
@@ -234,7 +293,13 @@ def order_records(sim: SimResult, fold_funding: bool = True) -> np.ndarray:
 
 
 def build_portfolio(sim: SimResult, close: np.ndarray, symbol: str = "close"):
-    """A ``vbt.Portfolio`` over our order records (constructor verified on vectorbt 1.2.0)."""
+    """A ``vbt.Portfolio`` over our order records (constructor verified on vectorbt 1.2.0).
+
+    ``close`` is the market's close in quote. For inverse markets the portfolio is the coin
+    account: its asset is one contract worth ``face / close`` coin (see :func:`order_records`),
+    so ``value()``, ``stats()`` and trade P&L are in coin, a long trade shows as vectorbt
+    direction "Short", and "Benchmark Return" is that of holding USD measured in coin.
+    """
     import vectorbt as vbt
     from vectorbt.base.array_wrapper import ArrayWrapper
     from vectorbt.portfolio.enums import log_dt
@@ -243,7 +308,10 @@ def build_portfolio(sim: SimResult, close: np.ndarray, symbol: str = "close"):
     # tz-aware index into an object array of Timestamps (stats() on 525k bars: 17 s instead of 0.5 s)
     index = pd.DatetimeIndex(pd.to_datetime(sim.open_time, unit="ms"), name="open_time_utc")
     wrapper = ArrayWrapper(index=index, columns=pd.Index([symbol]), ndim=1, freq=_freq(sim.interval_ms))
-    close_s = pd.Series(np.asarray(close, dtype=np.float64), index=index, name=symbol)
+    close = np.asarray(close, dtype=np.float64)
+    if sim.inverse:
+        close = sim.contract_size / close
+    close_s = pd.Series(close, index=index, name=symbol)
     return vbt.Portfolio(
         wrapper, close_s, order_records(sim), np.empty(0, dtype=log_dt),
         init_cash=sim.init_cash, cash_sharing=False,
@@ -279,6 +347,24 @@ def _max_drawdown_pct(equity: np.ndarray) -> float:
     return float(np.nanmax(dd) * 100.0)
 
 
+def account_currency(symbol: str, contract_type: str) -> str:
+    """Margin currency of a Binance-style symbol: the coin for inverse, the quote for linear.
+
+    >>> account_currency("BTCUSD_PERP", "inverse"), account_currency("ETHUSDC", "linear")
+    ('BTC', 'USDC')
+    >>> account_currency("SYNTH", "linear"), account_currency("X", "inverse")
+    ('quote', 'coin')
+    """
+    s = (symbol or "").upper()
+    if contract_type == INVERSE:
+        head = s.split("_")[0]
+        return head[:-3] if head.endswith("USD") and len(head) > 3 else "coin"
+    for quote in ("USDT", "USDC", "FDUSD", "BUSD", "USD"):
+        if s.endswith(quote) and len(s) > len(quote):
+            return quote
+    return "quote"
+
+
 def own_metrics(sim: SimResult, trades: pd.DataFrame) -> dict[str, Any]:
     """Metrics vectorbt does not have (funding, per-side stats, exit reasons, slippage)."""
     eq = sim.equity
@@ -286,6 +372,8 @@ def own_metrics(sim: SimResult, trades: pd.DataFrame) -> dict[str, Any]:
     init = sim.init_cash
     closed = trades[trades["exit_bar"] >= 0]
     out: dict[str, Any] = {
+        "account_currency": account_currency(sim.symbol, sim.contract_type),
+        "contract_type": sim.contract_type,
         "init_cash": init,
         "final_equity": float(eq[-1]),
         "total_return_pct": float((eq[-1] / init - 1) * 100),
@@ -297,6 +385,9 @@ def own_metrics(sim: SimResult, trades: pd.DataFrame) -> dict[str, Any]:
         "exposure_pct": float(np.mean(sim.position != 0) * 100) if len(eq) else 0.0,
         "trades": int(len(trades)),
         "skipped_entries": sim.skipped_entries,
+        "final_equity_usd": float(sim.equity_usd[-1]),
+        # from the first close: no order can fill before bar 1, so equity[0] is init_cash
+        "total_return_usd_pct": float((sim.equity_usd[-1] / sim.equity_usd[0] - 1) * 100),
     }
     for side in ("long", "short"):
         t = closed[closed["side"] == side]
@@ -321,6 +412,8 @@ def backtest(
 
     ``stats=False`` skips ``portfolio.stats()`` (its JIT costs ~5 s once per process); the
     liqbt metrics (returns with/without funding, per-side counts, fees...) are always computed.
+    Headline metrics are in ``metrics["account_currency"]`` (coin for inverse markets);
+    ``final_equity_usd`` and ``total_return_usd_pct`` are the USD view.
     """
     params = params or BacktestParams()
     sim = simulate(market, signals, params)
@@ -329,17 +422,18 @@ def backtest(
     index = pd.DatetimeIndex(pd.to_datetime(market.open_time, unit="ms", utc=True), name="open_time")
     equity = pd.Series(sim.equity, index=index, name="equity")
     equity_ex = pd.Series(sim.equity_ex_funding, index=index, name="equity_ex_funding")
+    equity_usd = pd.Series(sim.equity_usd, index=index, name="equity_usd")
     metrics: dict[str, Any] = {}
     if stats:
         for key, value in pf.stats().items():
             metrics[str(key)] = _json_safe(value)
     metrics.update(own_metrics(sim, trades))
     log.info(
-        "%s: %d trades, return %.2f%% (ex funding %.2f%%), funding %.2f",
-        market.symbol, len(trades), metrics["total_return_pct"],
+        "%s: %d trades, return %.2f%% in %s (ex funding %.2f%%), funding %.6g",
+        market.symbol, len(trades), metrics["total_return_pct"], metrics["account_currency"],
         metrics["total_return_ex_funding_pct"], metrics["total_funding"],
     )
     return BacktestResult(
         portfolio=pf, trades=trades, equity=equity, equity_ex_funding=equity_ex,
-        metrics=metrics, params=params, sim=sim,
+        metrics=metrics, params=params, sim=sim, equity_usd=equity_usd,
     )

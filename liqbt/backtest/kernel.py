@@ -100,6 +100,13 @@ def _inverse_liq_nb(side, qty, face, entry, margin, mmr):
 
 
 @njit(cache=True)
+def _liq_level_nb(inverse, side, qty, face, entry, backing, mmr):
+    if inverse:
+        return _inverse_liq_nb(side, qty, face, entry, backing, mmr)
+    return _liq_price_nb(side, qty, entry, backing, mmr)
+
+
+@njit(cache=True)
 def _pnl_nb(inverse, side, qty, face, entry, px):
     """Gross P&L of closing at ``px``: quote (linear) or coin (inverse)."""
     if inverse:
@@ -228,6 +235,7 @@ def simulate_nb(
     stop = np.nan
     stop_kind = STOP
     tp = np.nan
+    liq = np.nan  # liquidation price of the open position; changes only at entry and funding
     trail = np.nan
     peak = np.nan
     t_fees = 0.0
@@ -244,6 +252,8 @@ def simulate_nb(
             funding_cash[i] += f
             if isolated:
                 margin += f
+            if liquidation:  # the backing changed: so did the liquidation price
+                liq = _liq_level_nb(inverse, side, qty, face, entry_px, margin if isolated else balance, mmr)
 
         if i > 0:
             j = i - 1
@@ -265,13 +275,6 @@ def simulate_nb(
                 if not np.isnan(trail):
                     trail_stop = peak * (1.0 - side * trail)
                 eff, eff_kind = _effective_stop_nb(side, stop, stop_kind, trail_stop)
-                liq = np.nan
-                if liquidation:
-                    backing = margin if isolated else balance
-                    if inverse:
-                        liq = _inverse_liq_nb(side, qty, face, entry_px, backing, mmr)
-                    else:
-                        liq = _liq_price_nb(side, qty, entry_px, backing, mmr)
                 exit_reason, exit_px = _bar_exit_nb(
                     side, o, high[i], low[i], liq_high[i], liq_low[i], eff, eff_kind, tp, liq, True
                 )
@@ -325,6 +328,8 @@ def simulate_nb(
                     t_fees = fee
                     t_slip = abs(_pnl_nb(inverse, 1, qty, face, fill, o))
                     t_funding = 0.0
+                    if liquidation:
+                        liq = _liq_level_nb(inverse, side, qty, face, entry_px, margin if isolated else balance, mmr)
                     orders_i[n_orders, 0] = i
                     orders_i[n_orders, 1] = BUY if side > 0 else SELL
                     orders_f[n_orders, 0] = qty
@@ -346,13 +351,6 @@ def simulate_nb(
             if not np.isnan(trail):
                 trail_stop = peak * (1.0 - side * trail)
             eff, eff_kind = _effective_stop_nb(side, stop, stop_kind, trail_stop)
-            liq = np.nan
-            if liquidation:
-                backing = margin if isolated else balance
-                if inverse:
-                    liq = _inverse_liq_nb(side, qty, face, entry_px, backing, mmr)
-                else:
-                    liq = _liq_price_nb(side, qty, entry_px, backing, mmr)
             exit_reason, exit_px = _bar_exit_nb(
                 side, o, high[i], low[i], liq_high[i], liq_low[i], eff, eff_kind, tp, liq, False
             )

@@ -95,7 +95,13 @@ def slippage_frac_nb(notional, sigma, adv, flat, coef, cap):
 
 
 def quote_volume_or_estimate(market) -> np.ndarray:
-    """Quote volume per bar; where unknown (freqtrade files have none) ``volume × close``."""
+    """Quote (USD) volume per bar; where unknown (freqtrade files have none) ``volume × close``.
+
+    Inverse markets count ``volume`` in contracts (their ``quote_volume`` column is in coin), so
+    their USD volume is exactly ``volume × contract_size``: the unit the order size is compared in.
+    """
+    if market.contract_type == "inverse":
+        return np.ascontiguousarray(market.volume * market.contract_size, dtype=np.float64)
     qv = np.asarray(market.quote_volume, dtype=np.float64)
     est = market.volume * market.close
     return np.ascontiguousarray(np.where(np.isfinite(qv), qv, est))

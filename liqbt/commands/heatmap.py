@@ -11,7 +11,8 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     from liqbt.cli import add_db_option
 
     p.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="run config TOML: [data] (symbol, start, end, interval, exchange, db) and [heatmap]")
+                   help="run config TOML: [data] (symbol, start, end, interval, exchange, oi_exchange, db) "
+                        "and [heatmap]")
     p.add_argument("--symbol", help="symbol, e.g. BTCUSDT (instead of CONFIG)")
     p.add_argument("--start", help="first bar, UTC (YYYY-MM-DD or ISO time)")
     p.add_argument("--end", help="end, exclusive, UTC")
@@ -29,7 +30,6 @@ def load_inputs(args: argparse.Namespace):
     from liqbt.config import DataSpec, from_mapping, load_toml
     from liqbt.errors import InputError
     from liqbt.heatmap import HeatmapParams
-    from liqbt.heatmap.validate import market_with_oi
     from liqbt.timeutil import to_ms
 
     raw: dict = {}
@@ -40,7 +40,7 @@ def load_inputs(args: argparse.Namespace):
         if "data" not in raw and not args.symbol:
             raise InputError("missing table [data]", where=where, expected="[data] symbol/start/end")
     data_raw = dict(raw.get("data", {}))
-    for key in ("symbol", "start", "end", "interval", "exchange"):
+    for key in ("symbol", "start", "end", "interval", "exchange", "oi_exchange"):
         if getattr(args, key, None):
             data_raw[key] = getattr(args, key)
     missing = [k for k in ("symbol", "start", "end") if k not in data_raw]
@@ -56,8 +56,8 @@ def load_inputs(args: argparse.Namespace):
     start, end = to_ms(data.start, where="[data].start"), to_ms(data.end, where="[data].end")
     archive = Archive(db, read_only=True)
     try:
-        market = market_with_oi(archive, data.symbol, start, end, data.interval,
-                                exchange=data.exchange, oi_exchange=args.oi_exchange)
+        market = archive.market(data.symbol, start, end, data.interval, exchange=data.exchange,
+                                oi_exchange=data.oi_exchange)
     except BaseException:
         archive.close()
         raise

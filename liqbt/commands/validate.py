@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     spec_raw = load_toml(args.config).get("validation", {}) if args.config else {}
     spec = from_mapping(ValidationSpec, spec_raw, where=f"{args.config} [validation]")
     if args.oi_exchange is None and spec.oi_exchange:
-        args.oi_exchange = spec.oi_exchange
+        args.oi_exchange = spec.oi_exchange  # [validation].oi_exchange, else [data].oi_exchange
     market, params, data, archive = load_inputs(args)
     try:
         start = int(market.open_time[0])

@@ -217,7 +217,11 @@ def snapshot_bars(open_time: np.ndarray, interval_ms: int, every: int) -> np.nda
 
     >>> snapshot_bars(np.arange(6, dtype=np.int64) * 60_000, 60_000, 3).tolist()
     [2, 5]
+    >>> snapshot_bars(np.arange(3, dtype=np.int64) * 3_600_000, 3_600_000, 0).tolist()  # 0 = hourly
+    [0, 1, 2]
     """
+    if every <= 0:  # "auto": one snapshot per hour of bars, every bar for hourly and slower bars
+        every = max(1, 3_600_000 // int(interval_ms))
     close = np.asarray(open_time, dtype=np.int64) + interval_ms
     return np.flatnonzero(close % (int(every) * interval_ms) == 0).astype(np.int64)
 

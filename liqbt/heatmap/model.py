@@ -214,7 +214,7 @@ class HeatmapParams:
     post_entry_consume: bool = True
     decay_half_life_bars: float = 0.0
     use_mark: bool = True
-    snapshot_every: int = 60
+    snapshot_every: int = 0  # bars between snapshots; 0 = one per hour of bars (every bar for >= 1h)
     window_pct: float = 30.0
     features: bool = True
     feature_window_pct: float = 10.0
@@ -236,8 +236,8 @@ class HeatmapParams:
         for name in ("bin_bps", "position_usd", "window_pct", "feature_window_pct"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0", where=f"[heatmap].{name}")
-        if self.snapshot_every < 1 or self.oi_lag < 0 or self.atr_period < 1:
-            raise InputError("snapshot_every >= 1, oi_lag >= 0 and atr_period >= 1 required",
+        if self.snapshot_every < 0 or self.oi_lag < 0 or self.atr_period < 1:
+            raise InputError("snapshot_every >= 0 (0 = hourly), oi_lag >= 0 and atr_period >= 1 required",
                              where="[heatmap]")
         if self.decay_half_life_bars < 0 or self.smooth_sigma_bins < 0 or self.cluster_threshold < 0:
             raise InputError("decay_half_life_bars, smooth_sigma_bins, cluster_threshold >= 0",

@@ -5,7 +5,6 @@ Library behind ``liqbt validate`` and the per-run scores in ``metrics.json``. Pu
     Realised.from_volumes(ts, long_usd, short_usd, interval_ms, source=, venues=)
     Realised.from_events(ts, is_long, price, usd, source=)
     realised_from_archive(archive, symbol, start, end, exchange=None, interval=None) -> Realised | None
-    market_with_oi(archive, symbol, start, end, interval, exchange=None, oi_exchange=None) -> MarketFrame
     validate(market, params, realised, *, baselines=True, ablations=True, incremental=True,
              ground_truth=None, snapshot_every=None, progress=False) -> ValidationReport
     ValidationReport.to_json() / .table() / .summary
@@ -28,6 +27,8 @@ Scores (heatmap-methodology.md §d3), all by side (long = longs liquidated, pric
   ``[low, high]`` (their price is unknown). ``capture_null_*`` is the same share for the decile
   of bins nearest to price on that side — the honest null, since liquidations cluster near price.
 * ``magnitude_ratio_*``: Σ predicted / Σ realised (raw units, see ``meta.scaling``).
+* ``location_ks_*`` (events only): KS distance from uniform of the events' position in the
+  map's mass CDF within their bar's range (see :func:`location_calibration`).
 * incremental skill: OLS of forward realised liquidations on a price-only baseline, then with
   the map's density near price added; ΔR² in and out of sample, HAC (Newey–West) t.
 """
@@ -46,7 +47,7 @@ from liqbt.errors import InputError
 from liqbt.heatmap.baselines import BASELINES, MapSeries
 from liqbt.heatmap.heatmap import Heatmap, reconstruct
 from liqbt.heatmap.model import HeatmapParams
-from liqbt.market import INVERSE, MarketFrame, interval_name
+from liqbt.market import MarketFrame, interval_name
 
 log = logging.getLogger(__name__)
 
@@ -104,23 +105,30 @@ class Realised:
 
 def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | None = None,
                           interval: str | None = None, bar_interval_ms: int | None = None) -> Realised | None:
-    """Events from the ``liquidations`` table if the archive has any for the period, else interval
-    volumes from ``liquidation_volume``: ``interval`` if given, else the one equal to
+    """Events from the ``liquidations`` table if the archive has any spanning at least half the
+    period, else interval volumes from ``liquidation_volume`` (else the short event sample): ``interval`` if given, else the one equal to
     ``bar_interval_ms``, else the finest coarser than the bars, else the finest. None if neither."""
     from liqbt.market import interval_ms
+    from liqbt.timeutil import to_ms
 
     try:
         ev = archive.liquidations(symbol, start, end, exchange=exchange)
     except InputError:
         ev = None  # several sources and none named: fall back to volumes
+    events = None
     if ev is not None and len(ev):
         usd = (ev["usd"].fillna(ev["price"] * ev["qty"]) if "usd" in ev else ev["price"] * ev["qty"]).to_numpy(float)
         px = ev["avg_price"].fillna(ev["price"]).to_numpy(float) if "avg_price" in ev else ev["price"].to_numpy(float)
         side = ev["side"].astype(str).str.upper().to_numpy()
         is_long = np.isin(side, ["SELL", "LONG"])
-        return Realised.from_events(ev["ts"].to_numpy(np.int64), is_long, px, usd,
-                                    source=f"liquidations:{symbol}",
-                                    note="events (a throttled feed is a lower bound)")
+        events = Realised.from_events(ev["ts"].to_numpy(np.int64), is_long, px, usd,
+                                      source=f"liquidations:{symbol}",
+                                      note="events (a throttled feed is a lower bound)")
+        span = (int(events.ts[-1]) - int(events.ts[0])) / max(1, to_ms(end) - to_ms(start))
+        if span >= 0.5:
+            return events
+        log.info("liquidation events cover %.0f%% of the period: preferring interval volumes if any",
+                 100 * span)
     try:
         vol = archive.liquidation_volume(symbol, start, end, interval, exchange=exchange)
     except InputError:
@@ -135,9 +143,9 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
                 best = rows.iloc[int(np.argmin(np.abs(ivs.to_numpy() - target)))]
                 vol = archive.liquidation_volume(symbol, start, end, interval, exchange=str(best["namespace"]))
         if vol is None:
-            return None
+            return events
     if vol is None or not len(vol):
-        return None
+        return events
     ivs = sorted(vol["interval"].astype(str).unique().tolist(), key=interval_ms)
     pick = interval
     if pick is None and bar_interval_ms:
@@ -154,36 +162,6 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
     return Realised.from_volumes(vol["ts"].to_numpy(np.int64), vol["long_usd"], vol["short_usd"],
                                  interval_ms(pick), source=f"liquidation_volume:{symbol}:{pick}",
                                  venues=venues)
-
-
-def market_with_oi(archive, symbol: str, start, end, interval: str = "1m", *,
-                   exchange: str | None = None, oi_exchange: str | None = None) -> MarketFrame:
-    """``archive.market(...)``, with open interest taken from another namespace when
-    ``oi_exchange`` is given (e.g. Binance candles + CoinGlass's Binance OI). A USD-only reading
-    becomes coin at the close of the last bar closed at or before it (point-in-time)."""
-    m = archive.market(symbol, start, end, interval, exchange=exchange)
-    if not oi_exchange or oi_exchange == m.exchange:
-        return m
-    oi = archive.open_interest(symbol, None, int(m.open_time[-1]) + m.interval_ms + 1, exchange=oi_exchange)
-    if not len(oi):
-        raise InputError(f"no open interest for {symbol} from {oi_exchange!r}", where="--oi-exchange")
-    ts = oi["ts"].to_numpy(np.int64)
-    first = max(int(np.searchsorted(ts, m.open_time[0], "right")) - 1, 0)
-    oi = oi.iloc[first:]
-    ts = oi["ts"].to_numpy(np.int64)
-    value = oi["oi_value"].to_numpy(float) if "oi_value" in oi else np.full(len(ts), np.nan)
-    qty = oi["oi_qty"].to_numpy(float) if "oi_qty" in oi else np.full(len(ts), np.nan)
-    close_t = m.open_time + m.interval_ms
-    j = np.searchsorted(close_t, ts, "right") - 1
-    px = np.where(j >= 0, m.close[np.clip(j, 0, None)], np.nan)
-    if m.contract_type == INVERSE:
-        derived = value / m.contract_size
-    else:
-        derived = value / px
-    qty = np.where(np.isfinite(qty), qty, derived)
-    ok = np.isfinite(qty) & (qty > 0)
-    return replace(m, oi_time=ts[ok], oi_qty=qty[ok], oi_value=np.nan_to_num(value[ok]),
-                   source=f"{m.source} + oi:{oi_exchange}")
 
 
 # --------------------------------------------------------------------------- per-bar alignment
@@ -347,6 +325,47 @@ def touched_from_snapshots(map_series: MapSeries, market: MarketFrame) -> MapSer
     return replace(map_series, pred=pred)
 
 
+def location_calibration(map_series: MapSeries, market: MarketFrame, realised: Realised) -> dict[str, Any]:
+    """Where inside the swept range did events print, relative to the map? (events only)
+
+    For each event on side s in bar k: ``u = F(price)``, F = the CDF of side-s mass of the last
+    snapshot available before the event, restricted to bar k's ``[low, high]`` bins (mid-bin
+    for the event's own bin). A map that places mass where liquidations print gives u ~ U(0,1):
+    ``location_ks_*`` is the Kolmogorov–Smirnov distance from uniform (0 = perfect; a map
+    with its mass at the wrong end of the range → up to 1). Events whose range holds no mass
+    are counted in ``location_n_*`` only as missing."""
+    from scipy.stats import kstest
+
+    out: dict[str, Any] = {}
+    if not realised.is_events or not len(realised) or not len(map_series.snapshot_times):
+        return out
+    ls = map_series.log_step
+    width = map_series.snapshots_long.shape[1]
+    bar = np.searchsorted(market.open_time, realised.ts, side="right") - 1
+    s = np.searchsorted(map_series.snapshot_times, realised.ts, side="right") - 1
+    ok = (bar >= 0) & (s >= 0) & (realised.price > 0)
+    bar, s = np.clip(bar, 0, None), np.clip(s, 0, None)
+    k0 = map_series.snapshot_k0[s]
+    a = np.clip(np.floor(np.log(market.trigger_low[bar]) / ls).astype(np.int64) - k0, 0, width)
+    b = np.clip(np.floor(np.log(market.trigger_high[bar]) / ls).astype(np.int64) - k0 + 1, 0, width)
+    e = np.floor(np.log(np.maximum(realised.price, 1e-12)) / ls).astype(np.int64) - k0
+    e = np.clip(e, a, np.maximum(b - 1, a))  # events priced just outside the bar's range: edge bin
+    for side, name, usd in ((0, "long", realised.long_usd), (1, "short", realised.short_usd)):
+        snaps = map_series.snapshots_long if side == 0 else map_series.snapshots_short
+        cum = np.concatenate([np.zeros((snaps.shape[0], 1)), np.cumsum(snaps, axis=1, dtype=np.float64)], axis=1)
+        total = cum[s, b] - cum[s, a]
+        below = cum[s, e] - cum[s, a]
+        inbin = np.where(e < b, cum[s, np.minimum(e + 1, width)] - cum[s, e], 0.0)
+        mine = ok & (usd > 0)
+        good = mine & (total > 0) & (b > a)
+        u = (below + 0.5 * inbin)[good] / total[good]
+        out[f"location_n_{name}"] = int(mine.sum())
+        out[f"location_scored_{name}"] = int(good.sum())
+        out[f"location_ks_{name}"] = float(kstest(u, "uniform").statistic) if len(u) >= 5 else None
+        out[f"location_mean_u_{name}"] = float(u.mean()) if len(u) else None
+    return out
+
+
 # --------------------------------------------------------------------------- one map's scores
 
 
@@ -372,6 +391,7 @@ def score_map(map_series: MapSeries, market: MarketFrame, realised: Realised, *,
         out[f"spearman_{name}_active"] = _spearman(p[active], r[active]) if active.sum() > 2 else None
         out[f"magnitude_ratio_{name}"] = float(p.sum() / r.sum()) if r.sum() > 0 else None
     out.update(capture(map_series, market, realised, window_pct=capture_window_pct))
+    out.update(location_calibration(map_series, market, realised))
     sp = [out[k] for k in ("spearman_long", "spearman_short") if out[k] is not None]
     out["spearman_mean"] = float(np.mean(sp)) if sp else None
     return out

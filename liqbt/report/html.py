@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liqbt.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MAX_CANDLES = 2500  # more candles than this are resampled for display (trades keep exact times)
@@ -82,7 +84,7 @@ def build_figure(result):
 
             trace = plotly_heatmap_trace(result.heatmap, price_lo=lo - pad, price_hi=hi + pad)
             fig.add_trace(trace, row=1, col=1)
-        except (ImportError, ValueError) as exc:
+        except InputError as exc:  # e.g. a period shorter than one snapshot
             log.warning("heatmap layer not drawn: %s", exc)
     fig.add_trace(
         go.Candlestick(

@@ -8,7 +8,8 @@ runs a market mechanism (see :mod:`liqbt.sim.kernel`) whose every position is kn
 * ``ground_truth/``: ``positions.parquet`` (one row per position), ``liquidations.parquet``
   (every event, unthrottled), ``density.parquet`` (outstanding liquidation notional by side on
   the heatmap's log grid, every ``density_every_bars`` bars — "per bar" means per snapshot bar,
-  stamped at that bar's close) and ``bars.parquet`` (per 1-minute bar liquidated notional by side).
+  stamped at that bar's close) and ``bars.parquet`` (per 1-minute bar liquidated notional by side,
+  OI, and the last / mark / index / fundamental close).
 
 >>> import tempfile
 >>> res = simulate(tempfile.mkdtemp(), days=0.125, seed=3, progress=False)

@@ -2,12 +2,19 @@
 
 Mechanism (one loop iteration = one sub-step, default 5 s; 12 per 1-minute bar):
 
-1. **Index** (fundamental) log-price: GARCH(1,1) volatility on 1-minute returns, Poisson
-   jumps (double exponential sizes), and a slow AR(1) drift that makes trending regimes.
-2. **Perp (last) price** = index · exp(premium). Every taker order of signed notional ``s`` moves
-   log-price by ``s / depth`` (depth thins when volatility is high): a ``permanent_impact`` share
-   moves the index (perp leads spot), the rest is premium that arbitrage decays (half-life)
-   towards an inventory premium: makers short a net-long crowd quote the perp above the index.
+1. **Fundamental** log-price: a martingale — GARCH(1,1) volatility on 1-minute returns and
+   Poisson jumps (symmetric double exponential sizes); an optional AR(1) drift (off by default:
+   it makes trends that a moving-average cross can harvest).
+2. **Index** = fundamental · exp(displacement), **perp (last) price** = index · exp(premium).
+   Every taker order of signed notional ``s`` moves log-price by ``s / depth`` (depth thins
+   when volatility is high), split three ways: a small ``permanent_impact`` share moves the
+   fundamental for good; an ``index_impact`` share displaces the index (perp leads spot, the
+   arbitrage drags spot along), and market makers / arbitrage pull that displacement back to
+   fundamental value with a half-life of minutes; the rest is perp-only premium that decays
+   (faster) towards an inventory premium: makers short a net-long crowd quote the perp above
+   the index. Transient impact is what keeps the price close to a martingale although trader
+   flow chases trends: trend-following flow leaves only its small permanent share behind, and a
+   liquidation cascade overshoots, then (partly, not always) reverts as the displacement decays.
 3. **Mark price** = index · exp(EMA of premium): a damped premium, as Binance's mark.
 4. **Exits first** (on the prices at the start of the sub-step): stop-loss / take-profit on the
    last price, **liquidation** when the mark crosses the isolated-margin liquidation price, then
@@ -157,7 +164,7 @@ def simulate_nb(
     br_floor, br_cap, br_max_lev, br_mmr, br_cum,
     # per-minute outputs (n_minutes)
     k_open, k_high, k_low, k_close, k_vol, k_qvol, k_count, k_tbvol, k_tbqvol,
-    m_open, m_high, m_low, m_close, x_close,
+    m_open, m_high, m_low, m_close, x_close, x_fund,
     b_liq_lots, b_liq_notional, b_liq_count, b_oi_lots,
     # per 5-minute stamp outputs (n_minutes // 5)
     s_oi_lots, s_mark, s_cnt_top, s_sum_top, s_cnt_all, s_taker_ratio,
@@ -507,6 +514,7 @@ def simulate_nb(
         k_close[m] = last
         m_close[m] = mark
         x_close[m] = np.exp(idx_log)
+        x_fund[m] = np.exp(idx_log - disp)
         k_vol[m] = vol
         k_qvol[m] = qvol
         k_tbvol[m] = tbvol

@@ -35,19 +35,22 @@ class SimParams:
     # --- time ----------------------------------------------------------------------------
     substeps_per_minute: int = 12  # 5 s steps: mark/trigger resolution inside a bar
     warmup_days: float = 3.0  # simulated before `start`, not written: OI does not start at 0
-    # --- fundamental (index) price: GARCH(1,1) on 1-minute returns + jumps + slow drift ----
-    annual_vol: float = 0.50  # long-run volatility of the index
+    # --- fundamental price: a martingale (GARCH(1,1) on 1-minute returns + symmetric jumps) --
+    annual_vol: float = 0.50  # long-run volatility of the fundamental
     garch_alpha: float = 0.08
     garch_beta: float = 0.90
-    jumps_per_day: float = 1.0  # Poisson arrivals of index jumps
+    jumps_per_day: float = 1.0  # Poisson arrivals of fundamental jumps
     jump_mean: float = 0.008  # mean |log jump| (double exponential)
-    drift_persistence: float = 0.999  # AR(1) per minute of the drift (trending regimes)
-    drift_vol: float = 2.0e-7  # per-minute innovation of the drift (log-return units)
+    # optional AR(1) drift: > 0 makes trending regimes, i.e. a trend-following market (off)
+    drift_persistence: float = 0.999  # AR(1) per minute of the drift
+    drift_vol: float = 0.0  # per-minute innovation of the drift (log-return units)
     # --- order book / impact ---------------------------------------------------------------
     depth_usdt: float = 3.0e8  # USDT of signed taker flow that moves log-price by 1.0
     depth_vol_elasticity: float = 0.5  # depth / (sigma/sigma_long)^e: thinner books in stress
-    permanent_impact: float = 0.6  # share of impact that moves the fundamental for good
-    index_impact: float = 0.0  # share that displaces the index transiently (rest is premium)
+    # impact of a taker order = permanent + transient index displacement + perp-only premium.
+    # A large permanent share turns trend-chasing flow into trends (VR(240) = 2.3 at 0.6).
+    permanent_impact: float = 0.05  # share that moves the fundamental for good
+    index_impact: float = 0.6  # share that displaces the index for a while (rest: premium)
     impact_half_life_s: float = 300.0  # makers/arbitrage pull the index back to fundamental
     premium_half_life_s: float = 120.0  # arbitrage pulls perp back to index + inventory premium
     inventory_premium_bps_per_musd: float = 2.0  # premium per 1M USDT of net trader long
@@ -97,6 +100,7 @@ class SimParams:
         if any(lv < 1 for lv in self.leverage_levels):
             raise bad("leverage_levels", "leverage below 1x", "levels >= 1")
         for name in ("start_price", "tick_size", "qty_step", "annual_vol", "depth_usdt",
+                     "impact_half_life_s",
                      "notional_median_usdt", "hold_median_minutes", "premium_half_life_s",
                      "mark_half_life_s", "density_bin_bps", "funding_interval_hours",
                      "substeps_per_minute", "density_every_bars", "snapshot_throttle_ms"):
@@ -125,3 +129,8 @@ class SimParams:
         for name in ("permanent_impact", "snapshot_duplicate_prob", "stop_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, f"{name} outside [0, 1]", "a number in [0, 1]")
+        if self.permanent_impact + self.index_impact > 1 or self.index_impact < 0:
+            raise bad("index_impact", "permanent_impact + index_impact must be in [0, 1]",
+                      "shares of one impact (the rest is perp premium)")
+        if not 0 <= self.drift_persistence < 1:
+            raise bad("drift_persistence", "drift_persistence outside [0, 1)", "a stationary AR(1)")

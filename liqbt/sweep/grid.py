@@ -95,15 +95,6 @@ class SweepSpec:
     seed: int = 0
     max_combos: int = 50_000
 
-    def validate(self) -> None:
-        if self.metric not in METRICS:
-            raise InputError(f"unknown metric {self.metric!r}", where="[sweep].metric",
-                             expected=f"one of {', '.join(METRICS)}")
-        if self.workers < 0 or self.bootstrap < 0 or self.null_draws < 0 or self.min_trades < 0:
-            raise InputError("workers, bootstrap, null_draws and min_trades must be >= 0", where="[sweep]")
-        if self.heat and len(self.heat) != 2:
-            raise InputError(f"{len(self.heat)} parameters", where="[sweep].heat", expected="two parameter names")
-
 
 @dataclass(frozen=True)
 class Axis:
@@ -199,7 +190,7 @@ def parse_grid_values(raw: Any, *, where: str, spec: Any = None) -> list:
 
 def _axes(config: RunConfig, spec: SweepSpec, strategy_cls) -> list[Axis]:
     src = config.source or "<config>"
-    space = strategy_cls.Params and strategy_cls.param_space()
+    space = strategy_cls.param_space()
     fields = {
         "heatmap": {f.name for f in dataclasses.fields(config.heatmap)},
         "strategy": set(space),
@@ -207,11 +198,11 @@ def _axes(config: RunConfig, spec: SweepSpec, strategy_cls) -> list[Axis]:
     }
     flat: list[tuple[str, str, Any]] = []
     for key, value in spec.grid.items():
-        if key in LEVELS and isinstance(value, dict) and not ({"low", "high", "step"} >= set(value) and value):
+        if key in LEVELS:
+            if not isinstance(value, dict):
+                raise InputError(f"{key} must be a table of parameters", where=f"{src} [sweep.grid].{key}")
             for name, v in value.items():
                 flat.append((key, name, v))
-        elif key in LEVELS:
-            raise InputError(f"{key} must be a table of parameters", where=f"{src} [sweep.grid].{key}")
         else:
             flat.append(("strategy", key, value))
     axes = []
@@ -280,11 +271,21 @@ def build_grid(config: RunConfig, spec: SweepSpec, strategy_cls) -> Grid:
     if not combos:
         raise InputError("every combination of the grid is invalid", where=f"{src} [sweep.grid]",
                          expected=f"valid parameters ({skipped[0]['reason'] if skipped else ''})")
+    keys = [a.key for a in ordered]
+    for k in heat_keys(spec):
+        if k not in keys:
+            raise InputError(f"{k!r} is not a swept parameter", where=f"{src} [sweep].heat",
+                             expected=f"two of {', '.join(keys)}")
     ids = [c.id for c in combos]
     if len(set(ids)) != len(ids):
         raise InputError("the grid repeats a combination (duplicate values on an axis?)",
                          where=f"{src} [sweep.grid]")
     return Grid(axes=ordered, combos=combos, skipped=skipped)
+
+
+def heat_keys(spec: SweepSpec) -> list[str]:
+    """``[sweep].heat`` as axis keys (a bare name is a strategy parameter, as in the grid)."""
+    return [k if k.split(".", 1)[0] in LEVELS else f"strategy.{k}" for k in spec.heat]
 
 
 def _is_type_error(exc: InputError, name: str) -> bool:
@@ -300,6 +301,15 @@ def parse_specs(config: RunConfig) -> tuple[SweepSpec, ValidationSpec]:
         raise InputError("missing table [sweep]", where=src,
                          expected="[sweep] with a [sweep.grid] of parameter values")
     sweep = from_mapping(SweepSpec, raw, where=f"{src} [sweep]")
+    if sweep.metric not in METRICS:
+        raise InputError(f"unknown metric {sweep.metric!r}", where=f"{src} [sweep].metric",
+                         expected=f"one of {', '.join(METRICS)}")
+    for key in ("workers", "bootstrap", "null_draws", "min_trades"):
+        if getattr(sweep, key) < 0:
+            raise InputError(f"{getattr(sweep, key)} is negative", where=f"{src} [sweep].{key}", expected=">= 0")
+    if sweep.heat and len(sweep.heat) != 2:
+        raise InputError(f"{len(sweep.heat)} parameters", where=f"{src} [sweep].heat",
+                         expected="two swept parameter names, e.g. [\"strategy.fast\", \"backtest.leverage\"]")
     validation = from_mapping(ValidationSpec, config.extra.get("validation", {}), where=f"{src} [validation]")
     if validation.metric and validation.metric not in METRICS:
         raise InputError(f"unknown metric {validation.metric!r}", where=f"{src} [validation].metric",

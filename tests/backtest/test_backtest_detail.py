@@ -29,18 +29,27 @@ class Case:
     stop_update: dict = field(default_factory=dict)  # bar -> new stop
     trail: float | None = None  # trail_pct for every entry row
     mark_low: dict = field(default_factory=dict)  # bar -> mark-price low (liquidation trigger)
+    mark_high: dict = field(default_factory=dict)  # bar -> mark-price high
+    funding: dict = field(default_factory=dict)  # bar -> rate settled inside that bar
+    contract: tuple = ("linear", 1.0)  # (contract_type, contract_size)
 
 
 def run_case(case: Case):
     rows = case.data
     n = len(rows)
     o, h, lo, c = (np.array([r[k] for r in rows], dtype=float) for k in range(4))
-    mark_low = np.full(n, NAN)
+    mark_low, mark_high = np.full(n, NAN), np.full(n, NAN)
     for i, v in case.mark_low.items():
         mark_low[i] = v
+    for i, v in case.mark_high.items():
+        mark_high[i] = v
+    bars = sorted(case.funding)
     m = MarketFrame(
         symbol="T", exchange="test", interval_ms=60_000, open_time=np.arange(n, dtype=np.int64) * 60_000,
-        open=o, high=h, low=lo, close=c, volume=np.ones(n), mark_low=mark_low,
+        open=o, high=h, low=lo, close=c, volume=np.ones(n), mark_low=mark_low, mark_high=mark_high,
+        funding_time=np.array([b * 60_000 + 1 for b in bars], dtype=np.int64),
+        funding_rate=np.array([case.funding[b] for b in bars], dtype=float),
+        contract_type=case.contract[0], contract_size=case.contract[1],
     )
     s = Signals.empty(n)
     for i, r in enumerate(rows):

@@ -314,7 +314,7 @@ def test_params_errors_name_the_key():
         from_mapping(BacktestParams, {"levrage": 2}, where="run.toml [backtest]")
 
 
-def test_bad_signals_and_inverse_market_rejected():
+def test_bad_signals_and_bad_inverse_contract_size_rejected():
     m = flat_market(4)
     s = Signals.empty(3)
     with pytest.raises(InputError, match="rows"):
@@ -326,8 +326,9 @@ def test_bad_signals_and_inverse_market_rejected():
         simulate(m, s)
     from dataclasses import replace
 
-    with pytest.raises(InputError, match="inverse"):
-        simulate(replace(m, contract_type="inverse"), Signals.empty(4))
+    for size in (0.0, float("nan")):
+        with pytest.raises(InputError, match="face value of one inverse contract"):
+            simulate(replace(m, contract_type="inverse", contract_size=size), Signals.empty(4))
 
 
 def test_sqrt_slippage_after_real_cascade_bar(link_1m):

@@ -234,3 +234,100 @@ def test_score_map_sums_bars_into_coarser_realised_intervals():
     assert sc["spearman_long"] == pytest.approx(1.0)
     assert sc["magnitude_ratio_long"] == pytest.approx(0.1)
     assert sc["capture_long"] is None  # no snapshot: nothing available before the prints
+
+
+def test_cli_validate_on_simulated_archive_with_ground_truth(tmp_path, capsys):
+    """End to end: `simulate` files → archive (throttled liquidationSnapshot events) → validate
+    with --ground-truth; also scores_for_run on the same archive (events)."""
+    from liqbt.cli import main
+    from liqbt.sim import simulate
+
+    res = simulate(tmp_path / "sim", days=1, seed=17, progress=False)
+    db = tmp_path / "sim.duckdb"
+    with Archive(db) as a:
+        a.ingest(res.archive_files, progress=False)
+    out = tmp_path / "v.json"
+    code = main(["validate", "--symbol", "SYNTHUSDT", "--start", "2024-01-01", "--end", "2024-01-02",
+                 "--db", str(db), "--ground-truth", str(tmp_path / "sim"), "--out", str(out),
+                 "--no-progress", "--no-incremental"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["realised_interval"] == "events"
+    gt = data["ground_truth"]["liqbt"]
+    assert gt["matched_snapshots"] >= 20 and gt["density_corr_long"] > 0.2
+    # None = the map predicted nothing on that side: no skill
+    assert data["maps"]["liqbt"]["spearman_long"] > (data["maps"]["fixed_offset"]["spearman_long"] or 0.0) + 0.2
+    with Archive(db, read_only=True) as a:
+        market = a.market("SYNTHUSDT", "2024-01-01", "2024-01-02", "1m")
+        sc = scores_for_run(reconstruct(market, HeatmapParams()), market, a, None)
+    assert sc["status"] == "ok" and sc["realised_interval"] == "events"
+    assert sc["summary"]["spearman_long"] is not None
+    # bad ground-truth folder → exit 2
+    assert main(["validate", "--symbol", "SYNTHUSDT", "--start", "2024-01-01", "--end", "2024-01-02",
+                 "--db", str(db), "--ground-truth", str(tmp_path), "--out", str(out)]) == 2
+    assert "ground_truth" in capsys.readouterr().err
+
+
+def test_near_price_density_feature_truncation():
+    from liqbt.heatmap.validate import _near_density
+
+    m = synthetic_market(1200, seed=6, interval_ms=H)
+    p = HeatmapParams(snapshot_every=1, features=False)
+    full_ms = MapSeries.from_heatmap(reconstruct(m, p))
+    full = _near_density(full_ms, m.close_time, m.close, 2.0)
+    for n in (300, 901):
+        cut_m = m.truncate(n)
+        cut = _near_density(MapSeries.from_heatmap(reconstruct(cut_m, p)), cut_m.close_time, cut_m.close, 2.0)
+        np.testing.assert_array_equal(cut, full[:n])
+    assert np.nanmax(full) > 0
+
+
+def test_cli_validate_reads_validation_table(cg_archive, tmp_path):
+    from liqbt.cli import main
+
+    out = tmp_path / "from_config.json"
+    cfg = tmp_path / "v.toml"
+    cfg.write_text(f'[data]\nsymbol = "BTCUSDT"\nstart = "2026-02-01"\nend = "2026-03-01"\n'
+                   f'interval = "1h"\ndb = "{cg_archive}"\n[heatmap]\nbin_bps = 10\n'
+                   f'[validation]\nbaselines = false\nincremental = false\nrealised_interval = "1h"\n'
+                   f'out = "{out}"\n')
+    assert main(["validate", str(cfg), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["maps"]) == {"liqbt", "no_consumption", "no_oi_close"}
+    assert data["incremental"] == {} and data["meta"]["realised_interval"] == "1h"
+    cfg.write_text(cfg.read_text().replace("baselines = false", "baselines = 3"))
+    assert main(["validate", str(cfg)]) == 2  # wrong type in [validation] → bad input
+
+
+def test_location_calibration_rewards_mass_where_events_print():
+    from liqbt.heatmap.validate import location_calibration
+
+    ls = np.log1p(10 / 1e4)
+    m = synthetic_market(200, seed=9, interval_ms=60_000)
+    m = replace(m, high=m.close * 1.01, low=m.close / 1.01, mark_high=m.close * 1.01, mark_low=m.close / 1.01)
+    wb = 40
+    t_snap = m.open_time[:1] + 60_000
+    kc = int(np.floor(np.log(m.close[0]) / ls))
+    rng = np.random.default_rng(0)
+    bars = rng.integers(1, 200, 300)
+    # events print at the low end of each bar's range
+    px = m.low[bars] * np.exp(rng.uniform(0, 2, 300) * ls)
+    real = Realised.from_events(m.open_time[bars] + 30_000, np.ones(300, bool), px, np.ones(300))
+
+    def mapped(fill):
+        sl = np.zeros((1, 2 * wb + 1), np.float32)
+        fill(sl)
+        return MapSeries("x", m.open_time, 60_000, np.zeros((200, 2)), t_snap,
+                         np.array([kc - wb]), sl, sl.copy(), ls)
+
+    k_low = np.floor(np.log(m.low[bars]) / ls).astype(int) - (kc - wb)
+
+    def at_lows(sl):
+        np.add.at(sl[0], np.clip(k_low, 0, 2 * wb), 1.0)
+        np.add.at(sl[0], np.clip(k_low + 1, 0, 2 * wb), 1.0)
+
+    good = location_calibration(mapped(at_lows), m, real)
+    flat = location_calibration(mapped(lambda sl: sl.__setitem__((0, slice(None)), 1.0)), m, real)
+    assert good["location_scored_long"] > 250
+    assert good["location_ks_long"] < flat["location_ks_long"]
+    assert flat["location_mean_u_long"] < 0.3  # a flat map sees the events at the bottom of the range

@@ -6,6 +6,9 @@ slippage in both. vectorbt gets ``price=open``, ``stop_entry_price='price'`` and
 and it skips the entry bar, so trade counts differ slightly — the timing is the point here,
 parity is checked in tests/backtest/test_backtest_vbt_parity.py.
 
+The same bars are also run as an inverse (COIN-M, 100 USD contracts, 1 coin account) market:
+the inverse path must cost about what the linear one does (``ratio_inverse_over_linear``).
+
 Run: ``python benchmarks/bench_backtest.py`` (or via ``benchmarks/run.py backtest``).
 """
 
@@ -86,6 +89,14 @@ def main() -> dict:
     figures["ours_simulate_flat_s"], sim = _best(lambda: simulate(m, s, p_flat))
     figures["ours_simulate_sqrt_s"], _ = _best(lambda: simulate(m, s, p_sqrt))
     figures["ours_trades"] = len(sim.trades_i)
+    from dataclasses import replace
+
+    m_inv = replace(m, contract_type="inverse", contract_size=100.0)
+    p_inv = BacktestParams(init_cash=1.0, taker_bps=5, slippage_bps=2, leverage=3, size_pct=30)
+    simulate(m_inv, s, p_inv)
+    figures["ours_simulate_inverse_s"], sim_inv = _best(lambda: simulate(m_inv, s, p_inv))
+    figures["ours_trades_inverse"] = len(sim_inv.trades_i)
+    figures["ratio_inverse_over_linear"] = figures["ours_simulate_inverse_s"] / figures["ours_simulate_flat_s"]
 
     import vectorbt as vbt
 
@@ -131,6 +142,8 @@ def main() -> dict:
     print(f"  ours simulate (flat slippage)      {figures['ours_simulate_flat_s'] * 1e3:8.1f} ms  "
           f"({figures['ours_trades']} trades; first call incl. cache load {figures['ours_first_call_s']:.2f} s)")
     print(f"  ours simulate (sqrt slippage)      {figures['ours_simulate_sqrt_s'] * 1e3:8.1f} ms")
+    print(f"  ours simulate inverse (flat)       {figures['ours_simulate_inverse_s'] * 1e3:8.1f} ms  "
+          f"({figures['ours_trades_inverse']} trades; {figures['ratio_inverse_over_linear']:.2f}x linear)")
     print(f"  vbt.Portfolio from our records     {figures['ours_portfolio_s'] * 1e3:8.1f} ms  "
           f"(first incl. trades {figures['ours_portfolio_first_s']:.2f} s)")
     print(f"  + stats()                          {figures['vbt_stats_s'] * 1e3:8.1f} ms  "

@@ -233,7 +233,12 @@ def _key(k: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-    """``[data]``: which archive rows a run uses. ``end`` is exclusive."""
+    """``[data]``: which archive rows a run uses. ``end`` is exclusive.
+
+    ``warmup`` (e.g. ``"30d"``) loads that much history before ``start``: the heatmap and the
+    strategy's indicators run over it (point-in-time, so nothing leaks), but trading and every
+    metric start at ``start``.
+    """
 
     symbol: str
     start: str
@@ -241,13 +246,15 @@ class DataSpec:
     interval: str = "1m"
     exchange: str | None = None
     oi_exchange: str | None = None
+    warmup: str = "0d"
     db: str | None = None
 
     def validate(self) -> None:
         from liqbt.market import interval_ms
-        from liqbt.timeutil import to_ms
+        from liqbt.timeutil import duration_ms, to_ms
 
         interval_ms(self.interval)
+        duration_ms(self.warmup, where="[data].warmup")
         if to_ms(self.start, where="[data].start") >= to_ms(self.end, where="[data].end"):
             raise InputError(
                 f"start {self.start} is not before end {self.end}", where="[data]",

@@ -7,40 +7,65 @@ clusters *below* price, ``short`` = short-liquidation clusters *above* price. Fo
     {side}_{which}_near_edge   price of the cluster edge closest to the current close
     {side}_{which}_far_edge    price of the edge farthest from the close
     {side}_{which}_center      density-weighted centre price
-    {side}_{which}_usd         notional (USD) inside the cluster
+    {side}_{which}_usd         notional (USD) inside the cluster (what is still there)
     {side}_{which}_dist_pct    distance close → near edge in % of close (>= 0)
     {side}_{which}_dist_atr    the same distance in ATRs
     {side}_{which}_share       cluster notional / that side's total in the window
-    {side}_{which}_consumed    fraction of the cluster's peak notional consumed since it formed
+    {side}_{which}_consumed    share of the cluster's *formed* notional that price has swept
 
-plus per side ``{side}_total_usd`` (window total), ``{side}_vacuum_pct`` and
-``{side}_vacuum_usd`` (the thinnest zone between price and the nearest cluster: its distance in %
-and its smoothed density), and ``imbalance`` = (short_total − long_total) / (short_total +
-long_total). Values are NaN when no cluster exists on that side (vacuum values are NaN too when
-the nearest cluster touches the price bin).
+plus per side ``{side}_total_usd`` (window total), ``{side}_vacuum_pct`` / ``{side}_vacuum_usd``
+(the deepest liquidity pocket between price and the nearest cluster: its distance in % of the
+close and its smoothed density), ``imbalance`` = (short_total − long_total) / (short_total +
+long_total), and per side ``{side}_swept_usd`` / ``{side}_swept_frac`` (the nearest cluster of the
+*formed* map, on either side of the close — usually the one price swept last, even after it
+vanished from the current map: notional swept from it and that as a share of its formed
+notional). Values are NaN when no such cluster exists.
 
 How a cluster is found (a feature convention, not an exchange fact): each side's window
 (``HeatmapParams.feature_window_pct``, bins ordered by distance from the close's bin) is smoothed
 with a Gaussian of ``smooth_sigma_bins``; bins whose smoothed density exceeds
-``cluster_threshold`` × the mean smoothed density of both sides' windows form clusters
-(contiguous runs). Edges and centre are bin-mid prices; notional is the raw (unsmoothed) sum.
+``cluster_threshold`` × the mean smoothed density of *that side's* window form clusters
+(contiguous runs). The threshold is per side so that a side is judged against its own
+neighbourhood: a shared threshold made the side with lower USD per coin (longs sit below price,
+so the same quantity is worth less) or the side drained by a trend lose clusters that were just
+as prominent on their own side. Edges and centre are bin-mid prices; notional is the raw
+(unsmoothed) sum.
+
+Consumed — the *formed* map. Price removes whole bins (all mass beyond the wick), so the cluster
+found on the current density consists of intact bins only; measuring consumption there gives 0 by
+construction. The kernel therefore keeps a per-bin memory of the notional price has swept, and
+passes ``formed = current + remembered swept`` notional per bin. The swept memory is scaled with
+the state by pro-rata closing and decay (those are not sweeps) and fades with
+``HeatmapParams.sweep_half_life_hours`` (so a cluster swept days ago does not haunt the map, and
+notional re-opened in a swept zone is counted as new). Around each current cluster the extent is
+widened on the formed map (same threshold, smoothed the same way, reaching past the close into the
+swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
+half a wick took shows ≈ 0.5 on the next bar. A fully swept cluster is gone from the current map
+(the next cluster becomes ``near``); the ``{side}_swept_*`` columns still show it (frac ≈ 1) until
+its memory fades below the threshold.
+
+Vacuum: for each bin between the close and the nearest cluster, its *depth* is the highest
+smoothed density between the close and it minus its own; the vacuum is the deepest such pocket
+(a thin zone bounded by liquidity on both sides). The band right next to price holds no levels
+at all (no leverage reaches that close), so it is not a pocket; NaN when the density only rises
+from the close to the cluster.
 
 Why in the kernel: per-bar features need the density at every bar, but snapshots are stored only
 every N bars. So the reconstruction kernel calls :func:`cluster_features_nb` on its live state
-window after each bar (array in / array out, no allocation), and keeps a per-bin "peak since
-formed" array (reset when a bin is fully consumed, scaled like the state under pro-rata closing)
-so that ``consumed`` measures removal by price, not by OI closing. ``Heatmap.features`` is the
+window after each bar (array in / array out, no allocation). ``Heatmap.features`` is the
 resulting DataFrame; :func:`features_frame` wraps any such array.
 
 >>> import numpy as np
 >>> u = np.zeros(20); u[5:8] = [1.0, 4.0, 1.0]
 >>> prices_l = 100.0 * 0.999 ** np.arange(20); prices_s = 100.0 * 1.001 ** np.arange(20)
 >>> out = np.full(len(FEATURE_COLUMNS), np.nan)
->>> cluster_features_nb(u, np.zeros(20), u * 2, np.zeros(20), prices_l, prices_s, 100.0, 1.0,
+>>> cluster_features_nb(u, np.zeros(20), u * 2, np.zeros(20), prices_l, prices_s, 0, 100.0, 1.0,
 ...                     gauss_weights(1.0), 2.0, np.zeros(20), np.zeros(20), out)
 >>> f = dict(zip(FEATURE_COLUMNS, out))
 >>> float(f["long_near_usd"]), float(f["long_near_consumed"]), float(f["imbalance"])
 (6.0, 0.5, -1.0)
+>>> float(f["long_swept_usd"]), float(f["long_swept_frac"])
+(6.0, 0.5)
 """
 
 from __future__ import annotations
@@ -56,16 +81,20 @@ CLUSTER_FIELDS = (
     "near_edge", "far_edge", "center", "usd", "dist_pct", "dist_atr", "share", "consumed",
 )
 SIDE_FIELDS = ("total_usd", "vacuum_pct", "vacuum_usd")
+SWEPT_FIELDS = ("swept_usd", "swept_frac")
 
+# New columns are appended at the end so existing column positions never move.
 FEATURE_COLUMNS: tuple[str, ...] = tuple(
     [f"{s}_{w}_{f}" for s in SIDES for w in WHICH for f in CLUSTER_FIELDS]
     + [f"{s}_{f}" for s in SIDES for f in SIDE_FIELDS]
     + ["imbalance"]
+    + [f"{s}_{f}" for s in SIDES for f in SWEPT_FIELDS]
 )
 N_FEATURES = len(FEATURE_COLUMNS)
 _NF = len(CLUSTER_FIELDS)
 _SIDE_BASE = len(SIDES) * len(WHICH) * _NF  # 32
 _IMB = _SIDE_BASE + len(SIDES) * len(SIDE_FIELDS)  # 38
+_SWEPT_BASE = _IMB + 1  # 39
 
 
 def gauss_weights(sigma: float) -> np.ndarray:
@@ -100,11 +129,54 @@ def _smooth(u, g, out):
 
 
 @njit(cache=True)
-def _side_features(u, pk, p, sm, thr, close, atr, side_idx, out):
-    n = len(u)
+def _smooth_at(x, g, i):
+    """The same smoothing as :func:`_smooth`, at one index of ``x`` (edge-renormalised)."""
+    n = len(x)
+    r = len(g) - 1
+    acc = g[0] * x[i]
+    wsum = g[0]
+    for t in range(1, r + 1):
+        if i - t >= 0:
+            acc += g[t] * x[i - t]
+            wsum += g[t]
+        if i + t < n:
+            acc += g[t] * x[i + t]
+            wsum += g[t]
+    return acc / wsum
+
+
+@njit(cache=True)
+def _formed_run(f, g, lo, hi, thr):
+    """Widen ``[lo, hi]`` over neighbours whose smoothed formed density exceeds ``thr``."""
+    while lo - 1 >= 0 and _smooth_at(f, g, lo - 1) > thr:
+        lo -= 1
+    while hi + 1 < len(f) and _smooth_at(f, g, hi + 1) > thr:
+        hi += 1
+    return lo, hi
+
+
+@njit(cache=True)
+def _swept_share(u, f, lo, hi):
+    """``(Σ formed − Σ current, 1 − Σ current / Σ formed)`` over ``[lo, hi]`` (clipped to ≥ 0)."""
+    cur = 0.0
+    frm = 0.0
+    for t in range(lo, hi + 1):
+        cur += u[t]
+        frm += f[t]
+    if not frm > 0.0:
+        return np.nan, np.nan
+    return max(0.0, frm - cur), min(1.0, max(0.0, 1.0 - cur / frm))
+
+
+@njit(cache=True)
+def _side_features(u, f, p, o, sm, thr, close, atr, g, side_idx, out):
+    """One side. ``u``/``f``/``p``: current USD, formed USD and bin-mid price at extended index
+    ``o + d`` (d = distance in bins from the close's bin, d < 0 = the other side of the close);
+    ``sm``: smoothed current window (d = 0..). Returns the window total."""
+    n = len(sm)
     total = 0.0
     for d in range(n):
-        total += u[d]
+        total += u[o + d]
     out[_SIDE_BASE + 3 * side_idx] = total
     best_a = -1
     best_b = -1
@@ -120,7 +192,7 @@ def _side_features(u, pk, p, sm, thr, close, atr, side_idx, out):
             b = d
             usd = 0.0
             for t in range(a, b + 1):
-                usd += u[t]
+                usd += u[o + t]
             if usd > 0.0:
                 if near_a < 0:
                     near_a = a
@@ -130,69 +202,108 @@ def _side_features(u, pk, p, sm, thr, close, atr, side_idx, out):
                     best_a = a
                     best_b = b
         d += 1
+    near_lo = -1
+    near_hi = -1
     for which in range(2):
         a = near_a if which == 0 else best_a
         b = near_b if which == 0 else best_b
         base = (side_idx * 2 + which) * _NF
         if a < 0:
-            for f in range(_NF):
-                out[base + f] = np.nan
+            for k in range(_NF):
+                out[base + k] = np.nan
             continue
         usd = 0.0
-        peak = 0.0
         wp = 0.0
         for t in range(a, b + 1):
-            usd += u[t]
-            peak += pk[t]
-            wp += u[t] * p[t]
-        dist = abs(close - p[a])
-        out[base + 0] = p[a]
-        out[base + 1] = p[b]
+            usd += u[o + t]
+            wp += u[o + t] * p[o + t]
+        dist = abs(close - p[o + a])
+        out[base + 0] = p[o + a]
+        out[base + 1] = p[o + b]
         out[base + 2] = wp / usd
         out[base + 3] = usd
         out[base + 4] = dist / close * 100.0
         out[base + 5] = dist / atr if atr > 0.0 else np.nan
         out[base + 6] = usd / total
-        if peak > 0.0:
-            c = 1.0 - usd / peak
-            out[base + 7] = min(1.0, max(0.0, c))
-        else:
-            out[base + 7] = np.nan
+        lo, hi = _formed_run(f, g, o + a, o + b, thr)
+        out[base + 7] = _swept_share(u, f, lo, hi)[1]
+        if which == 0:
+            near_lo = lo
+            near_hi = hi
+    # vacuum: the deepest pocket between the close and the nearest cluster
     vb = _SIDE_BASE + 3 * side_idx
-    if near_a > 0:
-        m = 0
+    out[vb + 1] = np.nan
+    out[vb + 2] = np.nan
+    if near_a > 1:
+        left = sm[0]
+        best_depth = 0.0
+        m = -1
         for t in range(1, near_a):
-            if sm[t] < sm[m]:
+            depth = left - sm[t]
+            if depth > best_depth:
+                best_depth = depth
                 m = t
-        out[vb + 1] = abs(close - p[m]) / close * 100.0
-        out[vb + 2] = sm[m]
+            if sm[t] > left:
+                left = sm[t]
+        if m > 0 and best_depth > 1e-9 * thr:
+            out[vb + 1] = abs(close - p[o + m]) / close * 100.0
+            out[vb + 2] = sm[m]
+    # the nearest formed-map cluster, either side of the close (ties: the side's own side);
+    # it can be no farther than the near cluster, whose formed extent is already known
+    sb = _SWEPT_BASE + 2 * side_idx
+    out[sb] = np.nan
+    out[sb + 1] = np.nan
+    if not thr > 0.0:
+        return total
+    reach = near_a if near_a >= 0 else max(n, o + 1)
+    hit = -1
+    for dist in range(reach + 1):
+        if dist < n and _smooth_at(f, g, o + dist) > thr:
+            hit = o + dist
+            break
+        if 0 < dist <= o and _smooth_at(f, g, o - dist) > thr:
+            hit = o - dist
+            break
+    if hit >= 0:
+        lo, hi = _formed_run(f, g, hit, hit, thr)
+    elif near_a >= 0:
+        lo, hi = near_lo, near_hi
     else:
-        out[vb + 1] = np.nan
-        out[vb + 2] = np.nan
+        return total
+    s_usd, s_frac = _swept_share(u, f, lo, hi)
+    out[sb] = s_usd
+    out[sb + 1] = s_frac
     return total
 
 
 @njit(cache=True)
-def cluster_features_nb(long_usd, short_usd, long_peak, short_peak, long_price, short_price,
-                        close, atr, gauss, threshold, work_l, work_s, out):
+def _mean(x):
+    s = 0.0
+    for v in x:
+        s += v
+    return s / max(len(x), 1)
+
+
+@njit(cache=True)
+def cluster_features_nb(long_usd, short_usd, long_formed, short_formed, long_price, short_price,
+                        origin, close, atr, gauss, threshold, work_l, work_s, out):
     """Fill ``out`` (len(FEATURE_COLUMNS)) from one bar's density windows.
 
-    ``long_usd[d]`` / ``short_usd[d]``: USD at the d-th bin below / above price (d = 0 is the
-    close's bin), ``gauss`` the smoothing taps (:func:`gauss_weights`), ``*_peak`` the peak-since-formed USD of the same bins, ``*_price`` their
-    bin-mid prices; ``work_*`` are scratch arrays of the same length (no allocation per bar).
+    Index ``origin + d`` of every input array is the d-th bin from the close's bin on that side
+    (longs: below, shorts: above; ``d < 0`` reaches past the close, where only swept notional
+    lives): ``*_usd`` the current USD, ``*_formed`` current + remembered swept USD (>= current),
+    ``*_price`` bin-mid prices. The window proper is ``d = 0 .. len(work_l) − 1``
+    (``len(long_usd) == origin + len(work_l)``). ``gauss``: smoothing taps
+    (:func:`gauss_weights`); ``work_*``: scratch (no allocation per bar).
     """
-    _smooth(long_usd, gauss, work_l)
-    _smooth(short_usd, gauss, work_s)
-    n = len(long_usd) + len(short_usd)
-    mean = 0.0
-    for d in range(len(work_l)):
-        mean += work_l[d]
-    for d in range(len(work_s)):
-        mean += work_s[d]
-    mean /= max(n, 1)
-    thr = threshold * mean
-    lt = _side_features(long_usd, long_peak, long_price, work_l, thr, close, atr, 0, out)
-    st = _side_features(short_usd, short_peak, short_price, work_s, thr, close, atr, 1, out)
+    _smooth(long_usd[origin:], gauss, work_l)
+    _smooth(short_usd[origin:], gauss, work_s)
+    thr_l = threshold * _mean(work_l)
+    thr_s = threshold * _mean(work_s)
+    lt = _side_features(long_usd, long_formed, long_price, origin, work_l, thr_l, close, atr,
+                        gauss, 0, out)
+    st = _side_features(short_usd, short_formed, short_price, origin, work_s, thr_s, close, atr,
+                        gauss, 1, out)
     out[_IMB] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
 
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
 from liqbt.market import MarketFrame
 from liqbt.signals import Signals
-from liqbt.timeutil import to_ms
+from liqbt.timeutil import duration_ms, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class RunResult:
     db: str
     timings: dict[str, float] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)
+    warmup_bars: int = 0
 
 
 class _Stages:
@@ -64,9 +66,12 @@ class _Stages:
 
 
 def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
-    """The run's MarketFrame and the fingerprint of the exact archive rows it came from."""
+    """The run's MarketFrame including its warm-up bars (see :func:`warmup_bars`) and the
+    fingerprint of the exact archive rows it came from."""
     d = config.data
     start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
+    first = start - duration_ms(d.warmup, where="[data].warmup")
+
     def no_data(detail: str = "") -> InputError:
         return InputError(
             f"no {d.interval} candles for {d.symbol} between {d.start} and {d.end}"
@@ -77,12 +82,39 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         )
 
     try:
-        market = archive.market(d.symbol, start, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
+        market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
     except InputError as exc:
         raise no_data(str(exc)) from exc
-    if len(market) == 0:
+    if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
     return market, market.fingerprint()
+
+
+def warmup_bars(config: RunConfig, market: MarketFrame) -> int:
+    """How many leading bars of ``market`` lie before ``[data].start`` (the warm-up)."""
+    return int(np.searchsorted(market.open_time, to_ms(config.data.start), "left"))
+
+
+def slice_heatmap(heatmap, lo: int, hi: int):
+    """The heatmap restricted to bars ``lo:hi`` (snapshots available within them). Values are
+    those of the full reconstruction: slicing after the fact keeps the warm-up's state."""
+    times = heatmap.times
+    keep = slice(lo, hi)
+    t_lo = times[lo] + heatmap.interval_ms if lo < len(times) else np.iinfo(np.int64).max
+    t_hi = times[hi - 1] + heatmap.interval_ms if hi > 0 else np.iinfo(np.int64).min
+    snaps = (heatmap.snapshot_times >= t_lo) & (heatmap.snapshot_times <= t_hi)
+    feats = heatmap.features_array
+    return replace(
+        heatmap, times=times[keep], pred=heatmap.pred[keep], mass=heatmap.mass[keep],
+        features_array=feats[keep] if feats.shape[0] == len(times) else feats,
+        snapshot_times=heatmap.snapshot_times[snaps], snapshot_k0=heatmap.snapshot_k0[snaps],
+        snapshots_long=heatmap.snapshots_long[snaps], snapshots_short=heatmap.snapshots_short[snaps],
+    )
+
+
+def slice_signals(signals: Signals, lo: int, hi: int) -> Signals:
+    """Every per-bar array of ``signals`` restricted to bars ``lo:hi``."""
+    return Signals(**{f.name: getattr(signals, f.name)[lo:hi] for f in fields(signals)})
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True) -> RunResult:
@@ -98,15 +130,20 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         archive = Archive(db, read_only=True)
     try:
         with stages.stage("load data"):
-            market, fingerprint = load_market(config, archive)
+            full, fingerprint = load_market(config, archive)
+            n_warm = warmup_bars(config, full)
+            market = full.slice_time(full.open_time[n_warm]) if n_warm else full
         strategy_cls = _strategy_class(config)
         strategy = strategy_cls(config.strategy_params)
         with stages.stage("heatmap"):
             from liqbt.heatmap import reconstruct
 
-            heatmap = reconstruct(market, config.heatmap)
+            heatmap_full = reconstruct(full, config.heatmap)
+            heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
         with stages.stage("strategy"):
-            ctx, signals = compute_pipeline(market, None, strategy, heatmap=heatmap)
+            # indicators and features run over the warm-up too; trading starts at [data].start
+            ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full)
+            signals = slice_signals(signals_full, n_warm, len(full)) if n_warm else signals_full
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)
         with stages.stage("validation"):
@@ -118,7 +155,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     return RunResult(
         config=config, market=market, heatmap=heatmap, signals=signals, backtest=result,
         validation=validation, fingerprint=fingerprint, db=str(getattr(archive, "path", db)),
-        timings=stages.timings, records=dict(getattr(ctx, "records", {})),
+        timings=stages.timings, records={k: v[n_warm:] for k, v in getattr(ctx, "records", {}).items()},
+        warmup_bars=n_warm,
     )
 
 

@@ -40,3 +40,25 @@ def ms_to_iso(ms: int) -> str:
     '2024-01-01T00:00:00Z'
     """
     return pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def duration_ms(text: str, *, where: str | None = None) -> int:
+    """Milliseconds in a duration such as ``"30d"``, ``"12h"``, ``"90m"``, ``"2w"`` or ``"0"``.
+
+    >>> duration_ms("7d"), duration_ms("90m"), duration_ms("0")
+    (604800000, 5400000, 0)
+    """
+    t = str(text).strip().lower()
+    if t in ("0", ""):
+        return 0
+    num, unit = t[:-1], t[-1:]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS_MS or value < 0:
+        raise InputError(f"invalid duration {text!r}", where=where, expected='a number and a unit s/m/h/d/w, e.g. "30d"')
+    return int(value * _UNITS_MS[unit])

@@ -149,7 +149,8 @@ def test_realdata_config_runs_on_shared_files(shared_data, tmp_path):
     result = run_config(cfg, db=str(db), progress=False)
     m = result.market
     assert m.exchange == "binance" and m.interval_ms == 3_600_000
-    assert len(m) == 3528  # 2025-12-05 → 2026-05-01 hourly, no gaps in the futures file
+    assert len(m) == 120 * 24  # 2026-01-01 → 2026-05-01 hourly, no gaps in the futures file
+    assert result.warmup_bars == 27 * 24
     assert len(m.oi_time) > 3000 and np.all(m.oi_qty[np.isfinite(m.oi_qty)] > 10_000)  # BTC, not USD
     assert np.isfinite(m.mark_high).all()
     summary = result.validation["summary"]
@@ -157,3 +158,23 @@ def test_realdata_config_runs_on_shared_files(shared_data, tmp_path):
     folder = write_run(result, tmp_path / "run", html=False)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["trades"] == len(pd.read_parquet(folder / "trades.parquet"))
+
+
+def test_warmup_runs_heatmap_and_indicators_before_start(sim_db, tmp_path):
+    full = load_run_config(_cfg(tmp_path, name="full"))
+    warm_path = tmp_path / "warm.toml"
+    warm_path.write_text(
+        _cfg(tmp_path, name="warm").read_text().replace('start = "2024-01-01"', 'start = "2024-01-02"\nwarmup = "1d"')
+    )
+    warm = load_run_config(warm_path)
+    a = run_config(full, db=str(sim_db), progress=False)
+    b = run_config(warm, db=str(sim_db), progress=False)
+    assert b.warmup_bars == 1440 and len(b.market) == 1440
+    assert len(b.backtest.equity) == 1440
+    # point-in-time: the warmed-up run sees exactly what the full run saw on the same bars
+    for name in ("long_entry", "short_entry", "stop_price", "take_profit"):
+        assert np.array_equal(getattr(b.signals, name), getattr(a.signals, name)[1440:], equal_nan=True), name
+    assert np.array_equal(b.heatmap.pred, a.heatmap.pred[1440:], equal_nan=True)
+    assert b.heatmap.snapshot_times.min() > b.market.open_time[0]
+    if len(b.backtest.trades):
+        assert b.backtest.trades["entry_time"].min() >= pd.Timestamp("2024-01-02", tz="UTC")

@@ -23,8 +23,11 @@ from liqbt.errors import InputError
 class BacktestParams:
     """How orders fill and what they cost. Every default is listed in the README table.
 
+    ``init_cash`` and every money amount are in the account's margin currency: quote (USDT) for
+    linear contracts, the coin for inverse ones (``init_cash = 0.5`` on BTCUSD_PERP is 0.5 BTC).
+
     Sizing: each entry uses ``size_pct`` % of current equity as margin, so the position notional
-    is ``equity × size_pct/100 × leverage``. Fees are charged on the filled notional: ``taker_bps``
+    is ``equity × size_pct/100 × leverage`` (inverse: rounded down to whole contracts). Fees are charged on the filled notional: ``taker_bps``
     for market orders (entries, signal exits, stops, end of data), ``maker_bps`` for take-profits
     when ``tp_order = "limit"``. Slippage moves market fills against the trader: ``slippage_bps``
     flat, plus for ``slippage = "sqrt"`` a square-root impact ``sqrt_coef × σ × √(notional / V)``

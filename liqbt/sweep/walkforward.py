@@ -16,6 +16,7 @@ the heatmap, and each window's backtest starts flat with the initial cash.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,19 +50,20 @@ class Window:
                 Segment(f"w{self.k}_test", self.test_lo, self.test_hi))
 
 
-def duration_ms(text: str, where: str) -> int:
-    """``"60d"``, ``"12h"``, ``"2w"`` … in milliseconds (pandas Timedelta syntax).
+_UNITS_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "min": 60_000,
+             "s": 1_000, "ms": 1}
 
-    >>> duration_ms("15d", "x")
-    1296000000
+
+def duration_ms(text: str, where: str) -> int:
+    """``"60d"``, ``"12h"``, ``"2w"``, ``"90m"`` … in milliseconds.
+
+    >>> duration_ms("15d", "x"), duration_ms("1.5h", "x")
+    (1296000000, 5400000)
     """
-    try:
-        td = pd.Timedelta(text)
-    except (ValueError, TypeError):
-        raise InputError(f"invalid duration {text!r}", where=where, expected='e.g. "60d", "12h", "2w"') from None
-    if td < pd.Timedelta(0):
-        raise InputError(f"negative duration {text!r}", where=where)
-    return int(td.total_seconds() * 1000)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|ms|m|s)\s*", str(text).lower())
+    if not m:
+        raise InputError(f"invalid duration {text!r}", where=where, expected='e.g. "60d", "12h", "2w", "90m"')
+    return int(round(float(m.group(1)) * _UNITS_MS[m.group(2)]))
 
 
 def windows(open_time: np.ndarray, interval_ms: int, spec: WalkForwardSpec,
@@ -144,8 +146,8 @@ def stitch(equities: list[np.ndarray], init_cash: float) -> np.ndarray:
     out = []
     level = 1.0
     for eq in equities:
-        rel = np.asarray(eq, dtype=np.float64) / init_cash
-        out.append(rel * level * init_cash)
-        if len(rel):
-            level *= rel[-1]
+        eq = np.asarray(eq, dtype=np.float64)
+        out.append(eq * level)
+        if len(eq):
+            level *= eq[-1] / init_cash
     return np.concatenate(out) if out else np.zeros(0)

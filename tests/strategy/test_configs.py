@@ -59,9 +59,10 @@ def test_strategy_sees_the_heatmap_it_was_given():
 def test_config_runs_end_to_end(path, sim_db):
     from liqbt.pipeline import run_config
 
-    cfg = load_run_config(path, overrides={"data": {"end": "2024-01-02"}})
+    # the sim archive holds one day: trade its second half after a 12 h warm-up
+    cfg = load_run_config(path, overrides={"data": {"start": "2024-01-01T12:00", "end": "2024-01-02", "warmup": "12h"}})
     result = run_config(cfg, db=str(sim_db), progress=False)
     n = len(result.market)
-    assert n == 1440
+    assert n == 720 and result.warmup_bars == 720
     assert len(result.signals.long_entry) == n
     assert result.heatmap.features.shape[0] == n

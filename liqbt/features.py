@@ -24,8 +24,8 @@ notional). Values are NaN when no such cluster exists.
 How a cluster is found (a feature convention, not an exchange fact): each side's window
 (``HeatmapParams.feature_window_pct``, bins ordered by distance from the close's bin) is smoothed
 with a Gaussian of ``smooth_sigma_bins``; bins whose smoothed density exceeds
-``cluster_threshold`` × the mean smoothed density of *that side's* window form clusters
-(contiguous runs). The threshold is per side so that a side is judged against its own
+``cluster_threshold`` × the mean density of *that side's* window form clusters (contiguous
+runs). The threshold is per side so that a side is judged against its own
 neighbourhood: a shared threshold made the side with lower USD per coin (longs sit below price,
 so the same quantity is worth less) or the side drained by a trend lose clusters that were just
 as prominent on their own side. Edges and centre are bin-mid prices; notional is the raw
@@ -38,8 +38,8 @@ passes ``formed = current + remembered swept`` notional per bin. The swept memor
 the state by pro-rata closing and decay (those are not sweeps) and fades with
 ``HeatmapParams.sweep_half_life_hours`` (so a cluster swept days ago does not haunt the map, and
 notional re-opened in a swept zone is counted as new). Around each current cluster the extent is
-widened on the formed map (same threshold, smoothed the same way, reaching past the close into the
-swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
+widened on the formed map (smoothed the same way, threshold = ``cluster_threshold`` × the formed
+window's mean, reaching past the close into the swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
 half a wick took shows ≈ 0.5 on the next bar. A fully swept cluster is gone from the current map
 (the next cluster becomes ``near``); the ``{side}_swept_*`` columns still show it (frac ≈ 1) until
 its memory fades below the threshold.
@@ -169,10 +169,11 @@ def _swept_share(u, f, lo, hi):
 
 
 @njit(cache=True)
-def _side_features(u, f, p, o, sm, thr, close, atr, g, side_idx, out):
+def _side_features(u, f, p, o, sm, thr, thr_f, close, atr, g, side_idx, out):
     """One side. ``u``/``f``/``p``: current USD, formed USD and bin-mid price at extended index
     ``o + d`` (d = distance in bins from the close's bin, d < 0 = the other side of the close);
-    ``sm``: smoothed current window (d = 0..). Returns the window total."""
+    ``sm``: smoothed current window (d = 0..); ``thr``/``thr_f``: cluster thresholds of the
+    current / formed map. Returns the window total."""
     n = len(sm)
     total = 0.0
     for d in range(n):
@@ -202,8 +203,6 @@ def _side_features(u, f, p, o, sm, thr, close, atr, g, side_idx, out):
                     best_a = a
                     best_b = b
         d += 1
-    near_lo = -1
-    near_hi = -1
     for which in range(2):
         a = near_a if which == 0 else best_a
         b = near_b if which == 0 else best_b
@@ -225,11 +224,8 @@ def _side_features(u, f, p, o, sm, thr, close, atr, g, side_idx, out):
         out[base + 4] = dist / close * 100.0
         out[base + 5] = dist / atr if atr > 0.0 else np.nan
         out[base + 6] = usd / total
-        lo, hi = _formed_run(f, g, o + a, o + b, thr)
+        lo, hi = _formed_run(f, g, o + a, o + b, thr_f)
         out[base + 7] = _swept_share(u, f, lo, hi)[1]
-        if which == 0:
-            near_lo = lo
-            near_hi = hi
     # vacuum: the deepest pocket between the close and the nearest cluster
     vb = _SIDE_BASE + 3 * side_idx
     out[vb + 1] = np.nan
@@ -248,31 +244,25 @@ def _side_features(u, f, p, o, sm, thr, close, atr, g, side_idx, out):
         if m > 0 and best_depth > 1e-9 * thr:
             out[vb + 1] = abs(close - p[o + m]) / close * 100.0
             out[vb + 2] = sm[m]
-    # the nearest formed-map cluster, either side of the close (ties: the side's own side);
-    # it can be no farther than the near cluster, whose formed extent is already known
+    # the nearest formed-map cluster, either side of the close (ties: the side's own side)
     sb = _SWEPT_BASE + 2 * side_idx
     out[sb] = np.nan
     out[sb + 1] = np.nan
-    if not thr > 0.0:
+    if not thr_f > 0.0:
         return total
-    reach = near_a if near_a >= 0 else max(n, o + 1)
     hit = -1
-    for dist in range(reach + 1):
-        if dist < n and _smooth_at(f, g, o + dist) > thr:
+    for dist in range(max(n, o + 1)):
+        if dist < n and _smooth_at(f, g, o + dist) > thr_f:
             hit = o + dist
             break
-        if 0 < dist <= o and _smooth_at(f, g, o - dist) > thr:
+        if 0 < dist <= o and _smooth_at(f, g, o - dist) > thr_f:
             hit = o - dist
             break
     if hit >= 0:
-        lo, hi = _formed_run(f, g, hit, hit, thr)
-    elif near_a >= 0:
-        lo, hi = near_lo, near_hi
-    else:
-        return total
-    s_usd, s_frac = _swept_share(u, f, lo, hi)
-    out[sb] = s_usd
-    out[sb + 1] = s_frac
+        lo, hi = _formed_run(f, g, hit, hit, thr_f)
+        s_usd, s_frac = _swept_share(u, f, lo, hi)
+        out[sb] = s_usd
+        out[sb + 1] = s_frac
     return total
 
 
@@ -298,12 +288,12 @@ def cluster_features_nb(long_usd, short_usd, long_formed, short_formed, long_pri
     """
     _smooth(long_usd[origin:], gauss, work_l)
     _smooth(short_usd[origin:], gauss, work_s)
-    thr_l = threshold * _mean(work_l)
-    thr_s = threshold * _mean(work_s)
-    lt = _side_features(long_usd, long_formed, long_price, origin, work_l, thr_l, close, atr,
-                        gauss, 0, out)
-    st = _side_features(short_usd, short_formed, short_price, origin, work_s, thr_s, close, atr,
-                        gauss, 1, out)
+    lt = _side_features(long_usd, long_formed, long_price, origin, work_l,
+                        threshold * _mean(long_usd[origin:]), threshold * _mean(long_formed[origin:]),
+                        close, atr, gauss, 0, out)
+    st = _side_features(short_usd, short_formed, short_price, origin, work_s,
+                        threshold * _mean(short_usd[origin:]), threshold * _mean(short_formed[origin:]),
+                        close, atr, gauss, 1, out)
     out[_IMB] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
 
 

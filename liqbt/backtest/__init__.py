@@ -5,7 +5,9 @@
     result.trades, result.equity, result.metrics, result.portfolio.plot()
 
 Fill rules, fees, slippage, funding and liquidation are described in :mod:`liqbt.backtest.kernel`
-and the README. ``simulate`` runs the kernel only (no vectorbt import) for parameter sweeps.
+and the README. Linear (USDⓈ-M) and inverse (COIN-M) markets are both supported; money is in the
+margin currency (quote or coin, ``result.metrics["account_currency"]``), ``result.equity_usd``
+is the USD view. ``simulate`` runs the kernel only (no vectorbt import) for parameter sweeps.
 """
 
 from liqbt.backtest.engine import (

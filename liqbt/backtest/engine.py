@@ -94,8 +94,8 @@ class SimResult:
     skipped_entries: int
     contract_type: str = LINEAR
     contract_size: float = 1.0
-    close: np.ndarray | None = None
-    symbol: str = ""  # market close, for the USD view of a coin account
+    close: np.ndarray | None = None  # market close, for the USD view of a coin account
+    symbol: str = ""
 
     @property
     def inverse(self) -> bool:

@@ -188,7 +188,13 @@ class Heatmap:
         mass = np.column_stack([table["mass_long"].to_numpy(), table["mass_short"].to_numpy()]) \
             if len(times) else np.zeros((0, 2))
         if FEATURE_COLUMNS[0] in table.column_names:
-            feats = np.column_stack([table[c].to_numpy() for c in FEATURE_COLUMNS])
+            missing = [c for c in FEATURE_COLUMNS if c not in table.column_names]
+            if missing:  # written before these columns existed
+                log.warning("%s lacks feature columns %s: filled with NaN (re-run the heatmap to "
+                            "compute them)", path, ", ".join(missing))
+            nan = np.full(len(times), np.nan)
+            feats = np.column_stack([table[c].to_numpy() if c in table.column_names else nan
+                                     for c in FEATURE_COLUMNS])
         else:
             feats = np.zeros((0, N_FEATURES))
         k0 = table["snap_k0"].to_pylist()
@@ -271,6 +277,8 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     vol = np.nan_to_num(market.volume, nan=0.0)
     atr = wilder_atr_nb(market.high, market.low, market.close, params.atr_period)
     decay = 0.5 ** (1.0 / params.decay_half_life_bars) if params.decay_half_life_bars > 0 else 1.0
+    # swept-notional memory: a half-life in wall-clock hours, so 1m and 1h bars forget alike
+    sweep_decay = 0.5 ** (market.interval_ms / (params.sweep_half_life_hours * 3_600_000.0))
     snaps = snapshot_bars(market.open_time, market.interval_ms, params.snapshot_every)
     pred, mass, sl, ss, sk0, feats = reconstruct_nb(
         market.open_time, np.ascontiguousarray(th), np.ascontiguousarray(tl), market.close,
@@ -278,7 +286,7 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
         params.log_step, long_off, short_off, hedged, params.mixtures(), params.kappa, inverse,
         params.consume, params.oi_close, params.post_entry_consume, decay, snaps,
         params.window_bins(), params.features, params.feature_bins(), gauss_weights(params.smooth_sigma_bins),
-        params.cluster_threshold, INIT_BAND,
+        params.cluster_threshold, INIT_BAND, sweep_decay,
     )
     if n:
         seeded = np.flatnonzero(mass[:, 0] > 0)

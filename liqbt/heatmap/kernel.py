@@ -21,6 +21,13 @@ Per bar, in this order (heatmap-methodology.md §b5):
 4. outputs: predicted liquidations (USD, price span) by side, total mass by side, a density
    snapshot on snapshot bars, and the cluster features of the current window.
 
+For the features' "consumed" the kernel also keeps, per side and bin, the quantity price has
+*swept* (``sw``): consumption adds what it removes; pro-rata closing, decay and underflow
+renormalisation scale it with the state (stored under the same per-side scale); and it fades by
+``sweep_decay`` per bar through a second per-side factor (``true = sw · scale · fade``), so
+forgetting is O(1) per bar too. ``formed = current + swept`` is what the cluster features
+measure consumption against (:mod:`liqbt.features`).
+
 The grid starts as a band of ±``init_band`` log units around the first close and grows (copy,
 doubling) when a price or level leaves it: it never depends on future prices.
 """
@@ -82,13 +89,14 @@ def reconstruct_nb(
     open_time, trig_high, trig_low, close, vwap, volume, taker_share, oi_target, oi_updated, atr,
     log_step, long_off, short_off, hedged, mix, kappa, inverse, consume, oi_close, post_entry,
     decay_factor, snap_bars, window_bins, do_features, feature_bins, gauss, cluster_threshold,
-    init_band,
+    init_band, sweep_decay,
 ):
     """Run the model over all bars. Returns ``(pred, mass, snap_long, snap_short, snap_k0,
     feats)``: pred (n, 6) = PRED_COLUMNS; mass (n, 2) = outstanding long/short quantity (native,
     hedged included); snapshots (len(snap_bars), 2·window_bins+1) float32 USD for bins
     ``snap_k0[s] .. snap_k0[s] + 2·window_bins``; feats (n, N_FEATURES) or (0, N_FEATURES).
-    ``mix`` rows: aggressor_long, passive_long, aggressor_short, passive_short."""
+    ``mix`` rows: aggressor_long, passive_long, aggressor_short, passive_short.
+    ``sweep_decay``: per-bar factor of the swept-notional memory (1 = never forget)."""
     n = len(close)
     n_cls = len(long_off)
     pred = np.zeros((n, 6))
@@ -112,8 +120,10 @@ def reconstruct_nb(
     k0 = _bin(close[0], log_step) - half
     ql = np.zeros(2 * half)
     qs = np.zeros(2 * half)
-    pl = np.zeros(2 * half)  # peak since formed, stored units
+    pl = np.zeros(2 * half)  # swept quantity, stored units (true = pl · scale_l · fade_l)
     ps = np.zeros(2 * half)
+    fade_l = 1.0  # memory factor of the swept quantity
+    fade_s = 1.0
     scale_l = 1.0
     scale_s = 1.0
     tot_l = 0.0  # Σ stored grid quantity
@@ -130,24 +140,30 @@ def reconstruct_nb(
     seeded = False
     step = math.exp(log_step)
     snap_ptr = 0
-    # scratch for features
+    # scratch for features: index hb + d, d = −hb .. fw − 1 (d < 0: past the close, where a
+    # cluster price is trading through keeps its swept part)
     fw = feature_bins
-    lu = np.zeros(fw)
-    su = np.zeros(fw)
-    lpk = np.zeros(fw)
-    spk = np.zeros(fw)
-    lpr = np.zeros(fw)
-    spr = np.zeros(fw)
+    hb = feature_bins
+    ext = hb + fw
+    lu = np.zeros(ext)
+    su = np.zeros(ext)
+    lfm = np.zeros(ext)
+    sfm = np.zeros(ext)
+    lpr = np.zeros(ext)
+    spr = np.zeros(ext)
     wl = np.zeros(fw)
     ws = np.zeros(fw)
-    up_pow = np.exp(np.arange(fw) * log_step)  # bin-mid price of bin kc ± d = mid(kc)·step^±d
-    dn_pow = np.exp(-np.arange(fw) * log_step)
+    up_pow = np.exp((np.arange(ext) - hb) * log_step)  # bin-mid of bin kc ± d = mid(kc)·step^±d
+    dn_pow = np.exp(-(np.arange(ext) - hb) * log_step)
 
     for i in range(n):
         # ------------------------------------------------------------ 1. decay
         if decay_factor < 1.0:
             scale_l *= decay_factor
             scale_s *= decay_factor
+        if sweep_decay < 1.0:
+            fade_l *= sweep_decay
+            fade_s *= sweep_decay
         # ------------------------------------------------------------ 2. consumption
         lo_p = trig_low[i]
         hi_p = trig_high[i]
@@ -164,8 +180,8 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * pmid
                         _record(pred, i, 0, 2, usd, math.exp(k * log_step), math.exp((k + 1) * log_step))
                         tot_l -= ql[j]
+                        pl[j] += ql[j] / fade_l
                         ql[j] = 0.0
-                        pl[j] = 0.0
                     if k == cut_kl:  # an emptied bin forgets its cut
                         cut_kl = -_NONE_HI
                     k -= 1
@@ -185,9 +201,9 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * pmid
                         _record(pred, i, 0, 2, usd, max(lo_p, blo), upper)
                         tot_l -= take
+                        pl[j] += take / fade_l
                         if frac >= 1.0:
                             ql[j] = 0.0
-                            pl[j] = 0.0
                             cut_kl = -_NONE_HI
                         else:
                             ql[j] -= take
@@ -207,8 +223,8 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * pmid
                         _record(pred, i, 1, 4, usd, math.exp(k * log_step), math.exp((k + 1) * log_step))
                         tot_s -= qs[j]
+                        ps[j] += qs[j] / fade_s
                         qs[j] = 0.0
-                        ps[j] = 0.0
                     if k == cut_ks:
                         cut_ks = _NONE_HI
                     k += 1
@@ -229,9 +245,9 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * pmid
                         _record(pred, i, 1, 4, usd, lower, min(hi_p, bhi))
                         tot_s -= take
+                        ps[j] += take / fade_s
                         if frac >= 1.0:
                             qs[j] = 0.0
-                            ps[j] = 0.0
                             cut_ks = _NONE_HI
                         else:
                             qs[j] -= take
@@ -348,16 +364,12 @@ def reconstruct_nb(
                                 x = q / scale_l
                                 ql[j] += x
                                 tot_l += x
-                                if ql[j] > pl[j]:
-                                    pl[j] = ql[j]
                                 if k > long_top:
                                     long_top = k
                             else:
                                 x = q / scale_s
                                 qs[j] += x
                                 tot_s += x
-                                if qs[j] > ps[j]:
-                                    ps[j] = qs[j]
                                 if k < short_bot:
                                     short_bot = k
                     if trig_low[b] > 0.0:
@@ -383,6 +395,13 @@ def reconstruct_nb(
                 tot_s *= scale_s
                 hed_s *= scale_s
                 scale_s = 1.0
+        # the swept memory's own factor (only read by the features): same trick, rarely
+        if fade_l < 1e-150:
+            pl *= fade_l
+            fade_l = 1.0
+        if fade_s < 1e-150:
+            ps *= fade_s
+            fade_s = 1.0
 
         mass[i, 0] = (tot_l + hed_l) * scale_l
         mass[i, 1] = (tot_s + hed_s) * scale_s
@@ -406,31 +425,31 @@ def reconstruct_nb(
             continue
         if do_features:
             base = math.exp((kc + 0.5) * log_step)
-            for d in range(fw):
-                kl_ = kc - d
-                ks_ = kc + d
-                pml = base * dn_pow[d]
-                pms = base * up_pow[d]
-                lpr[d] = pml
-                spr[d] = pms
+            for t in range(ext):
+                kl_ = kc - (t - hb)
+                ks_ = kc + (t - hb)
+                pml = base * dn_pow[t]
+                pms = base * up_pow[t]
+                lpr[t] = pml
+                spr[t] = pms
                 j = kl_ - k0
                 if 0 <= j < len(ql):
                     m = scale_l if inverse else scale_l * pml
-                    lu[d] = ql[j] * m
-                    lpk[d] = pl[j] * m
+                    lu[t] = ql[j] * m
+                    lfm[t] = lu[t] + pl[j] * fade_l * m
                 else:
-                    lu[d] = 0.0
-                    lpk[d] = 0.0
+                    lu[t] = 0.0
+                    lfm[t] = 0.0
                 j = ks_ - k0
                 if 0 <= j < len(qs):
                     m = scale_s if inverse else scale_s * pms
-                    su[d] = qs[j] * m
-                    spk[d] = ps[j] * m
+                    su[t] = qs[j] * m
+                    sfm[t] = su[t] + ps[j] * fade_s * m
                 else:
-                    su[d] = 0.0
-                    spk[d] = 0.0
-            cluster_features_nb(lu, su, lpk, spk, lpr, spr, c_i, atr[i], gauss, cluster_threshold,
-                                wl, ws, feats[i])
+                    su[t] = 0.0
+                    sfm[t] = 0.0
+            cluster_features_nb(lu, su, lfm, sfm, lpr, spr, hb, c_i, atr[i], gauss,
+                                cluster_threshold, wl, ws, feats[i])
         # keep the grid around price so snapshots/features index real bins
         k0, ql, qs, pl, ps = _grow(kc, k0, ql, qs, pl, ps)
     return pred, mass, snap_long, snap_short, snap_k0, feats

@@ -221,6 +221,7 @@ class HeatmapParams:
     smooth_sigma_bins: float = 2.0
     cluster_threshold: float = 2.0
     atr_period: int = 14
+    sweep_half_life_hours: float = 24.0  # memory of swept notional behind features' "consumed"
 
     def validate(self) -> None:
         n = len(self.leverages)
@@ -239,6 +240,9 @@ class HeatmapParams:
         if self.snapshot_every < 0 or self.oi_lag < 0 or self.atr_period < 1:
             raise InputError("snapshot_every >= 0 (0 = hourly), oi_lag >= 0 and atr_period >= 1 required",
                              where="[heatmap]")
+        if not self.sweep_half_life_hours > 0:
+            raise InputError("sweep_half_life_hours must be > 0 (inf = never forget)",
+                             where="[heatmap].sweep_half_life_hours")
         if self.decay_half_life_bars < 0 or self.smooth_sigma_bins < 0 or self.cluster_threshold < 0:
             raise InputError("decay_half_life_bars, smooth_sigma_bins, cluster_threshold >= 0",
                              where="[heatmap]")

@@ -71,9 +71,10 @@ def build_figure(result):
     from plotly.subplots import make_subplots
 
     market, bt = result.market, result.backtest
+    currency = bt.metrics.get("account_currency", "")
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=[0.62, 0.23, 0.15],
-        subplot_titles=("price, liquidation heatmap and trades", "equity", "drawdown"),
+        subplot_titles=("price, liquidation heatmap and trades", f"equity ({currency})".replace(" ()", ""), "drawdown"),
     )
     candles = _display_candles(market)
     lo, hi = float(candles["low"].min()), float(candles["high"].max())

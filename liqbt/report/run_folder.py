@@ -158,6 +158,8 @@ def write_run(result, out_dir: str | Path | None = None, *, html: bool = True) -
     trades = bt.trades.copy()
     trades.to_parquet(out / "trades.parquet", index=False)
     equity = pd.DataFrame({"equity": bt.equity, "equity_ex_funding": bt.equity_ex_funding})
+    if getattr(bt, "equity_usd", None) is not None:  # = equity for linear; coin × close for inverse
+        equity["equity_usd"] = bt.equity_usd
     peak = equity["equity"].cummax()
     equity["drawdown"] = equity["equity"] / peak - 1.0
     equity.index.name = "time"

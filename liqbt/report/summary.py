@@ -8,7 +8,8 @@ from pathlib import Path
 _ROWS = (
     ("total return", "total_return_pct", "{:+.2f} %"),
     ("  without funding", "total_return_ex_funding_pct", "{:+.2f} %"),
-    ("funding (net, USD)", "total_funding", "{:+,.2f}"),
+    ("account currency", "account_currency", "{}"),
+    ("funding (net)", "total_funding", "{:+,.6g}"),
     ("Sharpe", "Sharpe Ratio", "{:.2f}"),
     ("Sortino", "Sortino Ratio", "{:.2f}"),
     ("max drawdown", "max_drawdown_pct", "{:.2f} %"),
@@ -16,8 +17,8 @@ _ROWS = (
     ("win rate", "win_rate_pct", "{:.1f} %"),
     ("profit factor", "Profit Factor", "{:.2f}"),
     ("exposure", "exposure_pct", "{:.1f} %"),
-    ("fees (USD)", "total_fees", "{:,.2f}"),
-    ("slippage cost (USD)", "total_slippage_cost", "{:,.2f}"),
+    ("fees", "total_fees", "{:,.6g}"),
+    ("slippage cost", "total_slippage_cost", "{:,.6g}"),
     ("null-control p-value", "null_p_value", "{:.3f}"),
 )
 

@@ -14,9 +14,9 @@ Modules: :mod:`~liqbt.sweep.grid` (``[sweep]`` tables → combinations), :mod:`~
 from liqbt.sweep.cache import HeatmapCache
 from liqbt.sweep.executors import make_executor
 from liqbt.sweep.grid import SweepSpec, ValidationSpec, WalkForwardSpec, build_grid, parse_specs
-from liqbt.sweep.runner import SweepResult, run_sweep, summary_text
+from liqbt.sweep.runner import SweepResult, run_sweep, summary_text, sweep_market
 
 __all__ = [
     "HeatmapCache", "SweepResult", "SweepSpec", "ValidationSpec", "WalkForwardSpec", "build_grid",
-    "make_executor", "parse_specs", "run_sweep", "summary_text",
+    "make_executor", "parse_specs", "run_sweep", "summary_text", "sweep_market",
 ]

@@ -154,17 +154,12 @@ def run_sweep(
     progress: bool = True,
     html: bool = True,
 ) -> SweepResult:
-    """Run (or resume) the sweep described by ``config``'s ``[sweep]``/``[validation]`` tables."""
+    """Run (or resume) the sweep described by ``config``'s ``[sweep]``/``[validation]`` tables
+    on the archive rows of its ``[data]`` table (see :func:`sweep_market` for the options)."""
     from liqbt.archive import Archive
     from liqbt.pipeline import _strategy_class, load_market
 
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    spec, vspec = parse_specs(config)
-    strategy_cls = _strategy_class(config)
-    grid = build_grid(config, spec, strategy_cls)
-    metric = vspec.metric or spec.metric
-
+    build_grid(config, parse_specs(config)[0], _strategy_class(config))  # bad grids fail before any data is read
     t0 = time.perf_counter()
     own = archive is None
     if own:
@@ -174,7 +169,42 @@ def run_sweep(
     finally:
         if own:
             archive.close()
-    timings["load data"] = round(time.perf_counter() - t0, 3)
+    load_s = round(time.perf_counter() - t0, 3)
+    res = sweep_market(config, market, fingerprint, out=out, runs_dir=runs_dir, executor=executor,
+                       workers=workers, address=address, cache=cache, progress=progress, html=html,
+                       _timings={"load data": load_s})
+    return res
+
+
+def sweep_market(
+    config: RunConfig,
+    market,
+    fingerprint: str,
+    *,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    executor: str | Executor | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    cache: str | Path | None = "default",
+    progress: bool = True,
+    html: bool = True,
+    _timings: dict[str, float] | None = None,
+) -> SweepResult:
+    """The sweep on an already loaded ``market`` whose rows hash to ``fingerprint``.
+
+    ``executor``: ``"local"``/``"ray"`` or an :class:`Executor` (then not closed here);
+    ``workers``/``address`` override ``[sweep]``; ``cache``: heatmap cache folder (``None`` =
+    memory only); ``out``: the sweep folder (an existing one holding the same sweep is resumed).
+    """
+    from liqbt.pipeline import _strategy_class
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = dict(_timings or {})
+    spec, vspec = parse_specs(config)
+    strategy_cls = _strategy_class(config)
+    grid = build_grid(config, spec, strategy_cls)
+    metric = vspec.metric or spec.metric
 
     segments: list[Segment] = []
     wins = []

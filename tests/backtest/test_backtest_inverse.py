@@ -367,6 +367,19 @@ def test_inverse_portfolio_is_the_coin_account(btcusd_1h):
         (r.equity_usd.iloc[-1] / (1.5 * m.close[0]) - 1) * 100)
     np.testing.assert_allclose(t.pnl_usd, t.pnl * t.exit_price, rtol=1e-12)
     np.testing.assert_array_equal(t.pnl_coin, t.pnl)
+    # flat bars: every funding payment is folded by then, so vectorbt's value is our equity
+    flat = r.sim.position == 0
+    assert flat.sum() > 100 and (~flat).sum() > 100
+    np.testing.assert_allclose(pf.value().to_numpy()[flat], r.equity.to_numpy()[flat], rtol=1e-12)
+
+
+def test_inverse_portfolio_value_equals_equity_at_every_bar_without_funding(btcusd_1h):
+    """Mark to market inside trades too: cash + (−N)·F/close is the coin equity."""
+    m = btcusd_1h.truncate(2_000)
+    r = backtest(m, random_signals(m, seed=8, every=20), BacktestParams(init_cash=1.0, leverage=2,
+                                                                       funding=False), stats=False)
+    assert (r.sim.position != 0).mean() > 0.3
+    np.testing.assert_allclose(r.portfolio.value().to_numpy(), r.equity.to_numpy(), rtol=1e-12)
 
 
 def test_linear_result_states_quote_currency_and_usd_equity(btcusd_1h):
@@ -430,7 +443,7 @@ def test_btcusd_perp_through_the_archive(shared_data, tmp_path):
 
 def test_btcusd_perp_config_runs_on_real_prices(shared_data, tmp_path):
     """configs/btcusd_perp_cold_side_stops.toml end to end (archive → heatmap → strategy →
-    backtest) on three days of real BTC 1m prices written as COIN-M klines (July 2023, inside the
+    backtest) on three days (two of warm-up) of real BTC 1m prices written as COIN-M klines (July 2023, inside the
     liquidationSnapshot span): a coin account, whole contracts, coin metrics."""
     from liqbt.archive import Archive
     from liqbt.config import load_run_config
@@ -442,10 +455,11 @@ def test_btcusd_perp_config_runs_on_real_prices(shared_data, tmp_path):
     with Archive(db) as archive:
         archive.ingest(files, progress=False)
     cfg = load_run_config(ROOT / "configs" / "btcusd_perp_cold_side_stops.toml",
-                          overrides={"data": {"start": "2023-07-19", "end": "2023-07-22"}})
+                          overrides={"data": {"start": "2023-07-21", "end": "2023-07-22"}})
+    assert cfg.data.warmup == "2d"  # 19 and 20 July warm the heatmap and EMAs up
     r = run_config(cfg, db=str(db), progress=False)
     bt = r.backtest
-    assert r.market.contract_type == "inverse" and len(r.market) == 3 * 1440
+    assert r.market.contract_type == "inverse" and len(r.market) == 1440
     t = bt.trades
     assert len(t) > 10 and (t.qty == np.floor(t.qty)).all()
     # size_pct 100, 1x: each entry buys floor(wallet × fill / 100) contracts, the wallet being the
@@ -455,6 +469,12 @@ def test_btcusd_perp_config_runs_on_real_prices(shared_data, tmp_path):
     assert bt.metrics["account_currency"] == "BTC"
     assert bt.equity.iloc[0] == cfg.backtest.init_cash
     assert bt.equity.iloc[-1] == pytest.approx(cfg.backtest.init_cash + t.pnl.sum(), rel=1e-9)
+    from liqbt.report import write_run
+
+    out = write_run(r, tmp_path / "run", html=False)
+    eq = pd.read_parquet(out / "equity.parquet")
+    np.testing.assert_allclose(eq["equity_usd"], eq["equity"] * r.market.close, rtol=1e-12)
+    assert json.loads((out / "metrics.json").read_text())["account_currency"] == "BTC"
 
 
 # ------------------------------------------------------------------ shipped real-data configs
@@ -467,7 +487,7 @@ def test_btcusd_perp_config_runs_on_real_prices(shared_data, tmp_path):
 def test_real_data_configs_parse(name, symbol, contract):
     from liqbt.archive.formats import contract_of
     from liqbt.config import load_run_config, load_toml
-    from liqbt.timeutil import to_ms
+    from liqbt.timeutil import duration_ms, to_ms
 
     path = ROOT / "configs" / f"{name}.toml"
     cfg = load_run_config(path)
@@ -479,7 +499,8 @@ def test_real_data_configs_parse(name, symbol, contract):
     raw = load_toml(path)
     assert set(raw) == set(ref)
     assert set(raw["strategy"]["params"]) == set(ref["strategy"]["params"])
-    start, end = to_ms(cfg.data.start), to_ms(cfg.data.end)
+    assert set(raw["data"]) == set(ref["data"])
+    start, end = to_ms(cfg.data.start) - duration_ms(cfg.data.warmup), to_ms(cfg.data.end)
     if contract[0] == "inverse":  # inside the span Binance published COIN-M liquidationSnapshot
         assert to_ms("2023-06-25") <= start < end <= to_ms("2024-10-15")
         assert cfg.backtest.init_cash < 10  # coin, not USD

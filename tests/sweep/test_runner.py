@@ -115,8 +115,7 @@ def test_heatmaps_built_once_per_distinct_value_and_cached_across_sweeps(sweep_d
                   cache=tmp_path / "cache", progress=False, html=False)
     assert len(calls) == 2 and b.summary["heatmaps_built"] == 0 and b.summary["heatmaps_loaded"] == 2
     pd.testing.assert_frame_equal(a.results, b.results)
-    # a different heatmap really gives different features → different signals somewhere
-    assert a.results.groupby("heatmap.bin_bps")["total_return_pct"].sum().nunique() == 2
+    assert len(list((tmp_path / "cache" / "heatmaps").glob("*.npz"))) == 2
 
 
 class _Interrupting(InProcessExecutor):

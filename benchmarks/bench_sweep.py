@@ -1,0 +1,185 @@
+"""Sweep throughput: 1,000 parameter combinations over one year of 1-minute bars (525,600).
+
+Grid: ``cold_side_stops`` (EMA cross, fixed % stop) with 5 fast spans × 2 stop distances = 10
+signal settings, × 5 leverages × 4 sizes × 5 taker fees = 100 backtest settings each.
+
+Measured in the same run, on the same arrays and signals:
+
+* **sweep** — :func:`liqbt.sweep.sweep_market` in one process (heatmap, signals per strategy
+  setting, kernel per combination, metrics, rows appended to disk, results.parquet; its statistics
+  stage is timed separately) and with the local process pool (2 workers);
+* **bare kernel loop** — ``liqbt.backtest.simulate`` over the same 1,000 (signals, params) pairs,
+  precomputed signals, total return only: the floor for our own engine;
+* **bare vectorbt** — the fastest bare vectorbt way on this machine, a loop of single-column
+  ``Portfolio.from_signals`` calls (+ ``total_return`` and ``sharpe_ratio``; one 100-column
+  broadcast was 1.8× slower, backtest-anchors.md §2.5), timed on ``VBT_SAMPLE`` of the combinations
+  after a warm-up call and extrapolated per combination. vectorbt has no leverage: size is passed
+  as the notional value.
+
+Also: ``null_control`` with 200 draws on one month of 1m bars.
+
+Run: ``python benchmarks/bench_sweep.py`` (or ``benchmarks/run.py sweep``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))
+
+N_BARS = 525_600
+VBT_SAMPLE = 40
+
+CONFIG = {
+    "name": "bench_sweep",
+    "data": {"symbol": "BTCUSDT", "start": "2023-11-14", "end": "2024-11-13"},
+    "strategy": {"name": "cold_side_stops", "params": {"stop": "fixed", "slow": 60}},
+    "backtest": {"slippage_bps": 1.0},
+    "sweep": {
+        "metric": "sharpe", "bootstrap": 200, "null_draws": 20, "seed": 1,
+        "grid": {
+            "strategy": {"fast": [10, 20, 30, 40, 50], "fixed_stop_pct": [0.5, 1.0]},
+            "backtest": {"leverage": [1, 2, 3, 4, 5], "size_pct": [25, 50, 75, 100],
+                         "taker_bps": [2, 4, 6, 8, 10]},
+        },
+    },
+}
+
+
+def _config():
+    from liqbt.config import parse_run_config
+
+    return parse_run_config(CONFIG, source=str(Path(__file__).resolve()))
+
+
+def _bare_kernel(market, grid, signals_by_strategy):
+    from liqbt.backtest import simulate
+
+    t0 = time.perf_counter()
+    out = []
+    for c in grid.combos:
+        sim = simulate(market, signals_by_strategy[c.values["strategy.fast"], c.values["strategy.fixed_stop_pct"]], c.backtest)
+        out.append(sim.equity[-1])
+    return time.perf_counter() - t0, out
+
+
+def _bare_vbt(market, combos, signals_by_strategy):
+    import pandas as pd
+    import vectorbt as vbt
+
+    idx = pd.RangeIndex(len(market))
+    close = pd.Series(market.close, index=idx)
+    ohl = {k: pd.Series(getattr(market, k), index=idx) for k in ("open", "high", "low")}
+
+    def shifted(a):  # decided at t, filled at the open of t+1
+        return pd.Series(np.r_[False, a[:-1]], index=idx)
+
+    prepared = {}
+    for key, s in signals_by_strategy.items():
+        prepared[key] = dict(entries=shifted(s.long_entry), exits=shifted(s.long_exit),
+                             short_entries=shifted(s.short_entry), short_exits=shifted(s.short_exit))
+
+    def one(c):
+        sig = prepared[c.values["strategy.fast"], c.values["strategy.fixed_stop_pct"]]
+        b = c.backtest
+        pf = vbt.Portfolio.from_signals(
+            close, **sig, price=ohl["open"], open=ohl["open"], high=ohl["high"], low=ohl["low"],
+            sl_stop=c.strategy.fixed_stop_pct / 100, stop_entry_price="price", stop_exit_price="stopmarket",
+            fees=b.taker_bps / 1e4, slippage=b.slippage_bps / 1e4,
+            size=b.init_cash * b.size_pct / 100 * b.leverage, size_type="value", init_cash=b.init_cash,
+            freq="1min",
+        )
+        return float(pf.total_return()), float(pf.sharpe_ratio())
+
+    t0 = time.perf_counter()
+    one(combos[0])  # JIT (vectorbt's from_signals kernels are not cached)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for c in combos[:VBT_SAMPLE]:
+        one(c)
+    return first, (time.perf_counter() - t0) / VBT_SAMPLE
+
+
+def main() -> dict:
+    from liqbt.heatmap.heatmap import synthetic_market
+    from liqbt.stats import null_control
+    from liqbt.strategy import build_context, load_strategy, run_strategy
+    from liqbt.sweep import HeatmapCache, build_grid, parse_specs, sweep_market
+    from liqbt.sweep.executors import InProcessExecutor, make_executor
+
+    start = 1_699_920_000_000  # 2023-11-14
+    market = synthetic_market(N_BARS, seed=3, start_ms=start, price=37_000.0)
+    config = _config()
+    spec, _ = parse_specs(config)
+    grid = build_grid(config, spec, load_strategy("cold_side_stops"))
+    figures: dict[str, float] = {"bars": N_BARS, "combinations": len(grid)}
+    assert len(grid) == 1000
+
+    # signals of the 10 strategy settings, shared by both bare baselines
+    hm = HeatmapCache(None).get(market, "bench", config.heatmap)
+    ctx = build_context(market, hm)
+    cls = load_strategy("cold_side_stops")
+    signals = {}
+    for c in grid.combos:
+        key = (c.values["strategy.fast"], c.values["strategy.fixed_stop_pct"])
+        if key not in signals:
+            signals[key] = run_strategy(cls(c.strategy), ctx)
+    figures["entries_per_setting"] = float(np.mean([s.n_entries for s in signals.values()]))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = sweep_market(config, market, "bench", out=Path(tmp) / "s1", executor=InProcessExecutor(),
+                           cache=None, progress=False, html=False)
+        sweep_total = time.perf_counter() - t0
+        figures["sweep_1proc_s"] = sweep_total - res.timings["statistics"]
+        figures["sweep_statistics_s"] = res.timings["statistics"]
+        with make_executor("local", workers=2) as ex:
+            t0 = time.perf_counter()
+            res2 = sweep_market(config, market, "bench", out=Path(tmp) / "s2", executor=ex,
+                                cache=None, progress=False, html=False)
+            figures["sweep_2proc_s"] = time.perf_counter() - t0 - res2.timings["statistics"]
+        assert res.results["final_equity"].equals(res2.results["final_equity"])
+
+    figures["bare_kernel_s"], finals = _bare_kernel(market, grid, signals)
+    assert np.allclose(finals, res.results["final_equity"].to_numpy())
+    figures["vbt_first_call_s"], per_combo = _bare_vbt(market, grid.combos, signals)
+    figures["vbt_per_combo_s"] = per_combo
+    figures["vbt_1000_est_s"] = per_combo * len(grid)
+
+    n = len(grid)
+    figures["sweep_combos_per_s_1proc"] = n / figures["sweep_1proc_s"]
+    figures["sweep_combos_per_s_2proc"] = n / figures["sweep_2proc_s"]
+    figures["vbt_combos_per_s"] = 1.0 / per_combo
+    figures["ratio_sweep_1proc_over_vbt"] = figures["sweep_1proc_s"] / figures["vbt_1000_est_s"]
+    figures["ratio_sweep_1proc_over_bare_kernel"] = figures["sweep_1proc_s"] / figures["bare_kernel_s"]
+
+    month = market.truncate(43_200)
+    sig_m = run_strategy(cls(grid.combos[0].strategy), build_context(month, HeatmapCache(None).get(month, "m", config.heatmap)))
+    null_control(month, sig_m, grid.combos[0].backtest, draws=5, seed=0)  # warm
+    t0 = time.perf_counter()
+    nc = null_control(month, sig_m, grid.combos[0].backtest, draws=200, seed=0)
+    figures["null_control_200_month_s"] = time.perf_counter() - t0
+    figures["null_control_entries"] = nc["entries"]
+
+    print(f"bars {N_BARS:,}  combinations {n}  (10 signal settings × 100 backtest settings, "
+          f"~{figures['entries_per_setting']:.0f} entries each)")
+    print(f"  sweep, 1 process            {figures['sweep_1proc_s']:7.1f} s  {figures['sweep_combos_per_s_1proc']:6.1f} combos/s"
+          f"  (+ statistics {figures['sweep_statistics_s']:.1f} s)")
+    print(f"  sweep, local pool 2 procs   {figures['sweep_2proc_s']:7.1f} s  {figures['sweep_combos_per_s_2proc']:6.1f} combos/s")
+    print(f"  bare kernel loop            {figures['bare_kernel_s']:7.1f} s  {n / figures['bare_kernel_s']:6.1f} combos/s")
+    print(f"  bare vectorbt loop (est.)   {figures['vbt_1000_est_s']:7.1f} s  {figures['vbt_combos_per_s']:6.1f} combos/s"
+          f"  ({VBT_SAMPLE} timed, first call JIT {figures['vbt_first_call_s']:.1f} s)")
+    print(f"  ratio sweep(1 proc) / bare vectorbt   {figures['ratio_sweep_1proc_over_vbt']:.2f}  (target < 1.20)")
+    print(f"  ratio sweep(1 proc) / bare kernel     {figures['ratio_sweep_1proc_over_bare_kernel']:.2f}")
+    print(f"  null control: 200 draws on a month of 1m bars ({nc['entries']} entries) "
+          f"{figures['null_control_200_month_s']:.2f} s")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,9 @@ N_BARS = 525_600
 REPEAT = 5
 
 
+from _timing import best_of  # noqa: E402
+
+
 def _bars(n: int, seed: int = 1):
     from liqbt.market import MarketFrame
 
@@ -65,13 +68,7 @@ def _signals(m, seed: int = 2, sl: float = 0.01, tp: float = 0.02):
 
 
 def _best(fn, repeat=REPEAT):
-    times = []
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+    return best_of(fn, repeat)
 
 
 def main() -> dict:

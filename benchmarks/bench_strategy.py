@@ -35,14 +35,9 @@ from liqbt.strategy import (  # noqa: E402
 N_YEAR = 525_600
 
 
-def _best(fn, repeat=3):
-    best = float("inf")
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+
+
+from _timing import best_of  # noqa: E402
 
 
 def _pandas_refs(t, h, lo, c, v):
@@ -89,8 +84,8 @@ def main() -> dict:
     refs = _pandas_refs(t, h, lo, c, v)
     print(f"indicators on {N_YEAR:,} bars (best of 3): liqbt numba vs pandas reference")
     for name in ours:
-        ta, _ = _best(ours[name])
-        tb, _ = _best(refs[name])
+        ta, _ = best_of(ours[name])
+        tb, _ = best_of(refs[name])
         results[f"{name}_s"] = round(ta, 4)
         results[f"{name}_pandas_s"] = round(tb, 4)
         results[f"{name}_speedup"] = round(tb / ta, 1)
@@ -103,7 +98,7 @@ def main() -> dict:
     for name in ("sweep_reversal", "squeeze_breakout", "cold_side_stops"):
         strat = load_strategy(name)()
         run_strategy(strat, build_context(m, features=feats))  # warm-up
-        ts, sig = _best(lambda strat=strat: run_strategy(strat, build_context(m, features=feats)))
+        ts, sig = best_of(lambda strat=strat: run_strategy(strat, build_context(m, features=feats)))
         results[f"{name}_s"] = round(ts, 3)
         results[f"{name}_entries"] = sig.n_entries
         results[f"{name}_bars_per_s"] = int(N_YEAR / ts)
@@ -112,8 +107,8 @@ def main() -> dict:
     n = 100_000
     small = m.truncate(n)
     strat = load_strategy("squeeze_breakout")()
-    t1, _ = _best(lambda: compute_pipeline(small, None, strat, features_fn=example_features), repeat=2)
-    t2, rep = _best(lambda: check_lookahead(small, strat, features_fn=example_features), repeat=1)
+    t1, _ = best_of(lambda: compute_pipeline(small, None, strat, features_fn=example_features), repeat=2)
+    t2, rep = best_of(lambda: check_lookahead(small, strat, features_fn=example_features), repeat=1)
     results["lookahead_bars"] = n
     results["lookahead_cuts"] = len(rep.cuts)
     results["lookahead_s"] = round(t2, 3)

@@ -9,7 +9,7 @@ Measured in the same run, on the same arrays and signals:
   setting, kernel per combination, metrics, rows appended to disk, results.parquet; its statistics
   stage is timed separately) and with the local process pool (2 workers);
 * **bare kernel loop** — ``liqbt.backtest.simulate`` over the same 1,000 (signals, params) pairs,
-  precomputed signals, total return only: the floor for our own engine;
+  precomputed and pre-validated signals, final equity only: the floor for our own engine;
 * **bare vectorbt** — the fastest bare vectorbt way on this machine, a loop of single-column
   ``Portfolio.from_signals`` calls (+ ``total_return`` and ``sharpe_ratio``; one 100-column
   broadcast was 1.8× slower, backtest-anchors.md §2.5), timed on ``VBT_SAMPLE`` of the combinations
@@ -59,7 +59,9 @@ def _config():
 
 def _bare_kernel(market, grid, signals_by_strategy):
     from liqbt.backtest import simulate
+    from liqbt.sweep.evaluate import checked
 
+    signals_by_strategy = {k: checked(s) for k, s in signals_by_strategy.items()}  # no re-validation
     t0 = time.perf_counter()
     out = []
     for c in grid.combos:

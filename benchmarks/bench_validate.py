@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba_cache"))
@@ -42,14 +41,9 @@ class _VolumesOnly:
         return f[(f["ts"] >= start) & (f["ts"] < end)]
 
 
-def _timed(fn, repeat: int = 1):
-    best = np.inf
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+
+
+from _timing import best_of  # noqa: E402
 
 
 def main() -> dict:
@@ -57,7 +51,7 @@ def main() -> dict:
     m = synthetic_market(n, seed=1, interval_ms=60_000)
     params = HeatmapParams()
     reconstruct(synthetic_market(2000, seed=2), params)  # compile once (numba cache)
-    t_rec, hm = _timed(lambda: reconstruct(m, params), repeat=2)
+    t_rec, hm = best_of(lambda: reconstruct(m, params), repeat=2)
     # realised hourly volumes ~ the model's own prediction × noise (content does not matter here)
     hours = np.unique(m.open_time // H * H)
     rng = np.random.default_rng(0)
@@ -66,12 +60,12 @@ def main() -> dict:
                          "short_usd": rng.lognormal(12, 1, len(hours))})
     arch = _VolumesOnly(vols)
     scores_for_run(hm, m, arch, None)  # warm-up
-    t_run, res = _timed(lambda: scores_for_run(hm, m, arch, None), repeat=3)
+    t_run, res = best_of(lambda: scores_for_run(hm, m, arch, None), repeat=3)
     real = Realised.from_volumes(vols["ts"], vols["long_usd"], vols["short_usd"], H)
-    t_val, rep = _timed(lambda: validate(m, params, real))
+    t_val, rep = best_of(lambda: validate(m, params, real))
     with tempfile.TemporaryDirectory() as tmp:
-        t_png, _ = _timed(lambda: render_png(hm, Path(tmp) / "h.png", market=m))
-        t_html, _ = _timed(lambda: render_html(hm, Path(tmp) / "h.html", market=m))
+        t_png, _ = best_of(lambda: render_png(hm, Path(tmp) / "h.png", market=m))
+        t_html, _ = best_of(lambda: render_html(hm, Path(tmp) / "h.html", market=m))
     figures = {
         "bars": n,
         "reconstruct_s": round(t_rec, 3),

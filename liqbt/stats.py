@@ -100,6 +100,39 @@ def max_drawdown_nb(equity):
     return worst
 
 
+@njit(cache=True)
+def equity_summary_nb(equity, init_cash, position):
+    """One pass over an equity curve: ``(mean, std (ddof=1), downside deviation of per-bar
+    returns, max drawdown fraction (from ``init_cash``), share of bars with a position)``."""
+    n = len(equity)
+    prev = init_cash
+    s1 = 0.0
+    s2 = 0.0
+    down = 0.0
+    peak = init_cash
+    worst = 0.0
+    held = 0
+    for i in range(n):
+        v = equity[i]
+        r = v / prev - 1.0 if prev != 0.0 else 0.0
+        prev = v
+        s1 += r
+        s2 += r * r
+        if r < 0.0:
+            down += r * r
+        if v > peak:
+            peak = v
+        if peak > 0.0 and 1.0 - v / peak > worst:
+            worst = 1.0 - v / peak
+        if position[i] != 0.0:
+            held += 1
+    if n < 2:
+        return np.nan, np.nan, np.nan, worst, held / max(n, 1)
+    mean = s1 / n
+    var = (s2 - n * mean * mean) / (n - 1)
+    return mean, math.sqrt(max(var, 0.0)), math.sqrt(down / n), worst, held / n
+
+
 def sharpe_ratio(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
     """Mean over standard deviation (ddof=1) of ``returns`` × √periods_per_year; NaN when flat."""
     r = np.ascontiguousarray(returns, dtype=np.float64)

@@ -1,6 +1,9 @@
-"""Cluster features: hand-made density windows, ATR, and the Heatmap.features contract."""
+"""Cluster features: hand-made density windows, a hand-built sweep through the kernel, side
+symmetry, ATR, and the Heatmap.features contract."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -15,29 +18,42 @@ from liqbt.features import (
 )
 from liqbt.heatmap import HeatmapParams, reconstruct
 from liqbt.heatmap.heatmap import synthetic_market
+from liqbt.market import MarketFrame
 
 N = 60
 STEP = 1.001
 
 
-def _run(long_usd, short_usd, long_peak=None, short_peak=None, close=100.0, atr=0.5, sigma=1.0,
-         thr=2.0):
-    lp = close * STEP ** -np.arange(N)
-    sp = close * STEP ** np.arange(N)
+def _run(long_usd, short_usd, long_formed=None, short_formed=None, close=100.0, atr=0.5,
+         sigma=1.0, thr=2.0, origin=0):
+    """Features of one bar. Arrays are indexed ``origin + d``; ``*_formed`` default to current."""
+    lu = np.asarray(long_usd, float)
+    su = np.asarray(short_usd, float)
+    d = np.arange(len(lu)) - origin
+    lp = close * STEP ** -d
+    sp = close * STEP ** d
     out = np.full(len(FEATURE_COLUMNS), -999.0)
+    w = len(lu) - origin
     cluster_features_nb(
-        np.asarray(long_usd, float), np.asarray(short_usd, float),
-        np.asarray(long_usd if long_peak is None else long_peak, float),
-        np.asarray(short_usd if short_peak is None else short_peak, float),
-        lp, sp, close, atr, gauss_weights(sigma), thr, np.zeros(N), np.zeros(N), out,
+        lu, su, np.asarray(lu if long_formed is None else long_formed, float),
+        np.asarray(su if short_formed is None else short_formed, float),
+        lp, sp, origin, close, atr, gauss_weights(sigma), thr, np.zeros(w), np.zeros(w), out,
     )
     assert not np.any(out == -999.0)  # every column written
     return dict(zip(FEATURE_COLUMNS, out, strict=True)), lp, sp
 
 
+def test_column_contract_is_append_only():
+    # strategies index these by name, parquet files by name; the historical 39 keep their place
+    assert FEATURE_COLUMNS[0] == "long_near_near_edge" and FEATURE_COLUMNS[38] == "imbalance"
+    assert FEATURE_COLUMNS[39:] == ("long_swept_usd", "long_swept_frac", "short_swept_usd",
+                                    "short_swept_frac")
+    assert len(set(FEATURE_COLUMNS)) == len(FEATURE_COLUMNS)
+
+
 def test_near_and_big_clusters_edges_distance_share_vacuum():
     lu = np.full(N, 2.0)
-    lu[5] = 0.5  # the thinnest bin between price and the nearest cluster
+    lu[5] = 0.5  # a pocket between price and the nearest cluster
     lu[10:13] = 50.0  # near, smaller
     lu[30:36] = 100.0  # far, bigger
     su = np.full(N, 1.0)
@@ -56,16 +72,88 @@ def test_near_and_big_clusters_edges_distance_share_vacuum():
     assert f["long_vacuum_usd"] == 0.5
     assert f["long_vacuum_pct"] == pytest.approx((100 - lp[5]) / 100 * 100)
     assert f["imbalance"] == pytest.approx((su.sum() - total_l) / (su.sum() + total_l))
+    # nothing was swept: formed == current
+    assert f["long_near_consumed"] == 0.0 and f["long_big_consumed"] == 0.0
+    assert f["long_swept_usd"] == 0.0 and f["long_swept_frac"] == 0.0
 
 
-def test_consumed_fraction_uses_peak_since_formed():
+def test_consumed_counts_the_swept_part_even_past_the_close():
+    """A long cluster that formed over d = −2..5 (5 bins are now above the close, i.e. price is
+    trading inside it); only d = 3..5 is intact. consumed = 1 − 30/80 over the formed extent."""
+    o = 10
+    cur = np.zeros(o + N)
+    cur[o + 3:o + 6] = 10.0
+    formed = cur.copy()
+    formed[o - 2:o + 6] = 10.0
+    f, lp, _ = _run(cur, np.zeros(o + N), long_formed=formed, origin=o, sigma=0.0)
+    assert f["long_near_usd"] == 30.0 and f["long_near_near_edge"] == lp[o + 3]
+    assert f["long_near_consumed"] == pytest.approx(1 - 30 / 80)
+    assert f["long_swept_usd"] == pytest.approx(50.0)
+    assert f["long_swept_frac"] == pytest.approx(1 - 30 / 80)
+    # the same window without the overhang would only see 3 of the 5 swept bins
+    f2, _, _ = _run(cur[o:], np.zeros(N), long_formed=formed[o:], sigma=0.0)
+    assert f2["long_near_consumed"] == pytest.approx(1 - 30 / 60)
+
+
+def test_fully_swept_cluster_leaves_near_but_stays_in_swept_columns():
+    cur = np.zeros(N)
+    cur[30:34] = 20.0  # intact, farther
+    formed = cur.copy()
+    formed[6:9] = 40.0  # swept completely
+    f, lp, _ = _run(cur, np.zeros(N), long_formed=formed)
+    assert f["long_near_near_edge"] == lp[30] and f["long_near_consumed"] == 0.0
+    assert f["long_swept_usd"] == pytest.approx(120.0) and f["long_swept_frac"] == 1.0
+
+
+def test_each_side_is_judged_against_its_own_window():
+    """Equally prominent clusters on both sides, but the long side carries a third of the short
+    side's USD (longs below price, a downtrend drained them): both are clusters. A threshold on
+    both sides' mean (the old rule) lost the long one."""
+    su = np.full(N, 3.0)
+    su[20:24] = 30.0
+    f, _, _ = _run(su / 3.0, su)
+    assert f["long_near_usd"] == pytest.approx(f["short_near_usd"] / 3.0)
+    assert f["long_near_near_edge"] == pytest.approx(100.0 * STEP ** -20)
+    assert f["short_near_near_edge"] == pytest.approx(100.0 * STEP ** 20)
+
+
+def test_swapping_the_sides_swaps_every_feature():
+    rng = np.random.default_rng(3)
+    o = 8
+    for _ in range(20):
+        a = rng.gamma(0.3, 10.0, o + N) * (rng.random(o + N) < 0.5)
+        b = rng.gamma(0.3, 10.0, o + N) * (rng.random(o + N) < 0.5)
+        fa = a + rng.gamma(0.3, 5.0, o + N) * (rng.random(o + N) < 0.3)
+        fb = b + rng.gamma(0.3, 5.0, o + N) * (rng.random(o + N) < 0.3)
+        x, lp, sp = _run(a, b, fa, fb, origin=o)
+        y, _, _ = _run(b, a, fb, fa, origin=o)
+        for col in FEATURE_COLUMNS:
+            if col.startswith("long_"):
+                mirrored = "short_" + col[5:]
+                # prices: long bins are at 100/STEP^d, short at 100·STEP^d → compare as distances
+                if col.endswith(("_edge", "_center")):
+                    xv, yv = (x[col] if np.isnan(x[col]) else math.log(x[col] / 100.0),
+                              y[mirrored] if np.isnan(y[mirrored]) else -math.log(y[mirrored] / 100.0))
+                    assert xv == pytest.approx(yv, rel=1e-9, abs=1e-12, nan_ok=True), col
+                elif col.endswith(("dist_pct", "dist_atr", "vacuum_pct")):
+                    assert np.isnan(x[col]) == np.isnan(y[mirrored]), col
+                else:
+                    assert x[col] == pytest.approx(y[mirrored], rel=1e-12, nan_ok=True), col
+        assert x["imbalance"] == pytest.approx(-y["imbalance"], nan_ok=True)
+
+
+def test_vacuum_is_a_pocket_not_the_empty_band_next_to_price():
     lu = np.zeros(N)
-    lu[5:8] = 10.0
-    peak = lu.copy()
-    peak[5:8] = 40.0  # three quarters already swept
-    f, _, _ = _run(lu, np.zeros(N), long_peak=peak)
-    assert f["long_near_consumed"] == pytest.approx(0.75)
-    assert f["imbalance"] == -1.0
+    lu[6:20] = np.linspace(1.0, 8.0, 14)  # density only rises from price to the cluster
+    lu[20:24] = 60.0
+    f, _, _ = _run(lu, np.zeros(N), sigma=0.0)
+    assert f["long_near_near_edge"] == pytest.approx(100.0 * STEP ** -20)
+    assert np.isnan(f["long_vacuum_pct"]) and np.isnan(f["long_vacuum_usd"])
+    lu[12] = 0.2  # a pocket between a level and the cluster
+    f, lp, _ = _run(lu, np.zeros(N), sigma=0.0)
+    assert f["long_vacuum_usd"] == 0.2
+    assert f["long_vacuum_pct"] == pytest.approx((100 - lp[12]) / 100 * 100)
+    assert f["long_vacuum_pct"] < f["long_near_dist_pct"]
 
 
 def test_no_cluster_gives_nan_and_empty_window_nan_imbalance():
@@ -74,6 +162,7 @@ def test_no_cluster_gives_nan_and_empty_window_nan_imbalance():
     assert f["long_total_usd"] == 0.0
     flat, _, _ = _run(np.ones(N), np.ones(N))  # uniform density: nothing stands out
     assert np.isnan(flat["long_near_usd"]) and flat["imbalance"] == 0.0
+    assert np.isnan(flat["long_swept_frac"])
 
 
 def test_smoothing_merges_adjacent_spikes_into_one_cluster():
@@ -83,6 +172,85 @@ def test_smoothing_merges_adjacent_spikes_into_one_cluster():
     f2, _, _ = _run(lu, np.zeros(N), sigma=2.0)
     assert f0["long_near_usd"] == 100.0  # two clusters without smoothing
     assert f2["long_near_usd"] == 200.0  # one with σ = 2 bins
+
+
+# ----------------------------------------------------------------------------- through the kernel
+
+M = 60_000
+ONE_CLASS_20X = dict(leverages=(20.0,), aggressor_long=(1.0,), aggressor_short=(1.0,),
+                     passive_long=(1.0,), passive_short=(1.0,), oi_lag=0, snapshot_every=60)
+
+
+def _sweep_market(lows, closes):
+    """Bars 0..9 trade at 100.0 .. 100.9 (one OI reading of 100 coin at bar 9's close opens a
+    20x long cluster whose levels spread over ~9 bins, 95.4 .. 96.2); then bars at ``closes``
+    with wicks down to ``lows``."""
+    entry = 100.0 + 0.1 * np.arange(10)
+    close = np.concatenate([entry, np.asarray(closes, float)])
+    low = np.concatenate([entry - 0.01, np.asarray(lows, float)])
+    high = np.maximum(close + 0.01, np.r_[close[:1], close[:-1]] + 0.01)
+    n = len(close)
+    t = np.arange(n, dtype=np.int64) * M
+    oi = np.array([100.0])
+    return MarketFrame("BTCUSDT", "test", M, t, np.r_[close[:1], close[:-1]], high, low, close,
+                       np.ones(n), quote_volume=close.copy(), oi_time=t[[9]] + M, oi_qty=oi,
+                       oi_value=oi * 100.0)
+
+
+@pytest.mark.parametrize("close_back", [True, False])
+def test_wick_sweeping_half_a_cluster_reads_half_consumed_then_fades(close_back):
+    """Bar 20 wicks to the middle of the long cluster, closing back at 100 (a sweep reversal) or
+    staying inside it (the swept half is then above the close). consumed = swept / formed
+    notional, read independently from the predicted liquidations and the previous bar's
+    cluster; afterwards it fades with the sweep memory's half-life; bar 900 sweeps the rest."""
+    half_life_h = 2.0
+    k, k2 = 20, 900
+    mid = 95.8
+    after = 100.0 if close_back else mid
+    closes = [100.0] * (k - 10) + [after] * (k2 - k) + [after]
+    lows = [99.99] * (k - 10) + [mid] + [after] * (k2 - k - 1) + [94.0]  # then no new low
+    m = _sweep_market(lows, closes)
+    hm = reconstruct(m, HeatmapParams(**ONE_CLASS_20X, sweep_half_life_hours=half_life_h))
+    f = hm.features
+    before = f.iloc[k - 1]
+    assert before.long_near_consumed == 0.0 and before.long_near_usd > 0
+    assert before.long_near_usd == pytest.approx(before.long_total_usd)  # one cluster holds it all
+    swept = hm.pred[k, 0]
+    assert 0.3 * before.long_near_usd < swept < 0.7 * before.long_near_usd
+    row = f.iloc[k]
+    remain = before.long_near_usd - swept
+    assert row.long_near_consumed == pytest.approx(swept / before.long_near_usd, rel=1e-9)
+    assert row.long_near_usd == pytest.approx(remain, rel=1e-9)
+    assert row.long_near_far_edge == before.long_near_far_edge  # same cluster, nearer half gone
+    assert row.long_swept_frac == pytest.approx(row.long_near_consumed, rel=1e-9)
+    # the memory fades: after j bars the swept part weighs δ^j (δ per 1m bar)
+    delta = 0.5 ** (1.0 / (60 * half_life_h))
+    for j in (1, 120, 240):
+        fj = 0.5 ** (j / (60 * half_life_h))
+        assert f.long_near_consumed.iloc[k + j] == pytest.approx(
+            swept * fj / (remain + swept * fj), rel=1e-9)
+    assert f.long_near_consumed.iloc[k2 - 1] < 0.01  # ~7 half-lives later: forgotten
+    # full sweep: nothing left on the long side; the swept cluster is still visible
+    gone = f.iloc[k2]
+    assert hm.pred[k2, 0] == pytest.approx(remain, rel=1e-9)
+    assert np.isnan(gone.long_near_usd) and np.isnan(gone.long_near_consumed)
+    assert gone.long_swept_frac == 1.0
+    assert gone.long_swept_usd == pytest.approx(remain + swept * delta ** (k2 - k), rel=1e-9)
+    # shorts were never touched
+    assert (f.short_near_consumed.iloc[10:] == 0.0).all()
+
+
+def test_pro_rata_closing_is_not_consumption():
+    """An OI drop shrinks a cluster pro rata: its consumed fraction stays 0."""
+    m = _sweep_market([99.99] * 30, [100.0] * 30)
+    from dataclasses import replace
+
+    t = m.open_time
+    m = replace(m, oi_time=t[[9, 25]] + M, oi_qty=np.array([100.0, 40.0]),
+                oi_value=np.array([1e4, 4e3]))
+    f = reconstruct(m, HeatmapParams(**ONE_CLASS_20X)).features
+    assert f.long_near_usd.iloc[25] == pytest.approx(0.4 * f.long_near_usd.iloc[24], rel=1e-9)
+    assert (f.long_near_consumed.iloc[10:] == 0.0).all()
 
 
 @pytest.mark.realdata
@@ -113,4 +281,10 @@ def test_heatmap_features_contract():
     assert (s.short_near_near_edge <= s.short_near_far_edge).all()
     assert ((live.long_near_share > 0) & (live.long_near_share <= 1)).all()
     assert live.long_big_usd.ge(live.long_near_usd).all()
+    for side in ("long", "short"):
+        c = f[f"{side}_near_consumed"].dropna()
+        assert ((c >= 0) & (c <= 1)).all() and (c > 0.01).mean() > 0.02  # sweeps do register
+        v = f.dropna(subset=[f"{side}_vacuum_pct"])
+        assert (v[f"{side}_vacuum_pct"] < v[f"{side}_near_dist_pct"]).all()
+        assert v[f"{side}_vacuum_pct"].median() > 0.2  # not the half-bin next to price
     assert features_frame(hm.features_array, hm.index).equals(f)

@@ -221,7 +221,7 @@ class HeatmapParams:
     smooth_sigma_bins: float = 2.0
     cluster_threshold: float = 2.0
     atr_period: int = 14
-    sweep_half_life_hours: float = 24.0  # memory of swept notional behind features' "consumed"
+    sweep_half_life_hours: float = 8.0  # memory of swept notional behind features' "consumed"
 
     def validate(self) -> None:
         n = len(self.leverages)

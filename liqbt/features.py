@@ -24,11 +24,12 @@ notional). Values are NaN when no such cluster exists.
 How a cluster is found (a feature convention, not an exchange fact): each side's window
 (``HeatmapParams.feature_window_pct``, bins ordered by distance from the close's bin) is smoothed
 with a Gaussian of ``smooth_sigma_bins``; bins whose smoothed density exceeds
-``cluster_threshold`` × the mean density of *that side's* window form clusters (contiguous
-runs). The threshold is per side so that a side is judged against its own
-neighbourhood: a shared threshold made the side with lower USD per coin (longs sit below price,
-so the same quantity is worth less) or the side drained by a trend lose clusters that were just
-as prominent on their own side. Edges and centre are bin-mid prices; notional is the raw
+``cluster_threshold`` × the mean *formed* density (see below) of *that side's* window form
+clusters (contiguous runs). The threshold is per side so that a side is judged against its own
+neighbourhood: a threshold shared by both sides made the side with lower USD per coin (longs sit
+below price, so the same quantity is worth less) or the side drained by a trend lose clusters
+that were just as prominent on their own side. It uses the formed map so that a sweep does not
+lower the bar for what is left (which would let a cluster's far edge creep outwards). Edges and centre are bin-mid prices; notional is the raw
 (unsmoothed) sum.
 
 Consumed — the *formed* map. Price removes whole bins (all mass beyond the wick), so the cluster
@@ -38,8 +39,8 @@ passes ``formed = current + remembered swept`` notional per bin. The swept memor
 the state by pro-rata closing and decay (those are not sweeps) and fades with
 ``HeatmapParams.sweep_half_life_hours`` (so a cluster swept days ago does not haunt the map, and
 notional re-opened in a swept zone is counted as new). Around each current cluster the extent is
-widened on the formed map (smoothed the same way, threshold = ``cluster_threshold`` × the formed
-window's mean, reaching past the close into the swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
+widened on the formed map (smoothed the same way, same threshold, reaching past the close into
+the swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
 half a wick took shows ≈ 0.5 on the next bar. A fully swept cluster is gone from the current map
 (the next cluster becomes ``near``); the ``{side}_swept_*`` columns still show it (frac ≈ 1) until
 its memory fades below the threshold.
@@ -288,12 +289,14 @@ def cluster_features_nb(long_usd, short_usd, long_formed, short_formed, long_pri
     """
     _smooth(long_usd[origin:], gauss, work_l)
     _smooth(short_usd[origin:], gauss, work_s)
-    lt = _side_features(long_usd, long_formed, long_price, origin, work_l,
-                        threshold * _mean(long_usd[origin:]), threshold * _mean(long_formed[origin:]),
-                        close, atr, gauss, 0, out)
-    st = _side_features(short_usd, short_formed, short_price, origin, work_s,
-                        threshold * _mean(short_usd[origin:]), threshold * _mean(short_formed[origin:]),
-                        close, atr, gauss, 1, out)
+    # one threshold per side, from the formed window: a sweep neither lowers the bar for what is
+    # left (no far edge creeping outwards) nor needs a second rule for the formed map
+    thr_l = threshold * _mean(long_formed[origin:])
+    thr_s = threshold * _mean(short_formed[origin:])
+    lt = _side_features(long_usd, long_formed, long_price, origin, work_l, thr_l, thr_l, close, atr,
+                        gauss, 0, out)
+    st = _side_features(short_usd, short_formed, short_price, origin, work_s, thr_s, thr_s, close,
+                        atr, gauss, 1, out)
     out[_IMB] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
 
 

@@ -27,7 +27,8 @@ from liqbt.timeutil import duration_ms, to_ms
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load data", "heatmap", "strategy", "backtest", "validation")
+STAGES = ("load data", "heatmap", "strategy", "backtest", "null control", "validation")
+NULL_DRAWS = 200
 
 
 @dataclass
@@ -45,6 +46,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)
     warmup_bars: int = 0
+    seed: int = 0
 
 
 class _Stages:
@@ -117,8 +119,13 @@ def slice_signals(signals: Signals, lo: int, hi: int) -> Signals:
     return Signals(**{f.name: getattr(signals, f.name)[lo:hi] for f in fields(signals)})
 
 
-def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True) -> RunResult:
-    """Run one configured backtest and return a :class:`RunResult` (nothing is written)."""
+def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,
+               null_draws: int = NULL_DRAWS, seed: int = 0) -> RunResult:
+    """Run one configured backtest and return a :class:`RunResult` (nothing is written).
+
+    ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`,
+    seeded by ``seed``) give the edge-over-chance p-value stored in the metrics; 0 skips them.
+    """
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
     from liqbt.strategy import compute_pipeline
@@ -146,6 +153,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
             signals = slice_signals(signals_full, n_warm, len(full)) if n_warm else signals_full
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)
+        with stages.stage("null control"):
+            from liqbt.stats import null_control
+
+            null = null_control(market, signals, config.backtest, draws=null_draws, seed=seed)
+            result.metrics["null_control"] = null
+            result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")
         with stages.stage("validation"):
             validation = _validation_scores(heatmap, market, archive, config)
     finally:
@@ -156,7 +169,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         config=config, market=market, heatmap=heatmap, signals=signals, backtest=result,
         validation=validation, fingerprint=fingerprint, db=str(getattr(archive, "path", db)),
         timings=stages.timings, records={k: v[n_warm:] for k, v in getattr(ctx, "records", {}).items()},
-        warmup_bars=n_warm,
+        warmup_bars=n_warm, seed=seed,
     )
 
 

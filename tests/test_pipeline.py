@@ -71,6 +71,11 @@ def test_run_folder_is_complete_and_reproducible(sim_db, tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["trades"] == len(trades)
     assert np.isclose(metrics["final_equity"], equity["equity"].iloc[-1], rtol=1e-9)
+    null = metrics["null_control"]
+    assert null["draws"] == 200 and null["entries"] == metrics["trades"]
+    if metrics["trades"]:
+        assert 0 < metrics["null_p_value"] <= 1
+        assert null["null"]["total_return_pct"]["p05"] <= null["null"]["total_return_pct"]["p95"]
     html = (folder / "report.html").read_text()
     assert "plotly" in html and "cold_side_stops" in html
 

@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--null-draws", type=int, default=200, metavar="N",
+                   help="random-entry replays for the null control (default 200; 0 skips it)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the null control's draws (default 0)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder to look for strategy modules in (repeatable)")
     add_db_option(p)
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         own = list(load_toml(c).get("strategy", {}).get("path", [])) if extra else []
         configs.append(load_run_config(c, overrides={"strategy": {"path": own + extra}} if extra else None))
     for cfg in configs:
-        result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress)
+        result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
+                            null_draws=args.null_draws, seed=args.seed)
         out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)
         folder = write_run(result, out, html=not args.no_html)
         print(summary_text(result, folder))

@@ -182,6 +182,22 @@ def _metrics_tables(metrics: dict) -> str:
             for k, v in val.items()
         )
         parts.append(f"<table><tr><th colspan=2>heatmap validation for this period</th></tr>{vrows}</table>")
+    null = metrics.get("null_control")
+    if isinstance(null, dict) and null.get("null"):
+        rows = []
+        for m, stats in null["null"].items():
+            if not stats:
+                continue
+            rows.append(
+                f"<tr><th>{html.escape(m)}</th><td>{_fmt(null['actual'].get(m))}</td>"
+                f"<td>{_fmt(stats['mean'])}</td><td>{_fmt(stats['p05'])} … {_fmt(stats['p95'])}</td>"
+                f"<td>{_fmt(null['p_value'].get(m))}</td></tr>"
+            )
+        parts.append(
+            f"<table><tr><th colspan=5>null control: {null['draws']} draws of {null['entries']} random entries "
+            f"(same days, sides, stop/TP distances)</th></tr><tr><th></th><th>actual</th><th>null mean</th>"
+            f"<th>null 5–95 %</th><th>p-value</th></tr>{''.join(rows)}</table>"
+        )
     return '<div class="grid">' + "".join(parts) + "</div>"
 
 

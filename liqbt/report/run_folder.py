@@ -129,7 +129,8 @@ def build_manifest(result) -> dict[str, Any]:
                 "last_bar": _iso(market.open_time[-1]) if len(market) else None,
                 "fingerprint": result.fingerprint,
             },
-            "seed": getattr(cfg.backtest, "seed", None),
+            "seed": getattr(result, "seed", None),
+            "warmup_bars": getattr(result, "warmup_bars", 0),
             "timings_s": result.timings,
             "versions": {
                 "python": platform.python_version(),

@@ -110,7 +110,8 @@ def _bare_vbt(market, combos, signals_by_strategy):
 def main() -> dict:
     import logging
 
-    logging.getLogger("liqbt.backtest.engine").setLevel(logging.ERROR)  # per-run warnings: noise here
+    for name in ("liqbt.backtest.engine", "liqbt.backtest.funding"):  # per-run warnings: noise here
+        logging.getLogger(name).setLevel(logging.ERROR)
     from liqbt.heatmap.heatmap import synthetic_market
     from liqbt.stats import null_control
     from liqbt.strategy import build_context, load_strategy, run_strategy

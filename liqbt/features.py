@@ -24,12 +24,12 @@ notional). Values are NaN when no such cluster exists.
 How a cluster is found (a feature convention, not an exchange fact): each side's window
 (``HeatmapParams.feature_window_pct``, bins ordered by distance from the close's bin) is smoothed
 with a Gaussian of ``smooth_sigma_bins``; bins whose smoothed density exceeds
-``cluster_threshold`` × the mean *formed* density (see below) of *that side's* window form
-clusters (contiguous runs). The threshold is per side so that a side is judged against its own
-neighbourhood: a threshold shared by both sides made the side with lower USD per coin (longs sit
-below price, so the same quantity is worth less) or the side drained by a trend lose clusters
-that were just as prominent on their own side. It uses the formed map so that a sweep does not
-lower the bar for what is left (which would let a cluster's far edge creep outwards). Edges and centre are bin-mid prices; notional is the raw
+``cluster_threshold`` × the mean density of *that side's* window form clusters (contiguous
+runs). The threshold is per side so that a side is judged against its own neighbourhood: a
+threshold shared by both sides made the side with lower USD per coin (longs sit below price, so
+the same quantity is worth less) or the side drained by a trend lose clusters that were just as
+prominent on their own side. Being relative, it moves with the side's total: when a sweep removes
+much of a side, a cluster's far edge can move out by a bin. Edges and centre are bin-mid prices; notional is the raw
 (unsmoothed) sum.
 
 Consumed — the *formed* map. Price removes whole bins (all mass beyond the wick), so the cluster
@@ -39,8 +39,9 @@ passes ``formed = current + remembered swept`` notional per bin. The swept memor
 the state by pro-rata closing and decay (those are not sweeps) and fades with
 ``HeatmapParams.sweep_half_life_hours`` (so a cluster swept days ago does not haunt the map, and
 notional re-opened in a swept zone is counted as new). Around each current cluster the extent is
-widened on the formed map (smoothed the same way, same threshold, reaching past the close into
-the swept zone), and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
+widened on the formed map (the same rule applied to it: smoothed the same way, threshold =
+``cluster_threshold`` × the formed window's mean; reaching past the close into the swept zone),
+and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
 half a wick took shows ≈ 0.5 on the next bar. A fully swept cluster is gone from the current map
 (the next cluster becomes ``near``); the ``{side}_swept_*`` columns still show it (frac ≈ 1) until
 its memory fades below the threshold.
@@ -157,6 +158,53 @@ def _formed_run(f, g, lo, hi, thr):
 
 
 @njit(cache=True)
+def _first_above(u, f, sm, o, g, start, stop, step, thr):
+    """First extended index from ``start`` towards ``stop`` (exclusive, ``step`` ±1) whose
+    smoothed formed density ``f`` exceeds ``thr``, else −1.
+
+    Speed (this runs every bar): the full smoothing runs only where a cheap upper bound passes.
+    Smoothing is linear and every tap is ≤ g[0], so at an interior bin d of the window (where
+    ``sm[d]``, the smoothed current density, used the same taps) smoothed ``f`` ≤ ``sm[d]`` +
+    g[0]·(Σ swept notional within ±r)/Σg; elsewhere (window edges, past the close) the bound is
+    g[0]·(Σ formed within ±r)/Σg. The window sums slide along with the scan."""
+    n = len(sm)
+    nf = len(f)
+    r = len(g) - 1
+    wfull = g[0]
+    for t in range(1, r + 1):
+        wfull += 2.0 * g[t]
+    scale = g[0] / wfull
+    box_f = 0.0  # Σ f over [i − r, i + r]
+    box_s = 0.0  # Σ (f − u) over the same bins
+    for t in range(-r, r + 1):
+        j = start + t
+        if 0 <= j < nf:
+            box_f += f[j]
+            box_s += f[j] - u[j]
+    i = start
+    while i != stop:
+        d = i - o
+        if r <= d < n - r:
+            bound = sm[d] + box_s * scale
+        elif r <= i < nf - r:
+            bound = box_f * scale
+        else:
+            bound = np.inf
+        if bound * (1.0 + 1e-9) > thr and _smooth_at(f, g, i) > thr:
+            return i
+        out_j = i - r * step
+        in_j = i + (r + 1) * step
+        if 0 <= out_j < nf:
+            box_f -= f[out_j]
+            box_s -= f[out_j] - u[out_j]
+        if 0 <= in_j < nf:
+            box_f += f[in_j]
+            box_s += f[in_j] - u[in_j]
+        i += step
+    return -1
+
+
+@njit(cache=True)
 def _swept_share(u, f, lo, hi):
     """``(Σ formed − Σ current, 1 − Σ current / Σ formed)`` over ``[lo, hi]`` (clipped to ≥ 0)."""
     cur = 0.0
@@ -251,14 +299,13 @@ def _side_features(u, f, p, o, sm, thr, thr_f, close, atr, g, side_idx, out):
     out[sb + 1] = np.nan
     if not thr_f > 0.0:
         return total
-    hit = -1
-    for dist in range(max(n, o + 1)):
-        if dist < n and _smooth_at(f, g, o + dist) > thr_f:
-            hit = o + dist
-            break
-        if 0 < dist <= o and _smooth_at(f, g, o - dist) > thr_f:
-            hit = o - dist
-            break
+    hit = _first_above(u, f, sm, o, g, o, o + n, 1, thr_f)
+    # past the close, only as far as the hit on the side's own side
+    stop = -1 if hit < 0 else max(2 * o - hit, -1)
+    if o - 1 > stop:
+        back = _first_above(u, f, sm, o, g, o - 1, stop, -1, thr_f)
+        if back >= 0:
+            hit = back
     if hit >= 0:
         lo, hi = _formed_run(f, g, hit, hit, thr_f)
         s_usd, s_frac = _swept_share(u, f, lo, hi)
@@ -268,11 +315,11 @@ def _side_features(u, f, p, o, sm, thr, thr_f, close, atr, g, side_idx, out):
 
 
 @njit(cache=True)
-def _mean(x):
+def _sum(x):
     s = 0.0
     for v in x:
         s += v
-    return s / max(len(x), 1)
+    return s
 
 
 @njit(cache=True)
@@ -289,13 +336,14 @@ def cluster_features_nb(long_usd, short_usd, long_formed, short_formed, long_pri
     """
     _smooth(long_usd[origin:], gauss, work_l)
     _smooth(short_usd[origin:], gauss, work_s)
-    # one threshold per side, from the formed window: a sweep neither lowers the bar for what is
-    # left (no far edge creeping outwards) nor needs a second rule for the formed map
-    thr_l = threshold * _mean(long_formed[origin:])
-    thr_s = threshold * _mean(short_formed[origin:])
-    lt = _side_features(long_usd, long_formed, long_price, origin, work_l, thr_l, thr_l, close, atr,
+    # per side: each map (current, formed) is judged against its own mean over the window
+    thr_l = threshold * _sum(long_usd[origin:]) / max(len(work_l), 1)
+    thr_s = threshold * _sum(short_usd[origin:]) / max(len(work_s), 1)
+    thf_l = threshold * _sum(long_formed[origin:]) / max(len(work_l), 1)
+    thf_s = threshold * _sum(short_formed[origin:]) / max(len(work_s), 1)
+    lt = _side_features(long_usd, long_formed, long_price, origin, work_l, thr_l, thf_l, close, atr,
                         gauss, 0, out)
-    st = _side_features(short_usd, short_formed, short_price, origin, work_s, thr_s, thr_s, close,
+    st = _side_features(short_usd, short_formed, short_price, origin, work_s, thr_s, thf_s, close,
                         atr, gauss, 1, out)
     out[_IMB] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
 

@@ -118,14 +118,12 @@ def equity_summary_nb(equity, init_cash, position):
         prev = v
         s1 += r
         s2 += r * r
-        if r < 0.0:
-            down += r * r
-        if v > peak:
-            peak = v
-        if peak > 0.0 and 1.0 - v / peak > worst:
+        neg = min(r, 0.0)  # branch-free: the sign of a return is a coin flip for the predictor
+        down += neg * neg
+        peak = max(peak, v)
+        if v < peak * (1.0 - worst) and peak > 0.0:  # divide only on a new worst drawdown
             worst = 1.0 - v / peak
-        if position[i] != 0.0:
-            held += 1
+        held += position[i] != 0.0
     if n < 2:
         return np.nan, np.nan, np.nan, worst, held / max(n, 1)
     mean = s1 / n

@@ -782,6 +782,8 @@ def example_features(market: MarketFrame, lookback: int = 120) -> pd.DataFrame:
         cols[f"{side}_total_usd"] = usd / 0.6
         cols[f"{side}_vacuum_pct"] = dist / 2
         cols[f"{side}_vacuum_usd"] = usd * 0.01
+        cols[f"{side}_swept_usd"] = np.where(np.isnan(near), np.nan, 0.0)
+        cols[f"{side}_swept_frac"] = np.where(np.isnan(near), np.nan, 0.0)
     cols["imbalance"] = np.zeros(len(close))
     frame = pd.DataFrame(cols, index=pd.to_datetime(market.open_time, unit="ms", utc=True).rename("open_time"))
     return frame[list(FEATURE_COLUMNS)]

@@ -42,6 +42,13 @@ from numba import njit
 from liqbt.features import N_FEATURES, cluster_features_nb
 
 PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "short_hi")
+
+# numba's on-disk cache is keyed on the *content of this file* only, yet reconstruct_nb compiles
+# liqbt/features.py into itself: after an edit there alone, .numba_cache would keep serving the
+# old feature code. This digest of features.py (checked by
+# tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
+# this file too, which invalidates the cache.
+FEATURES_SHA256 = "1aff9479d9608df9"
 _NONE_HI = 1 << 60
 
 

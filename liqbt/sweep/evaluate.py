@@ -40,6 +40,7 @@ class Payload:
     search_paths: list[str]
     segments: list[Segment]
     metric: str
+    trade_lo: int = 0  # bars before this are warm-up: they feed the heatmap/indicators, not the score
 
 
 @dataclass
@@ -171,26 +172,33 @@ def evaluate_task(payload: Payload, task: Task) -> list[dict[str, Any]]:
     market = payload.market
     ppy = periods_per_year(market.interval_ms)
     sig = checked(signals_for(payload, task.strategy))
+    if payload.trade_lo:
+        full = Segment("full", payload.trade_lo, len(market))
+        full_m, full_s = _segment_market(st, market, full), slice_signals(sig, full.lo, full.hi)
+    else:
+        full_m, full_s = market, sig
     seg_inputs = [(seg, _segment_market(st, market, seg), slice_signals(sig, seg.lo, seg.hi))
                   for seg in payload.segments]
     keep = tuple(dict.fromkeys(SEGMENT_METRICS + (payload.metric,)))
     rows = []
     entries = sig.n_entries
     quiet = _QuietSkips()
-    engine_log = logging.getLogger("liqbt.backtest.engine")
-    engine_log.addFilter(quiet)
+    noisy = [logging.getLogger(n) for n in ("liqbt.backtest.engine", "liqbt.backtest.funding")]
+    for lg in noisy:
+        lg.addFilter(quiet)
     try:
         for index, cid, bt in task.backtests:
             params = from_mapping(BacktestParams, bt, where="[sweep] backtest params")
             row: dict[str, Any] = {"combo": index, "combo_id": cid, "entries": entries}
-            row.update(metrics_of(simulate(market, sig, params), ppy))
+            row.update(metrics_of(simulate(full_m, full_s, params), ppy))
             for seg, m, s in seg_inputs:
                 seg_metrics = metrics_of(simulate(m, s, params), ppy)
                 for k in keep:
                     row[f"{seg.name}_{k}"] = seg_metrics[k]
             rows.append(row)
     finally:
-        engine_log.removeFilter(quiet)
+        for lg in noisy:
+            lg.removeFilter(quiet)
     return rows
 
 

@@ -181,7 +181,7 @@ def write_sweep_html(summary: dict[str, Any], results: pd.DataFrame, extras: dic
     if wf:
         parts.append(f"<h2>Walk-forward: in-sample vs out-of-sample {html.escape(wf['metric'])}</h2><section>")
         rows = [[w["window"], w["train"][0][:10], w["test"][0][:10], w["test"][1][:10],
-                 json.dumps(w.get("params", {})), w.get("is_metric"), w.get("oos_metric"),
+                 json.dumps(w["params"]) if w.get("params") else "none eligible (min_trades)", w.get("is_metric"), w.get("oos_metric"),
                  w.get("is_return_pct"), w.get("oos_return_pct"), w.get("oos_trades")] for w in wf["windows"]]
         parts.append(_table(["window", "train from", "test from", "test to", "chosen params", "IS", "OOS",
                              "IS return %", "OOS return %", "OOS trades"], rows))

@@ -157,7 +157,7 @@ def run_sweep(
     """Run (or resume) the sweep described by ``config``'s ``[sweep]``/``[validation]`` tables
     on the archive rows of its ``[data]`` table (see :func:`sweep_market` for the options)."""
     from liqbt.archive import Archive
-    from liqbt.pipeline import _strategy_class, load_market
+    from liqbt.pipeline import _strategy_class, load_market, warmup_bars
 
     build_grid(config, parse_specs(config)[0], _strategy_class(config))  # bad grids fail before any data is read
     t0 = time.perf_counter()
@@ -170,9 +170,9 @@ def run_sweep(
         if own:
             archive.close()
     load_s = round(time.perf_counter() - t0, 3)
-    res = sweep_market(config, market, fingerprint, out=out, runs_dir=runs_dir, executor=executor,
-                       workers=workers, address=address, cache=cache, progress=progress, html=html,
-                       _timings={"load data": load_s})
+    res = sweep_market(config, market, fingerprint, warmup_bars=warmup_bars(config, market), out=out,
+                       runs_dir=runs_dir, executor=executor, workers=workers, address=address, cache=cache,
+                       progress=progress, html=html, _timings={"load data": load_s})
     return res
 
 
@@ -181,6 +181,7 @@ def sweep_market(
     market,
     fingerprint: str,
     *,
+    warmup_bars: int = 0,
     out: str | Path | None = None,
     runs_dir: str | Path = "runs",
     executor: str | Executor | None = None,
@@ -191,7 +192,8 @@ def sweep_market(
     html: bool = True,
     _timings: dict[str, float] | None = None,
 ) -> SweepResult:
-    """The sweep on an already loaded ``market`` whose rows hash to ``fingerprint``.
+    """The sweep on an already loaded ``market`` whose rows hash to ``fingerprint``; its first
+    ``warmup_bars`` bars (``[data].warmup``) feed the heatmap and indicators but are not scored.
 
     ``executor``: ``"local"``/``"ray"`` or an :class:`Executor` (then not closed here);
     ``workers``/``address`` override ``[sweep]``; ``cache``: heatmap cache folder (``None`` =
@@ -209,8 +211,8 @@ def sweep_market(
     segments: list[Segment] = []
     wins = []
     if vspec.walk_forward is not None:
-        wins = windows(market.open_time, market.interval_ms, vspec.walk_forward,
-                       where=f"{config.source} [validation].walk_forward")
+        wins = windows(market.open_time[warmup_bars:], market.interval_ms, vspec.walk_forward,
+                       where=f"{config.source} [validation].walk_forward", offset=warmup_bars)
         for w in wins:
             segments.extend(w.segments())
 
@@ -252,9 +254,10 @@ def sweep_market(
             if not todo:
                 continue
             heatmap = hcache.get(market, fingerprint, todo[0].heatmap)
-            payload = Payload(key=hkey[:24], market=market, heatmap=heatmap,
+            # the key names data + heatmap: workers keep one prepared context per key
+            payload = Payload(key=f"{fingerprint[:16]}-{hkey[:16]}", market=market, heatmap=heatmap,
                               strategy_name=config.strategy.name, search_paths=_search_paths(config),
-                              segments=segments, metric=metric)
+                              segments=segments, metric=metric, trade_lo=warmup_bars)
             for _task, task_rows in ex.run_group(payload, _tasks(todo, ex.workers)):
                 for row in task_rows:
                     writer.write(row)
@@ -270,7 +273,8 @@ def sweep_market(
     df = results_frame(grid, rows)
     _write_parquet(df, folder / "results.parquet")
     t0 = time.perf_counter()
-    summary, extras = analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, metric)
+    summary, extras = analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, metric,
+                              warmup_bars)
     timings["statistics"] = round(time.perf_counter() - t0, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
     summary.update(
@@ -293,25 +297,26 @@ def sweep_market(
 # --------------------------------------------------------------------------- statistics
 
 
-def _replay(combo: Combo, config: RunConfig, market, fingerprint, hcache, lo=0, hi=None):
-    """Signals and kernel result of one combination (optionally on bars ``[lo, hi)``)."""
+def _replay(combo: Combo, config: RunConfig, market, fingerprint, hcache, lo: int, hi: int | None = None):
+    """Signals, kernel result and market of one combination on bars ``[lo, hi)`` (signals and
+    heatmap computed on the whole market, then sliced: point-in-time by truncation)."""
     from liqbt.backtest import simulate
 
     heatmap = hcache.get(market, fingerprint, combo.heatmap)
-    payload = Payload(key=f"replay-{combo.id}", market=market, heatmap=heatmap,
+    payload = Payload(key=f"replay-{fingerprint[:16]}-{combo.id}-{len(market)}", market=market, heatmap=heatmap,
                       strategy_name=config.strategy.name, search_paths=_search_paths(config),
                       segments=[], metric="sharpe")
     sig = signals_for(payload, to_mapping(combo.strategy))
-    if lo == 0 and hi is None:
-        return sig, simulate(market, sig, combo.backtest)
     hi = len(market) if hi is None else hi
+    if lo == 0 and hi == len(market):
+        return sig, simulate(market, sig, combo.backtest), market
     end = int(market.open_time[hi]) if hi < len(market) else None
     m = market.slice_time(int(market.open_time[lo]), end)
     s = slice_signals(sig, lo, hi)
     return s, simulate(m, s, combo.backtest), m
 
 
-def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, metric):
+def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, metric, warmup_bars=0):
     """summary.json contents (and arrays for the HTML report)."""
     from liqbt.stats import (
         bootstrap_ci,
@@ -329,7 +334,8 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
         "name": config.name, "strategy": config.strategy.name, "created": dt.datetime.now(dt.UTC).isoformat(),
         "config_hash": config.hash,
         "data": {"symbol": market.symbol, "exchange": market.exchange, "start": config.data.start,
-                 "end": config.data.end, "interval": config.data.interval, "bars": len(market),
+                 "end": config.data.end, "interval": config.data.interval,
+                 "bars": len(market) - warmup_bars, "warmup_bars": warmup_bars,
                  "fingerprint": fingerprint},
         "metric": metric, "direction": "higher is better" if direction > 0 else "lower is better",
         "trials": int(len(df)), "combinations": len(grid), "skipped_invalid": len(grid.skipped),
@@ -361,7 +367,7 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     ]
 
     # best configuration again, in full: its returns feed the DSR, bootstrap and null control
-    sig, sim = _replay(best, config, market, fingerprint, hcache)
+    sig, sim, traded = _replay(best, config, market, fingerprint, hcache, warmup_bars)
     r = equity_returns_nb(sim.equity, sim.init_cash)
     _, _, _, skew, kurt = return_moments_nb(r)
     sr_all = df["sharpe"].to_numpy(dtype=float) / math.sqrt(ppy)
@@ -374,9 +380,9 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     summary["deflated_sharpe"]["returns"] = f"per bar; Sharpe per bar (annualise × √{round(ppy)})"
     summary["bootstrap"] = bootstrap_ci(r, periods_per_year=ppy, n_boot=spec.bootstrap, seed=spec.seed) \
         if spec.bootstrap else None
-    summary["null_control"] = null_control(market, sig, best.backtest, draws=spec.null_draws, seed=spec.seed) \
+    summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed) \
         if spec.null_draws else None
-    extras["best_equity"] = pd.Series(sim.equity, index=pd.to_datetime(market.open_time, unit="ms", utc=True))
+    extras["best_equity"] = pd.Series(sim.equity, index=pd.to_datetime(traded.open_time, unit="ms", utc=True))
 
     # heat table over two params: best value over the other params
     heat = heat_keys(spec) or [a.key for a in grid.axes if len(a.values) > 1][:2]
@@ -401,7 +407,8 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
             rec = {"window": w.k, "train": [iso(w.train_lo), iso(w.train_hi)], "test": [iso(w.test_lo), iso(w.test_hi)],
                    **{k: row.get(k) for k in ("combo", "combo_id", "is_metric", "oos_metric", "is_return_pct",
                                               "oos_return_pct", "oos_trades")}}
-            if row.get("combo") is not None:
+            if row.get("combo") is not None and pd.notna(row["combo"]):
+                rec["combo"], rec["oos_trades"] = int(row["combo"]), int(row["oos_trades"])
                 combo = by_index[int(row["combo"])]
                 rec["params"] = combo.values
                 _, s, _ = _replay(combo, config, market, fingerprint, hcache, w.test_lo, w.test_hi)

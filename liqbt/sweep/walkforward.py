@@ -16,7 +16,6 @@ the heatmap, and each window's backtest starts flat with the initial cash.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,25 +49,21 @@ class Window:
                 Segment(f"w{self.k}_test", self.test_lo, self.test_hi))
 
 
-_UNITS_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "min": 60_000,
-             "s": 1_000, "ms": 1}
-
-
 def duration_ms(text: str, where: str) -> int:
-    """``"60d"``, ``"12h"``, ``"2w"``, ``"90m"`` … in milliseconds.
+    """``"60d"``, ``"12h"``, ``"2w"``, ``"90m"`` … in milliseconds (:func:`liqbt.timeutil.duration_ms`).
 
     >>> duration_ms("15d", "x"), duration_ms("1.5h", "x")
     (1296000000, 5400000)
     """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|ms|m|s)\s*", str(text).lower())
-    if not m:
-        raise InputError(f"invalid duration {text!r}", where=where, expected='e.g. "60d", "12h", "2w", "90m"')
-    return int(round(float(m.group(1)) * _UNITS_MS[m.group(2)]))
+    from liqbt.timeutil import duration_ms as parse
+
+    return parse(text, where=where)
 
 
 def windows(open_time: np.ndarray, interval_ms: int, spec: WalkForwardSpec,
-            where: str = "[validation].walk_forward") -> list[Window]:
-    """Train/test windows over the bars (only complete test windows)."""
+            where: str = "[validation].walk_forward", offset: int = 0) -> list[Window]:
+    """Train/test windows over the bars (only complete test windows); bar indices are shifted by
+    ``offset`` (the warm-up bars that precede ``open_time`` in the sweep's market)."""
     train = duration_ms(spec.train, f"{where}.train")
     test = duration_ms(spec.test, f"{where}.test")
     step = duration_ms(spec.step, f"{where}.step") if spec.step else test
@@ -91,7 +86,8 @@ def windows(open_time: np.ndarray, interval_ms: int, spec: WalkForwardSpec,
         test_end = test_start + test
         if test_end > end:
             break
-        w = Window(len(out), bar(train_start), bar(test_start), bar(test_start), bar(test_end))
+        w = Window(len(out), offset + bar(train_start), offset + bar(test_start),
+                   offset + bar(test_start), offset + bar(test_end))
         if w.train_hi > w.train_lo and w.test_hi > w.test_lo:
             out.append(w)
         s += step

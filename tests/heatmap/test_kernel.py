@@ -217,3 +217,87 @@ def test_empty_market_and_disabled_features():
     hm2 = reconstruct(synthetic_market(50, seed=1), HeatmapParams(features=False))
     with pytest.raises(InputError, match="features"):
         hm2.features  # noqa: B018
+
+
+# ----------------------------------------------------------------------------- side symmetry
+
+
+def _mirror(m: MarketFrame, centre: float) -> MarketFrame:
+    """``m`` reflected in log price about ``centre`` (p → centre²/p): highs become lows, taker
+    buys become taker sells, the VWAP is reflected too. Long geometry maps onto short geometry."""
+    from dataclasses import replace
+
+    c2 = centre * centre
+    return replace(m, open=c2 / m.open, close=c2 / m.close, high=c2 / m.low, low=c2 / m.high,
+                   mark_high=c2 / m.mark_low, mark_low=c2 / m.mark_high,
+                   taker_buy_volume=m.volume - m.taker_buy_volume,
+                   quote_volume=m.volume ** 2 * c2 / m.quote_volume)
+
+
+def test_features_mirror_exactly_when_the_geometry_is_symmetric():
+    """Kernel + features are side-symmetric: with liquidation offsets ±x (log) and USD = quantity
+    (inverse), the long features of a market equal the short features of its mirror image —
+    clusters found on the same bars, same notional, consumed and swept shares."""
+    from liqbt.features import FEATURE_COLUMNS, gauss_weights, wilder_atr_nb
+    from liqbt.heatmap.heatmap import bar_vwap
+    from liqbt.heatmap.kernel import reconstruct_nb
+
+    p = HeatmapParams()
+    centre = math.exp(10_000 * p.log_step)  # on a bin boundary: bin k ↔ bin 19 999 − k
+    m = synthetic_market(5000, seed=3, vol_per_bar=0.002, price=centre)
+    off = np.log([1.005, 1.01, 1.02, 1.04, 1.05, 1.1, 1.2])
+
+    def feats(mk):
+        oi, upd = lagged_oi_per_bar(mk, 1)
+        out = reconstruct_nb(
+            mk.open_time, mk.mark_high, mk.mark_low, mk.close, bar_vwap(mk), mk.volume,
+            mk.taker_buy_volume / mk.volume, oi, upd, wilder_atr_nb(mk.high, mk.low, mk.close, 14),
+            p.log_step, -off, off, np.zeros(len(off), np.bool_), np.ones((4, len(off))) / len(off),
+            3.0, True, True, True, True, 1.0, np.zeros(0, np.int64), 10, True, p.feature_bins(),
+            gauss_weights(2.0), 2.0, 1.5, 0.5 ** (1 / 480))
+        return out[-1]
+
+    a, b = feats(m), feats(_mirror(m, centre))
+    col = list(FEATURE_COLUMNS).index
+    checked = 0
+    for name in ("near_usd", "big_usd", "near_consumed", "big_consumed", "swept_usd", "swept_frac",
+                 "total_usd"):
+        for s1, s2 in (("long", "short"), ("short", "long")):
+            x, y = a[:, col(f"{s1}_{name}")], b[:, col(f"{s2}_{name}")]
+            assert (np.isnan(x) == np.isnan(y)).mean() > 0.999, name
+            both = ~np.isnan(x) & ~np.isnan(y)
+            rel = np.abs(x[both] - y[both]) / np.maximum(np.abs(x[both]), 1e-9 * np.nanmax(np.abs(x)))
+            assert np.mean(rel < 1e-3) > 0.99, (s1, name)
+            checked += both.sum()
+    assert checked > 50_000
+    # and the scenario exercises what it claims to
+    assert np.nanmax(a[:, col("long_near_consumed")]) > 0.2 and np.nanmax(a[:, col("short_near_consumed")]) > 0.2
+
+
+@pytest.mark.realdata
+def test_real_hourly_mirror_swaps_which_side_has_clusters(btc_1h):
+    """On real BTCUSDT 1h (a −18 % stretch) the side with fewer clusters is the market's doing:
+    reflecting the market swaps the sides' cluster rates. (The former shared threshold did not:
+    longs stayed the sparse side in both — 27 % vs 21 % of bars without a long cluster.)"""
+    market, _ = btc_1h
+    centre = float(market.close[0])
+    a = reconstruct(market, HeatmapParams()).features
+    b = reconstruct(_mirror(market, centre), HeatmapParams()).features
+    nan = {(k, s): f[f"{s}_near_usd"].isna().mean() for k, f in (("a", a), ("b", b))
+           for s in ("long", "short")}
+    assert abs(nan["a", "long"] - nan["b", "short"]) < 0.06
+    assert abs(nan["a", "short"] - nan["b", "long"]) < 0.06
+    assert a.long_total_usd.notna().all() and (a.long_total_usd.median() > 0)
+
+
+def test_kernel_cache_key_tracks_features():
+    import hashlib
+    from pathlib import Path
+
+    import liqbt.features
+    from liqbt.heatmap import kernel
+
+    digest = hashlib.sha256(Path(liqbt.features.__file__).read_bytes()).hexdigest()[:16]
+    assert digest == kernel.FEATURES_SHA256, (
+        f"liqbt/features.py changed: set FEATURES_SHA256 = {digest!r} in liqbt/heatmap/kernel.py, "
+        "or numba's cache keeps serving the kernel compiled with the old feature code")

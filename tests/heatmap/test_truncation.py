@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from liqbt.features import FEATURE_COLUMNS
 from liqbt.heatmap import HeatmapParams, reconstruct
 from liqbt.heatmap.heatmap import synthetic_market
 
@@ -31,6 +32,9 @@ def test_truncation_synthetic_1m(contract_type):
     p = HeatmapParams(snapshot_every=15, decay_half_life_bars=2000.0)
     full = reconstruct(m, p)
     assert full.pred[:, :2].sum() > 0 and np.isfinite(full.features_array[:, 3]).any()
+    # the sweep memory is live in this run (consumed / swept values depend on past wicks)
+    for name in ("long_near_consumed", "short_near_consumed", "long_swept_frac", "short_swept_frac"):
+        assert np.nanmax(full.features_array[:, FEATURE_COLUMNS.index(name)]) > 0.1, name
     for cut in (1, 2, 7, 500, 2001, 2003, 4444, 5999):
         _check_prefix(full, reconstruct(m.truncate(cut), p), cut)
 

@@ -102,3 +102,16 @@ def test_parse_grid_values_integer_ranges_stay_integers():
     assert parse_grid_values(5, where="x") == [5]
     with pytest.raises(InputError):
         parse_grid_values([], where="x")
+
+
+def test_shipped_sweep_configs_build():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*_sweep.toml"))
+    assert configs, "no configs/*_sweep.toml"
+    for path in configs:
+        cfg = load_run_config(path)
+        spec, vspec = parse_specs(cfg)
+        grid = build_grid(cfg, spec, load_strategy(cfg.strategy.name))
+        assert len(grid) >= 2 and not grid.skipped
+        assert vspec.walk_forward is not None

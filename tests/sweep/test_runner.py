@@ -91,10 +91,32 @@ def test_sweep_rows_equal_single_runs(base_sweep, sweep_db):
         over = {"strategy": {"params": {"fast": int(row["strategy.fast"]), "fixed_stop_pct": float(row["strategy.fixed_stop_pct"]),
                                         "stop": "fixed"}},
                 "backtest": {"leverage": float(row["backtest.leverage"])}}
-        single = run_config(load_run_config(cfg.source, overrides=over), db=str(sweep_db), progress=False)
+        single = run_config(load_run_config(cfg.source, overrides=over), db=str(sweep_db), progress=False, null_draws=0)
         m = single.backtest.metrics
         assert row["total_return_pct"] == pytest.approx(m["total_return_pct"], rel=1e-12)
         assert row["trades"] == m["trades"] and row["max_drawdown_pct"] == pytest.approx(m["max_drawdown_pct"])
+
+
+def test_warmup_bars_feed_signals_but_are_not_scored(sweep_db, tmp_path):
+    """With [data].warmup the sweep scores [start, end) exactly like `liqbt run` does."""
+    sweep = SWEEP.replace("strategy.fast = [10, 20]", "strategy.fast = [10]").replace("[1, 3]", "[2]")
+    path = write_config(tmp_path, sweep, validation=WF.replace('"2d"', '"1d"'))
+    # a shorter period than the other sweeps of this module: a worker's prepared context must not
+    # be reused across different data (keys include the data fingerprint)
+    over = {"data": {"start": "2024-01-02", "warmup": "1d", "end": "2024-01-04"}}
+    cfg = load_run_config(path, overrides=over)
+    res = run_sweep(cfg, db=str(sweep_db), out=tmp_path / "w", executor=InProcessExecutor(), cache=None,
+                    progress=False, html=False)
+    assert res.summary["data"]["warmup_bars"] == 1440 and res.summary["data"]["bars"] == 2 * 1440
+    for _, row in res.results.iterrows():
+        o = {**over, "strategy": {"params": {"fixed_stop_pct": float(row["strategy.fixed_stop_pct"]), "stop": "fixed"}},
+             "backtest": {"leverage": 2.0}}
+        single = run_config(load_run_config(path, overrides=o), db=str(sweep_db), progress=False, null_draws=0)
+        assert row["total_return_pct"] == pytest.approx(single.backtest.metrics["total_return_pct"], rel=1e-12)
+        assert row["trades"] == single.backtest.metrics["trades"]
+    # walk-forward windows start after the warm-up: train day 2, test day 3
+    wins = res.summary["walk_forward"]["windows"]
+    assert [(w["train"][0][:10], w["test"][0][:10]) for w in wins] == [("2024-01-02", "2024-01-03")]
 
 
 def test_heatmaps_built_once_per_distinct_value_and_cached_across_sweeps(sweep_db, tmp_path, monkeypatch):

@@ -53,6 +53,8 @@ def test_select_takes_best_train_metric_and_reports_its_test_score():
     assert table["oos_metric"].tolist() == [-1.0, 0.1] and table["oos_trades"].tolist() == [3, 1]
     low = select(df, wins, "sharpe", -1, min_trades=1)  # lower is better
     assert low["combo"].tolist() == [0, 2]
+    none = select(df, wins, "sharpe", +1, min_trades=50)  # nobody traded enough: no pick, no crash
+    assert none["combo"].isna().all() and none["oos_metric"].isna().all()
 
 
 def test_stitch_compounds_windows():

@@ -85,6 +85,7 @@ def main() -> dict:
         "first_call_s": round(warmup, 3),
         "year_core_s": round(t_core, 3),
         "year_with_features_s": round(t_feat, 3),
+        "features_cost_x_core": round(t_feat / t_core, 1),
         "target_core_s": 0.5,
         "core_meets_target": t_core <= 0.5,
         "peak_rss_core_mb": round(peak_core_mb, 1),

@@ -490,10 +490,66 @@ class Archive:
 
     def candles(self, symbol, start=None, end=None, interval="1m", *, exchange=None, kind="trade", as_of=None) -> pd.DataFrame:
         """Candles with ``start <= open_time < end``; ``as_of`` keeps bars closed by then
-        (``open_time + interval <= as_of``). ``exchange`` None picks the only one (or binance)."""
+        (``open_time + interval <= as_of``). ``exchange`` None picks the only one (or binance).
+
+        When the archive holds no candles of ``interval`` for that symbol but holds a finer
+        interval that divides it (1m → 5m, 15m, 1h, ...), they are aggregated on the fly
+        (first open, max high, min low, last close, summed volumes): a bar is built from the
+        sub-bars inside it only, so it is available at its own close like a stored bar. The
+        ``origin`` column then says ``resampled from <finer>``.
+        """
         ms = interval_ms(interval)
-        return self._frame("candles", symbol, start, end, exchange, as_of, f"open_time + {ms}",
-                           "AND interval = ? AND kind = ?", (interval, kind))
+        source = self._source_interval(symbol, interval, exchange, kind)
+        if source is None or source == interval:
+            return self._frame("candles", symbol, start, end, exchange, as_of, f"open_time + {ms}",
+                               "AND interval = ? AND kind = ?", (interval, kind))
+        return self._resampled(symbol, start, end, interval, source, exchange, kind, as_of)
+
+    def _source_interval(self, symbol, interval, exchange, kind) -> str | None:
+        """``interval`` itself when stored, else the coarsest stored interval dividing it."""
+        ex_sql, ex_args = ("AND exchange = ?", [exchange]) if exchange else ("", [])
+        stored = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT interval FROM candles WHERE symbol = ? AND kind = ? {ex_sql}",
+            [symbol, kind, *ex_args]).fetchall()]
+        if interval in stored or not stored:
+            return interval
+        target = interval_ms(interval)
+        finer = [iv for iv in stored if iv in _interval_table() and target % interval_ms(iv) == 0]
+        return max(finer, key=interval_ms) if finer else interval
+
+    def _resampled(self, symbol, start, end, interval, source, exchange, kind, as_of) -> pd.DataFrame:
+        ms, src = interval_ms(interval), interval_ms(source)
+        ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = ?", (source, kind))
+        where, args = ["exchange = ?", "symbol = ?", "interval = ?", "kind = ?"], [ex, symbol, source, kind]
+        if start is not None:
+            # a bucket is whole or absent: start at the first bucket boundary at or after start
+            where.append("open_time >= ?")
+            args.append(-(-to_ms(start) // ms) * ms)
+        if end is not None:
+            where.append("open_time < ?")
+            args.append(to_ms(end))
+        having = f"HAVING min(open_time) // {ms} * {ms} + {ms} <= ?" if as_of is not None else ""
+        sql = f"""
+            SELECT exchange, symbol, '{interval}' AS interval, kind,
+                   (open_time // {ms}) * {ms} AS open_time,
+                   arg_min(open, open_time) AS open, max(high) AS high, min(low) AS low,
+                   arg_max(close, open_time) AS close, sum(volume) AS volume,
+                   sum(quote_volume) AS quote_volume, sum(trades) AS trades,
+                   sum(taker_buy_volume) AS taker_buy_volume,
+                   sum(taker_buy_quote_volume) AS taker_buy_quote_volume,
+                   'resampled from {source}' AS origin, count(*) AS _n
+            FROM candles WHERE {' AND '.join(where)}
+            GROUP BY exchange, symbol, kind, (open_time // {ms}) * {ms}
+            {having}
+            ORDER BY open_time"""
+        if as_of is not None:
+            args.append(to_ms(as_of))
+        out = self.con.execute(sql, args).df()
+        # the data may stop inside the last bucket: that bar has not closed yet, drop it
+        if len(out) and out["_n"].iloc[-1] * src < ms:
+            out = out.iloc[:-1]
+        log.debug("resampled %d %s candles of %s from %s", len(out), interval, symbol, source)
+        return out.drop(columns="_n").reset_index(drop=True)
 
     def open_interest(self, symbol, start=None, end=None, *, exchange=None, as_of=None) -> pd.DataFrame:
         """Open-interest readings (``oi_qty`` native units, ``oi_value`` quote) in ``[start, end)``."""
@@ -542,7 +598,8 @@ class Archive:
         still uses this market's own closes.
         """
         ms = interval_ms(interval)
-        ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = 'trade'", (interval,))
+        stored_iv = self._source_interval(symbol, interval, exchange, "trade")
+        ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = 'trade'", (stored_iv,))
         c = self.candles(symbol, start, end, interval, exchange=ex, as_of=as_of)
         if c.empty:
             raise InputError(f"no {interval} trade candles for {symbol} ({ex}) in [{start}, {end})",
@@ -566,7 +623,7 @@ class Archive:
                   AND ts <= $cap AND ts >= coalesce((SELECT max(ts) FROM open_interest
                         WHERE exchange = $oiex AND symbol = $sym AND ts <= $start), $start)
             ), c AS (
-                SELECT open_time + {ms} AS close_t, close FROM candles
+                SELECT open_time + {interval_ms(stored_iv)} AS close_t, close FROM candles
                 WHERE exchange = $ex AND symbol = $sym AND interval = $iv AND kind = 'trade'
                   AND open_time + {ms} <= $cap
             )
@@ -574,7 +631,7 @@ class Archive:
                                                  ELSE o.oi_value / c.close END) AS oi_qty,
                    o.oi_value
             FROM o ASOF LEFT JOIN c ON o.ts >= c.close_t ORDER BY o.ts""",
-            {"ex": ex, "oiex": oi_exchange or ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": interval,
+            {"ex": ex, "oiex": oi_exchange or ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": stored_iv,
              "inverse": ctype != LINEAR, "csize": csize}).fetchnumpy()
         fu = self.con.execute(
             "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? AND ts >= ? AND ts <= ? ORDER BY ts",

@@ -64,11 +64,12 @@ def test_resampled_bars_are_point_in_time(sim_archive):
 
 def test_partial_trailing_bucket_is_dropped(sim_archive):
     with Archive(sim_archive, read_only=True) as a:
-        # two complete 12h buckets; the range asked for runs a day past the data
-        half = a.candles("SYNTHUSDT", "2024-01-01", "2024-01-03", "12h")
+        # an end inside a bucket leaves it with 2 of its 5 minutes: that bar has not closed
+        five = a.candles("SYNTHUSDT", "2024-01-01", "2024-01-01T10:07", "5m")
+        halves = a.candles("SYNTHUSDT", "2024-01-01", "2024-01-03", "12h")
         one = a.candles("SYNTHUSDT", "2024-01-01", "2024-01-03", "1m")
-    assert len(half) == 2
-    assert half["close"].iloc[-1] == one["close"].iloc[-1]
+    assert len(five) == 121 and five["open_time"].iloc[-1] == pd.Timestamp("2024-01-01T10:00", tz="UTC").value // 10**6
+    assert len(halves) == 2 and halves["close"].iloc[-1] == one["close"].iloc[-1]
 
 
 @pytest.mark.realdata

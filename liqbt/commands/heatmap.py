@@ -30,7 +30,7 @@ def load_inputs(args: argparse.Namespace):
     from liqbt.config import DataSpec, from_mapping, load_toml
     from liqbt.errors import InputError
     from liqbt.heatmap import HeatmapParams
-    from liqbt.timeutil import to_ms
+    from liqbt.timeutil import duration_ms, to_ms
 
     raw: dict = {}
     where = "command line"
@@ -54,6 +54,7 @@ def load_inputs(args: argparse.Namespace):
         raise InputError(f"archive not found: {db}", where="--db",
                          expected="an archive made by `liqbt ingest` (or set $LIQBT_DB)")
     start, end = to_ms(data.start, where="[data].start"), to_ms(data.end, where="[data].end")
+    start -= duration_ms(data.warmup, where="[data].warmup")  # the map builds up over the warm-up
     archive = Archive(db, read_only=True)
     try:
         market = archive.market(data.symbol, start, end, data.interval, exchange=data.exchange,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from liqbt.errors import InputError
     from liqbt.heatmap import reconstruct
     from liqbt.heatmap.render import render_html, render_png
-    from liqbt.timeutil import ms_to_iso, to_ms
+    from liqbt.timeutil import duration_ms, ms_to_iso, to_ms
 
     market, params, data, archive = load_inputs(args)
     archive.close()
@@ -111,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.at:
         at = to_ms(args.at, where="--at")
         hm.snapshot_index(at)  # InputError when nothing is available yet
-    lo = to_ms(args.draw_from, where="--from") if args.draw_from else None
+    # with a warm-up, draw from [data].start: the warm-up is there to build the map, not to show it
+    lo = to_ms(args.draw_from, where="--from") if args.draw_from else (
+        to_ms(data.start) if duration_ms(data.warmup) > 0 else None)
     hi = to_ms(args.draw_to, where="--to") if args.draw_to else None
     parquet = args.parquet or (None if (args.png or args.html) else f"{data.symbol}_heatmap.parquet")
     print(f"{data.symbol} {data.interval}: {len(market)} bars {ms_to_iso(market.open_time[0])} → "

@@ -301,3 +301,17 @@ def test_kernel_cache_key_tracks_features():
     assert digest == kernel.FEATURES_SHA256, (
         f"liqbt/features.py changed: set FEATURES_SHA256 = {digest!r} in liqbt/heatmap/kernel.py, "
         "or numba's cache keeps serving the kernel compiled with the old feature code")
+
+
+def test_parquet_written_before_the_swept_columns_still_reads(tmp_path, caplog):
+    import pyarrow.parquet as pq
+
+    hm = reconstruct(synthetic_market(300, seed=3), HeatmapParams(snapshot_every=60))
+    path = hm.to_parquet(tmp_path)
+    t = pq.read_table(path)
+    pq.write_table(t.drop_columns([c for c in t.column_names if "_swept_" in c]), path)
+    back = Heatmap.from_parquet(path)
+    assert "lacks feature columns" in caplog.text
+    f = back.features
+    assert f.filter(like="_swept_").isna().all().all()
+    np.testing.assert_array_equal(f.long_near_usd.to_numpy(), hm.features.long_near_usd.to_numpy())

@@ -29,8 +29,8 @@ runs). The threshold is per side so that a side is judged against its own neighb
 threshold shared by both sides made the side with lower USD per coin (longs sit below price, so
 the same quantity is worth less) or the side drained by a trend lose clusters that were just as
 prominent on their own side. Being relative, it moves with the side's total: when a sweep removes
-much of a side, a cluster's far edge can move out by a bin. Edges and centre are bin-mid prices; notional is the raw
-(unsmoothed) sum.
+much of a side, a cluster's far edge can move out by a bin. Edges and centre are bin-mid prices;
+notional is the raw (unsmoothed) sum.
 
 Consumed — the *formed* map. Price removes whole bins (all mass beyond the wick), so the cluster
 found on the current density consists of intact bins only; measuring consumption there gives 0 by
@@ -41,8 +41,8 @@ the state by pro-rata closing and decay (those are not sweeps) and fades with
 notional re-opened in a swept zone is counted as new). Around each current cluster the extent is
 widened on the formed map (the same rule applied to it: smoothed the same way, threshold =
 ``cluster_threshold`` × the formed window's mean; reaching past the close into the swept zone),
-and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer
-half a wick took shows ≈ 0.5 on the next bar. A fully swept cluster is gone from the current map
+and ``consumed = 1 − Σ current / Σ formed`` over that extent: a cluster whose nearer half a
+wick took shows ≈ 0.5 from that bar's close on (then fading with the memory). A fully swept cluster is gone from the current map
 (the next cluster becomes ``near``); the ``{side}_swept_*`` columns still show it (frac ≈ 1) until
 its memory fades below the threshold.
 

@@ -25,3 +25,16 @@ def shared_data() -> Path:
 def db_path(tmp_path: Path) -> Path:
     """A fresh archive file path inside the test's temp folder."""
     return tmp_path / "test.duckdb"
+
+
+def make_sim_archive(root: Path, *, days: float, seed: int, name: str = "sim.duckdb") -> Path:
+    """Simulate ``days`` of market into ``root/sim`` and ingest it into ``root/name``; returns the
+    archive path (what the end-to-end tests run against)."""
+    from liqbt.archive import Archive
+    from liqbt.sim import simulate
+
+    res = simulate(root / "sim", days=days, seed=seed, progress=False)
+    db = root / name
+    with Archive(db) as archive:
+        archive.ingest([res.out_dir / "data"], progress=False)
+    return db

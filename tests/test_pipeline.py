@@ -16,7 +16,7 @@ from liqbt.config import load_run_config
 from liqbt.pipeline import run_config
 from liqbt.report import compare_runs, format_text, load_run, write_compare_html, write_run
 from liqbt.report.run_folder import FILES
-from liqbt.sim import simulate
+from tests.conftest import make_sim_archive
 
 CONFIG = """
 name = "{name}"
@@ -35,12 +35,7 @@ taker_bps = {taker}
 
 @pytest.fixture(scope="module")
 def sim_db(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("e2e")
-    res = simulate(root / "sim", days=2, seed=101, progress=False)
-    db = root / "e2e.duckdb"
-    with Archive(db) as archive:
-        archive.ingest([res.out_dir / "data"], progress=False)
-    return db
+    return make_sim_archive(tmp_path_factory.mktemp("e2e"), days=2, seed=101)
 
 
 def _cfg(tmp_path: Path, name="a", end="2024-01-03", taker=5.0, strategy_extra="") -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from liqbt.errors import InputError
+from liqbt.report.fmt import fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +38,7 @@ th,td{border:1px solid #2a2f3a;padding:3px 8px;text-align:right}th{background:#1
 
 
 def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not np.isfinite(f):
-            return "—"
-        if f != 0 and (abs(f) >= 1e6 or abs(f) < 1e-3):
-            return f"{f:.4g}"
-        return f"{f:,.4f}"
-    return html.escape(str(v))
+    return fmt_value(v)
 
 
 def _display_candles(market) -> pd.DataFrame:

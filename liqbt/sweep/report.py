@@ -2,6 +2,7 @@
 of the metric over two parameters, in-sample vs out-of-sample per walk-forward window and the
 stitched out-of-sample equity. One self-contained file (plotly.js inlined, works offline).
 
+
 >>> fmt(1234.5678), fmt(None), fmt(0.000012)
 ('1,234.568', '—', '1.2e-05')
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from liqbt.report.fmt import fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +39,7 @@ th,td{border:1px solid #2a2f3a;padding:3px 8px;text-align:right}th{background:#1
 
 def fmt(v: Any) -> str:
     """Short human form of a number (— for missing)."""
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not math.isfinite(f):
-            return "—"
-        if f != 0 and (abs(f) >= 1e7 or abs(f) < 1e-3):
-            return f"{f:.2g}"
-        return f"{f:,.3f}"
-    return str(v)
+    return fmt_value(v, decimals=3, sci_above=1e7, escape=False)
 
 
 def _e(v: Any) -> str:

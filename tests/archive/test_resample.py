@@ -9,19 +9,14 @@ import pandas as pd
 import pytest
 
 from liqbt.archive import Archive
-from liqbt.sim import simulate
+from tests.conftest import make_sim_archive
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def sim_archive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resample")
-    res = simulate(root / "sim", days=1, seed=5, progress=False)
-    db = root / "r.duckdb"
-    with Archive(db) as a:
-        a.ingest([res.out_dir / "data"], progress=False)
-    return db
+    return make_sim_archive(tmp_path_factory.mktemp("resample"), days=1, seed=5)
 
 
 def _pandas_ohlcv(df: pd.DataFrame, rule: str) -> pd.DataFrame:

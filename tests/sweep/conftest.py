@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liqbt.archive import Archive
-from liqbt.sim import simulate
+from tests.conftest import make_sim_archive
 
 BASE = """
 name = "{name}"
@@ -31,12 +30,7 @@ taker_bps = 4.0
 
 @pytest.fixture(scope="session")
 def sweep_db(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("sweep_db")
-    res = simulate(root / "sim", days=4, seed=23, progress=False)
-    db = root / "sweep.duckdb"
-    with Archive(db) as archive:
-        archive.ingest([res.out_dir / "data"], progress=False)
-    return db
+    return make_sim_archive(tmp_path_factory.mktemp("sweep_db"), days=4, seed=23)
 
 
 def write_config(folder: Path, sweep: str, *, name: str = "t", end: str = "2024-01-05",

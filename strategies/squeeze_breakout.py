@@ -15,7 +15,9 @@ edge, a ``trail_pct`` trailing stop, or both (``exit``). Break-even: once ``be_c
 cluster is consumed the stop moves to the entry price (``breakeven`` flag). "Consumed" is
 measured as the fraction of the cluster's price span price has traded through (``be_measure =
 "span"``) or, with ``be_measure = "feature"``, by the heatmap's own ``short_big_consumed``
-notional fraction while the big cluster is still the one traded (same far edge).
+notional fraction while the big cluster is still the one traded (its far edge within
+``be_track_pct`` % of the one at entry: a relative cluster threshold lets an edge move by a bin as
+the side's total changes, so exact equality would lose the cluster).
 
 To know when it is flat and when to flag break-even, the strategy follows its own position with
 the backtest's rules (fill at the next open, stop checked before take-profit, intrabar high/low).
@@ -52,12 +54,15 @@ class SqueezeBreakout(Strategy):
         trail_pct: float = param(0.01, low=0.0025, high=0.03, step=0.0025, help="trailing-stop distance as a fraction (0.01 = 1 %)")
         be_consumed: float = param(0.5, low=0.25, high=1.0, step=0.25, help="cluster fraction consumed before the stop moves to break-even (>1 = never)")
         be_measure: Literal["span", "feature"] = param("span", choices=("span", "feature"), help="how consumption is measured")
+        be_track_pct: float = param(0.1, low=0.0, high=0.5, step=0.1, help="be_measure='feature': far-edge tolerance (% of price) for 'same cluster'; 0.1 = one default 10 bps bin")
 
         def validate(self) -> None:
             from liqbt.errors import InputError
 
             if not 0 < self.trail_pct < 1:
                 raise InputError(f"trail_pct {self.trail_pct}", where="squeeze_breakout params", expected="0 < trail_pct < 1")
+            if not self.be_track_pct >= 0:
+                raise InputError(f"be_track_pct {self.be_track_pct}", where="squeeze_breakout params", expected=">= 0")
 
     def signals(self, ctx: StrategyContext) -> Signals:
         p = self.params
@@ -98,7 +103,7 @@ class SqueezeBreakout(Strategy):
         long_e, short_e, be = squeeze_state_nb(
             ctx.open, high, low, close, cand["long"], cand["short"],
             *geo["long"], *geo["short"],
-            p.be_consumed, p.be_measure == "feature", trail, use_tp,
+            p.be_consumed, p.be_measure == "feature", p.be_track_pct / 100.0, trail, use_tp,
         )
         sig = Signals.empty(n)
         sig.long_entry[:] = long_e
@@ -124,13 +129,15 @@ def squeeze_state_nb(
     open_, high, low, close, cand_long, cand_short,
     stop_l, near_l, far_l, far_now_l, cons_now_l,
     stop_s, near_s, far_s, far_now_s, cons_now_s,
-    be_frac, be_feature, trail, use_tp,
+    be_frac, be_feature, be_tol, trail, use_tp,
 ):
     """Follow one position at a time: take candidate entries when flat, flag break-even.
 
     Bar *t* of an open trade (fill at ``open[entry+1]``): stop hit (adverse extreme through the
     stop) ends it, else take-profit (favourable extreme through the far edge) ends it, else the
-    trailing stop ratchets and break-even is checked at the close of *t*.
+    trailing stop ratchets and break-even is checked at the close of *t*. With ``be_feature`` the
+    heatmap's consumed fraction counts while the cluster's far edge is within ``be_tol`` (relative)
+    of the far edge at entry.
     """
     n = len(close)
     entry_l = np.zeros(n, np.bool_)
@@ -167,7 +174,7 @@ def squeeze_state_nb(
                     frac = np.nan
                     if be_feature:
                         fn = far_now_l[t] if d > 0 else far_now_s[t]
-                        if abs(fn - far) <= 1e-9 * abs(far):
+                        if abs(fn - far) <= max(be_tol, 1e-9) * abs(far):
                             frac = cons_now_l[t] if d > 0 else cons_now_s[t]
                     else:
                         frac = d * (best - near) / (d * (far - near))

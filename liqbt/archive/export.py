@@ -10,8 +10,9 @@ month (default) or day of the row's time. ``Archive(DIR)`` (or ``--db DIR``) ope
 DuckDB with one view per table over these files, so every query works unchanged, read-only.
 
 ``s3://bucket/prefix`` needs DuckDB's ``httpfs`` extension. DuckDB normally downloads it at run
-time; PyPI's ``duckdb-ext-httpfs`` wheels stop at DuckDB 1.4.4 (we run 2.0), so where neither is
-possible a clear InputError says so. Endpoint/credentials come from ``$LIQBT_S3_ENDPOINT``
+time; without a network the ``liqbt[s3]`` extra installs it from PyPI (``duckdb-ext-httpfs``,
+which is why DuckDB is pinned to 1.4.x: its wheels stop at 1.4.4). Where neither works a clear
+InputError says so. Endpoint/credentials come from ``$LIQBT_S3_ENDPOINT``
 (e.g. ``127.0.0.1:9000`` for a local S3-compatible server, path-style, no TLS),
 ``$AWS_ACCESS_KEY_ID``, ``$AWS_SECRET_ACCESS_KEY`` and ``$AWS_REGION``.
 """
@@ -71,18 +72,40 @@ def export_parquet(archive, out_dir, partition: str = "month") -> dict[str, int]
     return counts
 
 
+def _pypi_httpfs() -> str | None:
+    """Path of the httpfs extension shipped by PyPI's ``duckdb-ext-httpfs`` (``liqbt[s3]``) for
+    the running DuckDB version, if installed: it works without DuckDB's extension download."""
+    import importlib.util
+    import platform
+
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    arch = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    osname = {"Linux": "linux", "Darwin": "osx", "Windows": "windows"}.get(platform.system(), platform.system().lower())
+    for root in spec.submodule_search_locations:
+        path = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{osname}_{arch}" / "httpfs.duckdb_extension"
+        if path.is_file():
+            return str(path)
+    return None
+
+
 def _connect_s3(con: duckdb.DuckDBPyConnection, url: str) -> None:
     try:
         con.execute("LOAD httpfs")
     except duckdb.Error:
         try:
-            con.execute("INSTALL httpfs")
-            con.execute("LOAD httpfs")
+            local = _pypi_httpfs()
+            if local:
+                con.execute(f"LOAD {sql_str(local)}")
+            else:
+                con.execute("INSTALL httpfs")
+                con.execute("LOAD httpfs")
         except duckdb.Error as exc:
             raise InputError(
                 f"cannot open {url}: DuckDB's httpfs extension is not available ({str(exc).splitlines()[0]})",
                 where=url,
-                expected="network access for DuckDB to download httpfs, or a local copy of the export",
+                expected="`pip install liqbt[s3]` (duckdb-ext-httpfs), network access for DuckDB to download httpfs, or a local copy of the export",
             ) from None
     endpoint = os.environ.get("LIQBT_S3_ENDPOINT")
     if endpoint:

@@ -60,10 +60,14 @@ def test_not_an_export_folder(tmp_path):
         Archive(tmp_path)
 
 
-def test_s3_without_httpfs_is_a_clear_error():
-    """httpfs cannot be downloaded here and PyPI has no duckdb-ext-httpfs for DuckDB 2.0: the
-    error must say so instead of a raw DuckDB trace. (Skipped where httpfs does load.)"""
+def test_s3_without_httpfs_is_a_clear_error(monkeypatch):
+    """Without liqbt[s3] and without a network to download httpfs, the error must say so instead
+    of a raw DuckDB trace. (Skipped where DuckDB's own httpfs does load.)"""
     import duckdb
+
+    import liqbt.archive.export as export
+
+    monkeypatch.setattr(export, "_pypi_httpfs", lambda: None)
 
     try:
         duckdb.connect().execute("LOAD httpfs")
@@ -72,3 +76,38 @@ def test_s3_without_httpfs_is_a_clear_error():
         pass
     with pytest.raises(InputError, match="httpfs"):
         Archive("s3://liqbt-test/archive")
+
+
+def test_s3_export_is_queryable_through_httpfs(tmp_path, monkeypatch):
+    """A team shares one archive on S3: export → upload → Archive("s3://…") gives the same rows.
+    Served by moto's S3-compatible server on 127.0.0.1; httpfs comes from liqbt[s3]."""
+    moto_server = pytest.importorskip("moto.server", reason="moto (test extra) not installed")
+    boto3 = pytest.importorskip("boto3")
+    from liqbt.archive.export import _pypi_httpfs
+
+    if _pypi_httpfs() is None:
+        pytest.fail("duckdb-ext-httpfs (liqbt[s3], in the test extra) is not installed for this DuckDB")
+    src = tmp_path / "a.duckdb"
+    with Archive(src) as a:
+        a.ingest([klines_zip(tmp_path / "k"), metrics_zip(tmp_path / "m")], progress=False)
+        local = a.market("BTCUSDT", "2024-01-01", "2024-01-02", "1m")
+    out = tmp_path / "export"
+    assert main(["archive", "export", "--db", str(src), "--parquet", str(out)]) == 0
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="k",
+                          aws_secret_access_key="s", region_name="us-east-1")
+        s3.create_bucket(Bucket="team")
+        for f in out.rglob("*.parquet"):
+            s3.upload_file(str(f), "team", f"liqbt/{f.relative_to(out).as_posix()}")
+        for k, v in {"LIQBT_S3_ENDPOINT": f"{host}:{port}", "AWS_ACCESS_KEY_ID": "k",
+                     "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(k, v)
+        with Archive("s3://team/liqbt") as remote:
+            shared = remote.market("BTCUSDT", "2024-01-01", "2024-01-02", "1m")
+            assert shared.fingerprint() == local.fingerprint()
+            assert len(remote.open_interest("BTCUSDT")) > 0
+    finally:
+        server.stop()

@@ -39,7 +39,7 @@ class SweepReversal(Strategy):
         max_gap_pct: float = param(1.0, low=0.25, high=2.0, step=0.25, help="max distance range edge → cluster near edge, % of price")
         min_usd: float = param(0.0, help="min cluster notional (USD)")
         min_share: float = param(0.05, low=0.0, high=0.3, step=0.05, help="min cluster share of its side's total")
-        min_consumed: float = param(0.3, low=0.1, high=1.0, step=0.1, help="min fraction of the cluster's span the wick went through")
+        min_consumed: float = param(0.1, low=0.0, high=0.5, step=0.05, help="min fraction of the cluster's span the wick went through")
         rsi_divergence: bool = param(False, choices=(False, True), help="require RSI divergence")
         rsi_period: int = param(14, low=7, high=28, step=7, help="RSI period")
         div_bars: int = param(30, low=10, high=120, step=10, help="look-back for the previous extreme (divergence)")

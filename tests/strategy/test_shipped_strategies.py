@@ -202,17 +202,23 @@ def test_squeeze_breakout_trailing_exit():
 
 
 @pytest.mark.parametrize(
-    "consumed, far_22, expected_be",
-    [(0.6, 103.5, [22]), (0.4, 103.5, []), (0.9, 104.0, [])],  # last: a different cluster at bar 22
+    "consumed, far_22, track, expected_be",
+    [
+        (0.6, 103.5, 0.1, [22]),
+        (0.4, 103.5, 0.1, []),
+        (0.9, 104.0, 0.1, []),     # far edge 0.48 % away: a different cluster at bar 22
+        (0.6, 103.6, 0.1, [22]),   # far edge moved by one 10 bps bin: still the traded cluster
+        (0.6, 103.6, 0.0, []),     # ... unless the tolerance is 0 (exact match)
+    ],
 )
-def test_squeeze_breakout_breakeven_from_feature(consumed, far_22, expected_be):
+def test_squeeze_breakout_breakeven_from_feature(consumed, far_22, track, expected_be):
     m = market(squeeze_bars())
     cons = np.zeros(len(m))
     cons[22] = consumed
     far = np.full(len(m), 103.5)
     far[22] = far_22
     feats = features(len(m), **{**SHORT_BIG, "short_big_consumed": cons, "short_big_far_edge": far})
-    sig, _ = run("squeeze_breakout", m, feats, be_measure="feature", **SQUEEZE)
+    sig, _ = run("squeeze_breakout", m, feats, be_measure="feature", be_track_pct=track, **SQUEEZE)
     assert sig.long_entry[20]
     assert np.flatnonzero(sig.breakeven).tolist() == expected_be
 

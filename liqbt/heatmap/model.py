@@ -219,7 +219,7 @@ class HeatmapParams:
     features: bool = True
     feature_window_pct: float = 10.0
     smooth_sigma_bins: float = 2.0
-    cluster_threshold: float = 2.0
+    cluster_threshold: float = 1.25
     atr_period: int = 14
     sweep_half_life_hours: float = 8.0  # memory of swept notional behind features' "consumed"
 

@@ -140,7 +140,7 @@ def _cards(metrics: dict) -> str:
         ("max drawdown", metrics.get("max_drawdown_pct"), "pct"),
         ("trades", metrics.get("trades"), "int"),
         ("win rate", metrics.get("win_rate_pct"), "pct"),
-        ("funding USD", metrics.get("total_funding"), "num"),
+        ("funding", metrics.get("total_funding"), "num"),
         ("null p-value", metrics.get("null_p_value"), "num"),
     ]
     out = []

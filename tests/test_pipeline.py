@@ -178,3 +178,17 @@ def test_warmup_runs_heatmap_and_indicators_before_start(sim_db, tmp_path):
     assert b.heatmap.snapshot_times.min() > b.market.open_time[0]
     if len(b.backtest.trades):
         assert b.backtest.trades["entry_time"].min() >= pd.Timestamp("2024-01-02", tz="UTC")
+
+
+def test_compare_of_different_strategies_collapses_their_params(sim_db, tmp_path):
+    folders = []
+    for name, strategy in (("css", "cold_side_stops"), ("sr", "sweep_reversal")):
+        text = _cfg(tmp_path, name=name).read_text().replace('name = "cold_side_stops"', f'name = "{strategy}"')
+        (tmp_path / f"{name}.toml").write_text(text)
+        cfg = load_run_config(tmp_path / f"{name}.toml")
+        folders.append(write_run(run_config(cfg, db=str(sim_db), progress=False, null_draws=0), tmp_path / name, html=False))
+    c = compare_runs(folders)
+    keys = list(c.config_diff.index)
+    assert "strategy.name" in keys and "strategy.params" in keys
+    assert not any(k.startswith("strategy.params.") for k in keys)
+    assert "params of its own" in c.config_diff.loc["strategy.params", "css"]

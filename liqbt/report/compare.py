@@ -114,6 +114,15 @@ def compare_runs(paths: list[str | Path]) -> Comparison:
         vals = [c.get(k, "—") for c in configs]
         if any(repr(v) != repr(vals[0]) for v in vals[1:]):
             diff_rows[k] = [str(v) for v in vals]
+    if "strategy.name" in diff_rows:
+        # different strategies have different Params: listing each one adds nothing
+        params = [k for k in diff_rows if k.startswith("strategy.params.")]
+        for k in params:
+            del diff_rows[k]
+        if params:
+            diff_rows["strategy.params"] = [
+                f"({sum(k.startswith('strategy.params.') for k in c)} params of its own)" for c in configs
+            ]
     config_diff = pd.DataFrame.from_dict(diff_rows, orient="index", columns=labels)
     warnings = _warnings(runs, labels)
     for w in warnings:

@@ -276,7 +276,7 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
         taker = market.taker_buy_volume / market.volume
     vol = np.nan_to_num(market.volume, nan=0.0)
     atr = wilder_atr_nb(market.high, market.low, market.close, params.atr_period)
-    decay = 0.5 ** (1.0 / params.decay_half_life_bars) if params.decay_half_life_bars > 0 else 1.0
+    decay = params.decay_per_bar(market.interval_ms)
     # swept-notional memory: a half-life in wall-clock hours, so 1m and 1h bars forget alike
     sweep_decay = 0.5 ** (market.interval_ms / (params.sweep_half_life_hours * 3_600_000.0))
     snaps = snapshot_bars(market.open_time, market.interval_ms, params.snapshot_every)

@@ -213,6 +213,7 @@ class HeatmapParams:
     oi_close: bool = True
     post_entry_consume: bool = True
     decay_half_life_bars: float = 0.0
+    decay_half_life_hours: float = 0.0  # the same in wall-clock time (same meaning at any bar size)
     use_mark: bool = True
     snapshot_every: int = 0  # bars between snapshots; 0 = one per hour of bars (every bar for >= 1h)
     window_pct: float = 30.0
@@ -243,6 +244,11 @@ class HeatmapParams:
         if not self.sweep_half_life_hours > 0:
             raise InputError("sweep_half_life_hours must be > 0 (inf = never forget)",
                              where="[heatmap].sweep_half_life_hours")
+        if self.decay_half_life_bars > 0 and self.decay_half_life_hours > 0:
+            raise InputError("set decay_half_life_bars or decay_half_life_hours, not both",
+                             where="[heatmap]", expected="one of them (0 = no decay)")
+        if self.decay_half_life_hours < 0:
+            raise InputError("decay_half_life_hours must be >= 0", where="[heatmap].decay_half_life_hours")
         if self.decay_half_life_bars < 0 or self.smooth_sigma_bins < 0 or self.cluster_threshold < 0:
             raise InputError("decay_half_life_bars, smooth_sigma_bins, cluster_threshold >= 0",
                              where="[heatmap]")
@@ -254,6 +260,18 @@ class HeatmapParams:
     def log_step(self) -> float:
         """ln(1 + w): the grid's bin width in log price; bin k = floor(ln p / log_step)."""
         return math.log1p(self.bin_bps / 1e4)
+
+    def decay_per_bar(self, interval_ms: int) -> float:
+        """Factor applied to outstanding positions each bar (1.0 = no decay).
+
+        >>> HeatmapParams(decay_half_life_hours=2).decay_per_bar(3_600_000) == 0.5 ** 0.5
+        True
+        """
+        if self.decay_half_life_hours > 0:
+            return 0.5 ** (interval_ms / (self.decay_half_life_hours * 3_600_000.0))
+        if self.decay_half_life_bars > 0:
+            return 0.5 ** (1.0 / self.decay_half_life_bars)
+        return 1.0
 
     def window_bins(self) -> int:
         """Half-width in bins of the snapshot window (covers ±window_pct in both directions)."""

@@ -42,7 +42,7 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
         taker = market.taker_buy_volume / market.volume
     vol = np.nan_to_num(market.volume, nan=0.0)
     vwap = bar_vwap(market)
-    decay = 0.5 ** (1.0 / params.decay_half_life_bars) if params.decay_half_life_bars > 0 else 1.0
+    decay = params.decay_per_bar(market.interval_ms)
     snaps = snapshot_bars(market.open_time, market.interval_ms, params.snapshot_every)
     snap_set = {int(b): s for s, b in enumerate(snaps)}
     W = params.window_bins()

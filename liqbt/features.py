@@ -113,26 +113,8 @@ def gauss_weights(sigma: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _smooth(u, g, out):
-    """Truncated, edge-renormalised Gaussian smoothing with taps ``g``."""
-    n = len(u)
-    r = len(g) - 1
-    for d in range(n):
-        acc = g[0] * u[d]
-        wsum = g[0]
-        for t in range(1, r + 1):
-            if d - t >= 0:
-                acc += g[t] * u[d - t]
-                wsum += g[t]
-            if d + t < n:
-                acc += g[t] * u[d + t]
-                wsum += g[t]
-        out[d] = acc / wsum
-
-
-@njit(cache=True)
 def _smooth_at(x, g, i):
-    """The same smoothing as :func:`_smooth`, at one index of ``x`` (edge-renormalised)."""
+    """Truncated, edge-renormalised Gaussian smoothing with taps ``g`` at one index of ``x``."""
     n = len(x)
     r = len(g) - 1
     acc = g[0] * x[i]
@@ -145,6 +127,13 @@ def _smooth_at(x, g, i):
             acc += g[t] * x[i + t]
             wsum += g[t]
     return acc / wsum
+
+
+@njit(cache=True)
+def _smooth(u, g, out):
+    """Truncated, edge-renormalised Gaussian smoothing with taps ``g``."""
+    for d in range(len(u)):
+        out[d] = _smooth_at(u, g, d)
 
 
 @njit(cache=True)

@@ -48,7 +48,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "ddb30f1b3ca13079"
+FEATURES_SHA256 = "2238658d859777a5"
 _NONE_HI = 1 << 60
 
 

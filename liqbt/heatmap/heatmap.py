@@ -34,7 +34,7 @@ from liqbt.features import (
     wilder_atr_nb,
 )
 from liqbt.heatmap.kernel import PRED_COLUMNS, reconstruct_nb
-from liqbt.heatmap.model import HeatmapParams, bracket_table, class_log_offsets
+from liqbt.heatmap.model import HeatmapParams, bracket_table, model_classes
 from liqbt.market import INVERSE, MarketFrame, align_asof
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     ref = float(market.close[0]) if n else 1.0
     if not (ref > 0):
         raise InputError(f"{market.symbol}: first close {ref} is not a positive price")
-    long_off, short_off, hedged = class_log_offsets(params, table, ref, inverse)
+    long_off, short_off, hedged, mix = model_classes(params, table, ref, inverse)
     oi, updated = lagged_oi_per_bar(market, params.oi_lag)
     if inverse:
         oi = oi * market.contract_size  # contracts → USD face (the state's unit)
@@ -275,6 +275,8 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     with np.errstate(divide="ignore", invalid="ignore"):
         taker = market.taker_buy_volume / market.volume
     vol = np.nan_to_num(market.volume, nan=0.0)
+    if inverse:
+        vol = vol * market.contract_size  # contracts → USD face, the state's unit (churn)
     atr = wilder_atr_nb(market.high, market.low, market.close, params.atr_period)
     decay = params.decay_per_bar(market.interval_ms)
     # swept-notional memory: a half-life in wall-clock hours, so 1m and 1h bars forget alike
@@ -283,10 +285,10 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     pred, mass, sl, ss, sk0, feats = reconstruct_nb(
         market.open_time, np.ascontiguousarray(th), np.ascontiguousarray(tl), market.close,
         bar_vwap(market), vol, taker, oi, updated, atr,
-        params.log_step, long_off, short_off, hedged, params.mixtures(), params.kappa, inverse,
+        params.log_step, long_off, short_off, hedged, mix, params.kappa, inverse,
         params.consume, params.oi_close, params.post_entry_consume, decay, snaps,
         params.window_bins(), params.features, params.feature_bins(), gauss_weights(params.smooth_sigma_bins),
-        params.cluster_threshold, INIT_BAND, sweep_decay,
+        params.cluster_threshold, INIT_BAND, sweep_decay, params.churn,
     )
     if n:
         seeded = np.flatnonzero(mass[:, 0] > 0)

@@ -452,19 +452,10 @@ def _near_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndar
     return out
 
 
-def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
-                      horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
-                      train_frac: float = 0.6) -> dict[str, Any]:
-    """Does the map add information beyond price? Per horizon and side, regress
-    ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
-    return, 4-bar return, bar range, 24-bar volatility) and then add ``log1p(map USD within
-    ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
-    ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
-    overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
-    With ``control`` (the volume-profile map) its density enters the baseline first.
-
-    Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
-    bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
+def _incremental_design(market: MarketFrame, map_series: MapSeries, realised: Realised, horizons_h,
+                        near_pct: float | None, control: MapSeries | None):
+    """Shared design of the incremental-skill regressions: ``(near_pct, horizons_h, base_cols,
+    dens, ctrl, cascade, med_rng, fwd_by_h)`` (see :func:`incremental_skill`)."""
     bar_h = market.interval_ms / HOUR_MS
     if near_pct is None:
         near_pct = 2.0 * math.sqrt(max(1.0, bar_h))
@@ -490,7 +481,7 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
     dens = np.log1p(_near_density(map_series, close_t, c, near_pct))
     ctrl = np.log1p(_near_density(control, close_t, c, near_pct)) if control is not None else None
     real_bar = np.where(covered[bar_bucket][:, None], real[bar_bucket], np.nan)
-    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    fwd_by_h = {}
     for h in horizons_h:
         hb = max(1, int(round(h * HOUR_MS / market.interval_ms)))
         csum = np.concatenate([np.zeros((1, 2)), np.cumsum(np.nan_to_num(real_bar), axis=0)])
@@ -499,9 +490,32 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
         idx = np.arange(n - hb)
         full = (cnt[idx + hb + 1] - cnt[idx + 1]) == hb
         fwd[idx[full]] = csum[idx[full] + hb + 1] - csum[idx[full] + 1]
+        fwd_by_h[h] = (hb, fwd)
+    base = [np.ones(n), r1, r4, rng_, vol24]
+    return near_pct, horizons_h, base, dens, ctrl, cascade, med_rng, fwd_by_h
+
+
+def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
+                      horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
+                      train_frac: float = 0.6) -> dict[str, Any]:
+    """Does the map add information beyond price? Per horizon and side, regress
+    ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
+    return, 4-bar return, bar range, 24-bar volatility) and then add ``log1p(map USD within
+    ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
+    ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
+    overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
+    With ``control`` (the volume-profile map) its density enters the baseline first.
+
+    Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
+    bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
+    near_pct, horizons_h, base0, dens, ctrl, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control)
+    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    for h in horizons_h:
+        hb, fwd = fwd_by_h[h]
         for side, name in ((0, "long"), (1, "short")):
             y = np.log1p(fwd[:, side])
-            base = [np.ones(n), r1, r4, rng_, vol24]
+            base = list(base0)
             if ctrl is not None:
                 base.append(ctrl[:, side])
             Xb = np.column_stack(base)
@@ -536,6 +550,53 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
                 res["hac_t_non_cascade"] = float(hac_t(Xf_[calm], e2, b3, hb + 1)[-1])
                 res["n_non_cascade"] = int(calm.sum())
             out[key] = res
+    return out
+
+
+def incremental_skill_split(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
+                            train_end: int, start: int | None = None, horizons_h=(1, 4),
+                            near_pct: float | None = None, control: MapSeries | None = None) -> dict[str, Any]:
+    """Incremental skill with an explicit split in time: both regressions (price-only, and with
+    the map's density near price) are fitted on bars in ``[start, train_end)`` and scored on
+    bars from ``train_end`` on (their forward window never reaches back into training).
+    ``delta_r2_oos`` = R²(full) − R²(price-only) on the test bars with the training
+    coefficients; ``hac_t_oos`` = Newey–West t of the map coefficient refitted on the test bars
+    (lag = overlap + 1); ``hac_t_train`` the same on the training bars."""
+    near_pct, horizons_h, base0, dens, ctrl, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control)
+    t0 = market.open_time
+    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    for h in horizons_h:
+        hb, fwd = fwd_by_h[h]
+        # a training row's forward window must end before the test period starts
+        train_rows = (t0 + (hb + 1) * market.interval_ms <= train_end) & (t0 >= (start or t0[0]))
+        test_rows = t0 >= train_end
+        for side, name in ((0, "long"), (1, "short")):
+            y = np.log1p(fwd[:, side])
+            base = list(base0)
+            if ctrl is not None:
+                base.append(ctrl[:, side])
+            Xb = np.column_stack(base)
+            Xf = np.column_stack([Xb, dens[:, side]])
+            ok = np.isfinite(y) & np.all(np.isfinite(Xf), axis=1)
+            tr, te = ok & train_rows, ok & test_rows
+            key = f"h{h}_{name}"
+            if tr.sum() < 50 or te.sum() < 30 or np.ptp(y[te]) == 0:
+                out[key] = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "status": "too few observations"}
+                continue
+            b1, _ = _ols(Xb[tr], y[tr])
+            b2, e2 = _ols(Xf[tr], y[tr])
+            yt = y[te]
+            sst = float(((yt - yt.mean()) ** 2).sum())
+            r2b = 1 - float(((yt - Xb[te] @ b1) ** 2).sum()) / sst
+            r2f = 1 - float(((yt - Xf[te] @ b2) ** 2).sum()) / sst
+            bt, et = _ols(Xf[te], yt)
+            out[key] = {
+                "n_train": int(tr.sum()), "n_test": int(te.sum()),
+                "r2_base_oos": r2b, "r2_full_oos": r2f, "delta_r2_oos": r2f - r2b,
+                "coef_train": float(b2[-1]), "hac_t_train": float(hac_t(Xf[tr], e2, b2, hb + 1)[-1]),
+                "coef_oos": float(bt[-1]), "hac_t_oos": float(hac_t(Xf[te], et, bt, hb + 1)[-1]),
+            }
     return out
 
 
@@ -721,36 +782,33 @@ def validation_params(params: HeatmapParams, market: MarketFrame, snapshot_every
     return replace(params, snapshot_every=int(snapshot_every), features=False)
 
 
-def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realised | None, *,
-             baselines: bool = True, ablations: bool = True, incremental: bool = True,
-             ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
-             progress: bool = False) -> ValidationReport:
-    """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
-    ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
-    scores. At least one of ``realised`` / ``ground_truth`` is required."""
+def slice_map(map_series: MapSeries, lo: int, hi: int) -> MapSeries:
+    """``map_series`` restricted to bars ``lo:hi``. Snapshots available from bar ``lo``'s open
+    (the close of bar ``lo − 1``) up to bar ``hi − 1``'s close are kept, so the first scored bar
+    still sees the map the warm-up built. Values are those of the full run (state is kept)."""
+    times = map_series.times
+    t_lo = int(times[lo]) if lo < len(times) else np.iinfo(np.int64).max
+    t_hi = int(times[hi - 1]) + map_series.interval_ms if hi > 0 else np.iinfo(np.int64).min
+    keep = (map_series.snapshot_times >= t_lo) & (map_series.snapshot_times <= t_hi)
+    return replace(map_series, times=times[lo:hi], pred=map_series.pred[lo:hi],
+                   snapshot_times=map_series.snapshot_times[keep], snapshot_k0=map_series.snapshot_k0[keep],
+                   snapshots_long=map_series.snapshots_long[keep],
+                   snapshots_short=map_series.snapshots_short[keep])
+
+
+def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = True,
+               ablations: bool = True, variants: dict[str, dict] | None = None,
+               progress: bool = False) -> dict[str, MapSeries]:
+    """Every map the validator scores, reconstructed over the whole of ``market`` (warm-up
+    included): liqbt, the ablations, the baselines and any extra ``variants`` (name → params
+    overrides of ``params``)."""
     from tqdm.auto import tqdm
 
-    if realised is None and ground_truth is None:
-        raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
-    params = validation_params(params or HeatmapParams(), market, snapshot_every)
-    meta: dict[str, Any] = {
-        "symbol": market.symbol, "exchange": market.exchange, "interval": interval_name(market.interval_ms),
-        "start": _iso(market.open_time[0]), "end": _iso(market.open_time[-1] + market.interval_ms),
-        "bars": len(market), "market_source": market.source, "snapshot_every": params.snapshot_every,
-        "capture_window_pct": capture_window_pct,
-    }
-    if realised is not None:
-        meta.update(realised_source=realised.source, realised_rows=len(realised),
-                    realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
-                    realised_venues=realised.venues, realised_note=realised.note,
-                    scaling=("magnitude ratios are raw: predicted USD from this market's OI (one venue "
-                             f"'{market.exchange}'/{market.source}) over realised USD from "
-                             f"{realised.venues or realised.source}; no venue scaling applied. "
-                             "Spearman and capture are scale-free."))
     maps: dict[str, MapSeries] = {}
     jobs = [("liqbt", {})]
     if ablations:
         jobs += list(ABLATIONS.items())
+    jobs += list((variants or {}).items())
     names = [j[0] for j in jobs] + (list(BASELINES) if baselines else [])
     bar = tqdm(names, desc="validate", unit="map", disable=not progress, leave=False)
     for name, flags in jobs:
@@ -766,11 +824,83 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
             maps[name] = fn(market, params)
             bar.update(1)
     bar.close()
+    return maps
+
+
+def score_period(maps: dict[str, MapSeries], market: MarketFrame, realised: Realised,
+                 start_ms: int | None = None, end_ms: int | None = None, *,
+                 capture_window_pct: float = 10.0, venue_scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Scores of each map over the bars with ``start_ms <= open_time < end_ms`` only (the maps
+    were built over the whole market, so earlier bars act as warm-up and are never scored).
+    ``venue_scale`` multiplies predicted USD before the magnitude ratio (see :func:`validate`)."""
+    lo = 0 if start_ms is None else int(np.searchsorted(market.open_time, start_ms, "left"))
+    hi = len(market) if end_ms is None else int(np.searchsorted(market.open_time, end_ms, "left"))
+    sub = market._cut(lo, hi, None)
+    out = {}
+    for name, ms in maps.items():
+        sc = score_map(slice_map(ms, lo, hi), sub, realised, capture_window_pct=capture_window_pct)
+        _scale_magnitude(sc, venue_scale)
+        out[name] = sc
+    return out
+
+
+def _scale_magnitude(sc: dict[str, Any], venue_scale: float) -> None:
+    for side in ("long", "short"):
+        k = f"magnitude_ratio_{side}"
+        sc[f"magnitude_ratio_raw_{side}"] = sc.get(k)
+        if sc.get(k) is not None:
+            sc[k] = sc[k] * venue_scale
+
+
+def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realised | None, *,
+             baselines: bool = True, ablations: bool = True, incremental: bool = True,
+             ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
+             progress: bool = False, score_start: int | None = None,
+             venue_scale: float = 1.0) -> ValidationReport:
+    """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
+    ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
+    scores. At least one of ``realised`` / ``ground_truth`` is required.
+
+    ``score_start`` (epoch ms, ``[data].start``): bars before it are the warm-up — every map is
+    built over them but only ``[score_start, end)`` is scored. ``venue_scale``: realised
+    liquidations cover more venues than the market's OI (e.g. CoinGlass's Binance+Bybit+OKX vs
+    Binance OI); predicted USD is multiplied by it in the magnitude ratios (raw ratios are kept
+    as ``magnitude_ratio_raw_*``)."""
+    if realised is None and ground_truth is None:
+        raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
+    params = validation_params(params or HeatmapParams(), market, snapshot_every)
+    n_warm = 0 if score_start is None else int(np.searchsorted(market.open_time, int(score_start), "left"))
+    if n_warm >= len(market):
+        raise InputError("nothing to score after the warm-up", where="[data].start",
+                         expected="a start before the last bar")
+    full_market = market
+    meta: dict[str, Any] = {
+        "symbol": market.symbol, "exchange": market.exchange, "interval": interval_name(market.interval_ms),
+        "start": _iso(market.open_time[n_warm]), "end": _iso(market.open_time[-1] + market.interval_ms),
+        "bars": len(market) - n_warm, "warmup_bars": n_warm, "market_source": market.source,
+        "snapshot_every": params.snapshot_every, "capture_window_pct": capture_window_pct,
+        "venue_scale": venue_scale,
+    }
+    if n_warm:
+        meta["warmup_start"] = _iso(market.open_time[0])
+    if realised is not None:
+        meta.update(realised_source=realised.source, realised_rows=len(realised),
+                    realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
+                    realised_venues=realised.venues, realised_note=realised.note,
+                    scaling=(f"magnitude ratios = venue_scale ({venue_scale:g}) × predicted USD from this "
+                             f"market's OI ('{market.exchange}'/{market.source}) / realised USD from "
+                             f"{realised.venues or realised.source} (raw ratios: magnitude_ratio_raw_*). "
+                             "Spearman and capture are scale-free."))
+    maps = build_maps(full_market, params, baselines=baselines, ablations=ablations, progress=progress)
+    if n_warm:  # the warm-up built the maps; only [score_start, end) is scored
+        market = full_market._cut(n_warm, len(full_market), None)
+        maps = {k: slice_map(v, n_warm, len(full_market)) for k, v in maps.items()}
     report = ValidationReport(meta=meta)
     if realised is not None:
         for name, ms in maps.items():
             report.maps[name] = score_map(ms, market, realised, capture_window_pct=capture_window_pct)
-            report.maps[name]["magnitude_units"] = "USD predicted / USD realised (raw)"
+            _scale_magnitude(report.maps[name], venue_scale)
+            report.maps[name]["magnitude_units"] = f"venue_scale × USD predicted / USD realised (venue_scale={venue_scale:g})"
         if incremental and (realised.interval_ms or market.interval_ms) > market.interval_ms:
             meta["incremental_note"] = ("skipped: incremental skill needs realised liquidations at the "
                                         "bar interval or finer (use bars of the realised interval)")

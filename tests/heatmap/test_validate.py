@@ -77,7 +77,9 @@ def test_real_coinglass_incremental_skill_and_json(cg_report, tmp_path):
     report.to_json(path)
     data = json.loads(path.read_text())  # strict JSON: no NaN
     assert data["summary"]["spearman_long"] == pytest.approx(report.maps["liqbt"]["spearman_long"])
-    assert "no venue scaling" in data["meta"]["scaling"]
+    assert "venue_scale (1)" in data["meta"]["scaling"]
+    assert data["maps"]["liqbt"]["magnitude_ratio_raw_long"] == pytest.approx(
+        data["maps"]["liqbt"]["magnitude_ratio_long"])
     text = report.table()
     assert "fixed_offset" in text and "incremental" in text
 
@@ -107,6 +109,12 @@ def test_scores_for_run_without_realised(db_path):
 # --------------------------------------------------------------------------- simulated ground truth
 
 
+# The simulator's agents use isolated leverage tiers and churn: scored with that geometry (the
+# default distance distribution is fitted to real liquidations, a different world; see
+# docs/validation.md for both).
+SIM_WORLD = {"distance_model": "tiers", "churn": 0.1}
+
+
 @pytest.fixture(scope="module")
 def sim():
     from liqbt.sim import SimResult, run_market
@@ -121,7 +129,7 @@ def sim():
 
 def test_simulated_ground_truth(sim):
     t, m, real = sim
-    rep = validate(m, HeatmapParams(), real, ground_truth=(t.density, t.bars), incremental=False)
+    rep = validate(m, HeatmapParams(**SIM_WORLD), real, ground_truth=(t.density, t.bars), incremental=False)
     gt = rep.ground_truth
     me = gt["liqbt"]
     assert me["matched_snapshots"] >= 40
@@ -247,9 +255,11 @@ def test_cli_validate_on_simulated_archive_with_ground_truth(tmp_path, capsys):
     with Archive(db) as a:
         a.ingest(res.archive_files, progress=False)
     out = tmp_path / "v.json"
-    code = main(["validate", "--symbol", "SYNTHUSDT", "--start", "2024-01-01", "--end", "2024-01-02",
-                 "--db", str(db), "--ground-truth", str(tmp_path / "sim"), "--out", str(out),
-                 "--no-progress", "--no-incremental"])
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text('[data]\nsymbol = "SYNTHUSDT"\nstart = "2024-01-01"\nend = "2024-01-02"\ninterval = "1m"\n'
+                   '[heatmap]\ndistance_model = "tiers"\nchurn = 0.1\n')
+    code = main(["validate", str(cfg), "--db", str(db), "--ground-truth", str(tmp_path / "sim"),
+                 "--out", str(out), "--no-progress", "--no-incremental"])
     assert code == 0
     data = json.loads(out.read_text())
     assert data["meta"]["realised_interval"] == "events"
@@ -331,3 +341,63 @@ def test_location_calibration_rewards_mass_where_events_print():
     assert good["location_scored_long"] > 250
     assert good["location_ks_long"] < flat["location_ks_long"]
     assert flat["location_mean_u_long"] < 0.3  # a flat map sees the events at the bottom of the range
+
+
+# --------------------------------------------------------------------------- warm-up is never scored
+
+
+def _warmup_config(tmp_path, db) -> Path:
+    cfg = tmp_path / "warm.toml"
+    cfg.write_text(
+        f'[data]\nsymbol = "BTCUSDT"\nexchange = "coinglass"\ninterval = "1h"\nstart = "2026-02-01"\n'
+        f'end = "2026-03-01"\nwarmup = "20d"\ndb = "{db}"\n'
+        '[strategy]\nname = "squeeze_breakout"\n'
+    )
+    return cfg
+
+
+def test_validate_with_warmup_scores_only_start_to_end(cg_archive, tmp_path):
+    """`liqbt validate CONFIG` with [data].warmup: the warm-up builds the map, only [start, end)
+    is scored, and the scores equal those of the same map scored over that period."""
+    from liqbt.cli import main
+    from liqbt.heatmap.validate import build_maps, score_period, validation_params
+    from liqbt.timeutil import to_ms
+
+    out = tmp_path / "v.json"
+    assert main(["validate", str(_warmup_config(tmp_path, cg_archive)), "--db", str(cg_archive),
+                 "--out", str(out), "--no-progress", "--no-incremental"]) == 0
+    data = json.loads(out.read_text())
+    with Archive(cg_archive, read_only=True) as a:
+        market = a.market("BTCUSDT", "2026-01-12", "2026-03-01", "1h", exchange="coinglass")
+        realised = realised_from_archive(a, "BTCUSDT", int(market.open_time[0]),
+                                         int(market.open_time[-1]) + H, bar_interval_ms=H)
+    n_warm = int((market.open_time < to_ms("2026-02-01")).sum())
+    n_scored = len(market) - n_warm
+    assert n_warm > 19 * 24 and n_scored > 27 * 24  # (a few hours missing in the export)
+    meta = data["meta"]
+    assert meta["start"].startswith("2026-02-01") and meta["warmup_start"].startswith("2026-01-12")
+    assert meta["bars"] == n_scored and meta["warmup_bars"] == n_warm
+    me = data["maps"]["liqbt"]
+    assert me["n_intervals"] <= n_scored  # the warm-up's hours are not scored
+    maps = build_maps(market, validation_params(HeatmapParams(), market), baselines=False, ablations=False)
+    sc = score_period(maps, market, realised, to_ms("2026-02-01"), to_ms("2026-03-01"))["liqbt"]
+    for key in ("spearman_long", "spearman_short", "capture", "magnitude_ratio_long"):
+        assert me[key] == pytest.approx(sc[key], rel=1e-9), key
+    # scoring the whole span (warm-up included) gives different numbers: the bug this pins
+    whole = score_period(maps, market, realised)["liqbt"]
+    assert whole["n_intervals"] > me["n_intervals"] + 19 * 24
+    assert whole["spearman_long"] != pytest.approx(sc["spearman_long"])
+
+
+def test_run_scores_only_start_to_end(cg_archive, tmp_path):
+    """`liqbt run`'s per-run scores (metrics.json) also cover [start, end) only."""
+    from liqbt.config import load_run_config
+    from liqbt.pipeline import run_config
+    from liqbt.timeutil import to_ms
+
+    cfg = load_run_config(_warmup_config(tmp_path, cg_archive))
+    res = run_config(cfg, db=str(cg_archive), progress=False, null_draws=0)
+    assert res.warmup_bars > 19 * 24
+    assert int(res.market.open_time[0]) == to_ms("2026-02-01")
+    v = res.validation
+    assert v["status"] == "ok" and v["summary"]["n_intervals"] == len(res.market)

@@ -1,0 +1,184 @@
+"""Skill table: liqbt vs its ablations vs the naive baselines, on real data and on the simulator.
+
+Real data (../shared/data): Binance BTCUSDT perpetual candles + mark (binance_um_ft_long) with
+CoinGlass hourly Binance OI, scored against CoinGlass's Binance+Bybit+OKX realised liquidations
+(coinglass_btc). Every map is built over the whole span (first OI reading 2025-12-04 →
+2026-05-01) and scored only inside a period:
+
+* ``tune``  2025-12-05 → 2026-03-01: anything tuned in the model was tuned here;
+* ``score`` 2026-03-01 → 2026-05-01: the out-of-sample period (the issue's headline numbers).
+
+Intervals: 1h bars vs 1h realised, and 15m bars vs 30m realised (CoinGlass 30m rows start
+2026-02-27, so the 30m table has the scoring period only). Simulator: held-out seeds of
+``liqbt simulate`` (hourly Spearman, density correlation, level error, magnitude).
+
+    python benchmarks/bench_skill.py             # full table (~1-2 min)
+    LIQBT_SKILL_DB=/tmp/real.duckdb python benchmarks/bench_skill.py   # reuse an archive
+
+Skips (returns ``{"status": ...}``) when ../shared/data is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from liqbt.heatmap import HeatmapParams  # noqa: E402
+from liqbt.heatmap.validate import (  # noqa: E402
+    Realised,
+    build_maps,
+    incremental_skill_split,
+    score_period,
+    validation_params,
+)
+from liqbt.timeutil import to_ms  # noqa: E402
+
+SHARED = (ROOT / ".." / "shared" / "data").resolve()
+PERIODS = {"tune": ("2025-12-05", "2026-03-01"), "score": ("2026-03-01", "2026-05-01")}
+FIRST, END = "2025-12-04", "2026-05-01"
+# Realised = Binance + Bybit + OKX; OI = Binance only. See docs/validation.md "venue scaling".
+VENUE_SCALE = float(os.environ.get("LIQBT_VENUE_SCALE", "2.2"))
+# Variants scored next to the default (name → HeatmapParams overrides): each is one idea of the
+# model, so the table shows what each contributes.
+VARIANTS: dict[str, dict] = {
+    "tiers_no_churn": {"distance_model": "tiers", "churn": 0.0, "decay_half_life_hours": 0.0},
+    "no_churn": {"churn": 0.0},
+    "no_decay": {"decay_half_life_hours": 0.0},
+}
+
+
+def _archive():
+    from liqbt.archive import Archive
+
+    db = os.environ.get("LIQBT_SKILL_DB")
+    if db and Path(db).exists():
+        return Archive(db, read_only=True), None
+    tmp = tempfile.TemporaryDirectory()
+    path = Path(tmp.name) / "real.duckdb"
+    with Archive(path) as a:
+        for ds in ("binance_um_ft_long", "coinglass_btc"):
+            a.ingest([], dataset=str(ROOT / "datasets" / f"{ds}.toml"), root=str(SHARED), progress=False)
+    return Archive(path, read_only=True), tmp
+
+
+def _realised(archive, interval: str) -> Realised:
+    v = archive.liquidation_volume("BTCUSDT", FIRST, END, interval, exchange="coinglass")
+    v = v.groupby("ts", as_index=False)[["long_usd", "short_usd"]].max()
+    ms = {"1h": 3_600_000, "30m": 1_800_000}[interval]
+    return Realised.from_volumes(v["ts"].to_numpy(np.int64), v["long_usd"], v["short_usd"], ms,
+                                 source=f"coinglass:{interval}", venues="binance,bybit,okx")
+
+
+COLS = [("spearman_long", "ρ L"), ("spearman_short", "ρ S"), ("partial_spearman_long", "ρ|rng L"),
+        ("partial_spearman_short", "ρ|rng S"), ("capture", "capture"), ("capture_null", "null"),
+        ("magnitude_ratio_long", "mag L"), ("magnitude_ratio_short", "mag S")]
+
+
+def print_table(title: str, scores: dict[str, dict]) -> None:
+    head = f"{'map':<18}" + "".join(f"{h:>9}" for _, h in COLS)
+    print(f"\n{title}\n{head}\n{'-' * len(head)}")
+    for name, sc in scores.items():
+        cells = "".join(f"{'—':>9}" if sc.get(k) is None else f"{sc[k]:>9.3f}" for k, _ in COLS)
+        print(f"{name:<18}{cells}")
+
+
+def real_tables(params: HeatmapParams | None = None, variants: dict | None = None,
+                verbose: bool = True) -> dict:
+    """Score liqbt, variants, ablations and baselines on the real data (both periods, 1h and
+    30m) plus the incremental skill (fit on ``tune``, scored on ``score``)."""
+    params = params or HeatmapParams()
+    variants = VARIANTS if variants is None else variants
+    archive, tmp = _archive()
+    out: dict = {}
+    try:
+        for bars, real_iv, periods in (("1h", "1h", ("tune", "score")), ("15m", "30m", ("score",))):
+            market = archive.market("BTCUSDT", FIRST, END, bars, exchange="binance", oi_exchange="coinglass")
+            realised = _realised(archive, real_iv)
+            p = validation_params(params, market)
+            maps = build_maps(market, p, variants=variants)
+            for per in periods:
+                a, b = (to_ms(x) for x in PERIODS[per])
+                sc = score_period(maps, market, realised, a, b, venue_scale=VENUE_SCALE)
+                key = f"real_{real_iv}_{per}"
+                out[key] = sc
+                if verbose:
+                    print_table(f"{key}: BTCUSDT {bars} bars vs CoinGlass {real_iv} realised, "
+                                f"{PERIODS[per][0]} → {PERIODS[per][1]} (mag × venue_scale {VENUE_SCALE})", sc)
+            if bars == "1h":
+                inc = {}
+                for name in ("liqbt", "uniform_band", "volume_profile"):
+                    inc[name] = incremental_skill_split(market, maps[name], realised,
+                                                        train_end=to_ms(PERIODS["score"][0]),
+                                                        start=to_ms(PERIODS["tune"][0]))
+                inc["liqbt_over_volume_profile"] = incremental_skill_split(
+                    market, maps["liqbt"], realised, train_end=to_ms(PERIODS["score"][0]),
+                    start=to_ms(PERIODS["tune"][0]), control=maps["volume_profile"])
+                out["incremental_1h"] = inc
+                if verbose:
+                    print("\nincremental skill (fit 2025-12→02, scored 2026-03→04): ΔR² oos, HAC t (oos)")
+                    for name, r in inc.items():
+                        for k, v in r.items():
+                            if isinstance(v, dict) and "delta_r2_oos" in v:
+                                print(f"  {name:<28}{k:<10} ΔR² oos {v['delta_r2_oos']:+.4f}  "
+                                      f"HAC t {v['hac_t_oos']:+.2f}  (n test {v['n_test']})")
+    finally:
+        archive.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return out
+
+
+def sim_table(params: HeatmapParams | None = None, seeds=(101, 202), days: int = 20, verbose: bool = True) -> dict:
+    """Held-out simulator seeds: ground-truth scores of liqbt and the baselines."""
+    from liqbt.heatmap.validate import ground_truth_scores
+    from liqbt.sim import SimResult, run_market
+
+    params = params or HeatmapParams()
+    rows: dict[str, list] = {}
+    for seed in seeds:
+        t = run_market(days=days, seed=seed)
+        market = SimResult(out_dir=Path("."), files={}, summary={}, tables=t).market()
+        p = validation_params(params, market, max(1, 3_600_000 // market.interval_ms))
+        maps = build_maps(market, p, ablations=False)
+        for name, ms in maps.items():
+            g = ground_truth_scores(ms, t.density, t.bars)
+            rows.setdefault(name, []).append(g)
+    out = {}
+    for name, gs in rows.items():
+        out[name] = {k: float(np.mean([g[k] for g in gs if g.get(k) is not None]))
+                     for k in gs[0] if isinstance(gs[0][k], (int, float)) and k != "matched_snapshots"
+                     and any(g.get(k) is not None for g in gs)}
+    if verbose:
+        keys = [("spearman_hour_long", "ρ1h L"), ("spearman_hour_short", "ρ1h S"),
+                ("density_corr_long", "dens L"), ("density_corr_short", "dens S"),
+                ("level_error_bins_long", "lvl L"), ("level_error_bins_short", "lvl S"),
+                ("consumed_ratio_long", "mag L"), ("consumed_ratio_short", "mag S")]
+        head = f"{'map':<18}" + "".join(f"{h:>9}" for _, h in keys)
+        print(f"\nsim: held-out seeds {list(seeds)}, {days} days of 1m bars\n{head}\n{'-' * len(head)}")
+        for name, g in out.items():
+            print(f"{name:<18}" + "".join(f"{'—':>9}" if g.get(k) is None else f"{g[k]:>9.3f}" for k, _ in keys))
+    return out
+
+
+def main() -> dict:
+    if not SHARED.is_dir():
+        print(f"bench_skill: shared data not found at {SHARED}; skipped")
+        return {"status": "skipped: no shared data"}
+    out = real_tables()
+    try:
+        out["sim"] = sim_table()
+    except ImportError as exc:  # pragma: no cover
+        print(f"sim table skipped: {exc}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ class ValidationSpec:
     snapshot_every: int | None = None
     capture_window_pct: float = 10.0
     venue_scale: float = 1.0
+    self_calibrate: bool = False
     out: str = "validation.json"
 
 
@@ -60,6 +61,8 @@ def register(sub) -> None:
     p.add_argument("--no-incremental", action="store_true", help="skip the incremental-R² regressions")
     p.add_argument("--venue-scale", type=float, help="multiply predicted USD by this in the magnitude "
                    "ratios (realised venues' OI / this market's OI; default [validation].venue_scale or 1)")
+    p.add_argument("--self-calibrate", action="store_true", help="also score liqbt_selfcal: model and "
+                   "magnitude chosen daily from the realised liquidations known before each day")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
                       incremental=spec.incremental and not args.no_incremental,
                       ground_truth=ground_truth, snapshot_every=snap,
                       capture_window_pct=spec.capture_window_pct, progress=not args.no_progress,
-                      score_start=score_start, venue_scale=venue_scale)
+                      score_start=score_start, venue_scale=venue_scale,
+                      self_calibrate=args.self_calibrate or spec.self_calibrate)
     out = Path(args.out or spec.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report.to_json(out)

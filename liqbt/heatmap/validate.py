@@ -856,7 +856,7 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
              baselines: bool = True, ablations: bool = True, incremental: bool = True,
              ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
              progress: bool = False, score_start: int | None = None,
-             venue_scale: float = 1.0) -> ValidationReport:
+             venue_scale: float = 1.0, self_calibrate: bool = False) -> ValidationReport:
     """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
     ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
     scores. At least one of ``realised`` / ``ground_truth`` is required.
@@ -865,7 +865,9 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
     built over them but only ``[score_start, end)`` is scored. ``venue_scale``: realised
     liquidations cover more venues than the market's OI (e.g. CoinGlass's Binance+Bybit+OKX vs
     Binance OI); predicted USD is multiplied by it in the magnitude ratios (raw ratios are kept
-    as ``magnitude_ratio_raw_*``)."""
+    as ``magnitude_ratio_raw_*``). ``self_calibrate``: also score ``liqbt_selfcal``, the map
+    that picks its model and magnitude from the realised liquidations known before each day
+    (:func:`liqbt.heatmap.calibrate.self_calibrated`)."""
     if realised is None and ground_truth is None:
         raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
     params = validation_params(params or HeatmapParams(), market, snapshot_every)
@@ -892,6 +894,12 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
                              f"{realised.venues or realised.source} (raw ratios: magnitude_ratio_raw_*). "
                              "Spearman and capture are scale-free."))
     maps = build_maps(full_market, params, baselines=baselines, ablations=ablations, progress=progress)
+    if self_calibrate and realised is not None:
+        from liqbt.heatmap.calibrate import self_calibrated
+
+        hm = self_calibrated(full_market, params, realised, venue_scale=venue_scale)
+        maps["liqbt_selfcal"] = MapSeries.from_heatmap(hm, "liqbt_selfcal")
+        meta["self_calibration"] = {k: v for k, v in hm.meta["self_calibration"].items() if k != "blocks"}
     if n_warm:  # the warm-up built the maps; only [score_start, end) is scored
         market = full_market._cut(n_warm, len(full_market), None)
         maps = {k: slice_map(v, n_warm, len(full_market)) for k, v in maps.items()}

@@ -112,7 +112,7 @@ def test_scores_for_run_without_realised(db_path):
 # The simulator's agents use isolated leverage tiers and churn: scored with that geometry (the
 # default distance distribution is fitted to real liquidations, a different world; see
 # docs/validation.md for both).
-SIM_WORLD = {"distance_model": "tiers", "churn": 0.1}
+SIM_WORLD = {"distance_model": "tiers", "churn": 0.03}
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +257,7 @@ def test_cli_validate_on_simulated_archive_with_ground_truth(tmp_path, capsys):
     out = tmp_path / "v.json"
     cfg = tmp_path / "sim.toml"
     cfg.write_text('[data]\nsymbol = "SYNTHUSDT"\nstart = "2024-01-01"\nend = "2024-01-02"\ninterval = "1m"\n'
-                   '[heatmap]\ndistance_model = "tiers"\nchurn = 0.1\n')
+                   '[heatmap]\ndistance_model = "tiers"\nchurn = 0.03\n')
     code = main(["validate", str(cfg), "--db", str(db), "--ground-truth", str(tmp_path / "sim"),
                  "--out", str(out), "--no-progress", "--no-incremental"])
     assert code == 0

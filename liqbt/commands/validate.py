@@ -65,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from liqbt.commands.heatmap import load_inputs
-    from liqbt.config import from_mapping, load_toml
     from liqbt.errors import InputError
     from liqbt.heatmap.validate import realised_from_archive, validate
+    from liqbt.mapping import from_mapping, load_toml
 
     spec_raw = load_toml(args.config).get("validation", {}) if args.config else {}
     spec = from_mapping(ValidationSpec, spec_raw, where=f"{args.config} [validation]")

@@ -49,8 +49,8 @@ from pathlib import Path
 
 from liqbt.archive.formats import Check, Source, detect, price_checks, sql_str, time_checks
 from liqbt.archive.schema import COLUMNS
-from liqbt.config import from_mapping, load_toml
 from liqbt.errors import InputError
+from liqbt.mapping import from_mapping, load_toml
 from liqbt.market import interval_ms
 
 TABLES = ("candles", "open_interest", "funding", "liquidations", "liquidation_volume")

@@ -72,7 +72,7 @@ def _archive():
     tmp = tempfile.TemporaryDirectory()
     path = Path(tmp.name) / "real.duckdb"
     with Archive(path) as a:
-        for ds in ("binance_um_ft_long", "coinglass_btc"):
+        for ds in ("binance_um_ft_long", "coinglass_btc", "binance_um_10sym_2025-12"):
             a.ingest([], dataset=str(ROOT / "datasets" / f"{ds}.toml"), root=str(SHARED), progress=False)
     return Archive(path, read_only=True), tmp
 
@@ -190,11 +190,68 @@ def sim_table(params: HeatmapParams | None = None, seeds=(303, 404), days: int =
     return out
 
 
+FORCEORDER = SHARED / "forceorder_recorder_csv" / "riftfern_binance_liq_2025-12" / "binance.csv"
+
+
+def forceorder_events(path: Path = FORCEORDER, symbol: str = "BTC") -> Realised:
+    """BTCUSDT events of a recorded ``!forceOrder@arr`` CSV (FORMATS.md "Recorded forceOrder CSV"):
+    exact duplicate rows dropped, SELL = a long liquidated, price = average fill (else the order
+    price), USD = filled quantity × that price (the file's usd_size is unreliable). Read here
+    directly: the archive ingest of this layout is another engineer's work (see docs/validation.md)."""
+    import pandas as pd
+
+    d = pd.read_csv(path, header=None, usecols=range(12), dtype={0: str}).drop_duplicates()
+    d = d[d[0] == symbol]
+    px = pd.to_numeric(d[6], errors="coerce").fillna(pd.to_numeric(d[5], errors="coerce"))
+    qty = pd.to_numeric(d[9], errors="coerce")
+    return Realised.from_events(d[10].to_numpy(np.int64), (d[1] == "SELL").to_numpy(), px.to_numpy(),
+                                (qty * px).to_numpy(), source=f"forceorder_recorder_csv:{symbol}USDT",
+                                note="throttled feed (<= 1 event/symbol/s): a lower bound")
+
+
+def event_table(params: HeatmapParams | None = None, verbose: bool = True) -> dict:
+    """Event-level location: where recorded Binance forceOrder events printed against the map
+    (location KS, capture) on the 5m BTCUSDT candles of binance_um_10sym_2025-12 with CoinGlass
+    OI, warm-up from the first OI reading. Tiny sample (~30 h of recording)."""
+    if not FORCEORDER.is_file():
+        return {"status": "no forceorder recording"}
+    params = params or HeatmapParams()
+    ev = forceorder_events()
+    archive, tmp = _archive()
+    try:
+        market = archive.market("BTCUSDT", FIRST, "2025-12-29", "5m", exchange="binance", oi_exchange="coinglass")
+    finally:
+        archive.close()
+        if tmp is not None:
+            tmp.cleanup()
+    p = validation_params(params, market, 1)
+    maps = build_maps(market, p, variants={"before_tiers": VARIANTS["before_tiers"]}, ablations=False)
+    start = int(ev.ts[0]) // 3_600_000 * 3_600_000
+    sc = score_period(maps, market, ev, start, int(ev.ts[-1]) + 1)
+    keys = [("location_ks_long", "KS L"), ("location_ks_short", "KS S"), ("location_mean_u_long", "ū L"),
+            ("location_mean_u_short", "ū S"), ("capture", "capture"), ("capture_null", "null"),
+            ("location_scored_long", "n L"), ("location_scored_short", "n S")]
+    if verbose:
+        head = f"{'map':<18}" + "".join(f"{h:>9}" for _, h in keys)
+        print(f"\nevents: {len(ev)} BTCUSDT forceOrder events {_iso(ev.ts[0])} → {_iso(ev.ts[-1])}, "
+              f"5m bars\n{head}\n{'-' * len(head)}")
+        for name, r in sc.items():
+            print(f"{name:<18}" + "".join(f"{'—':>9}" if r.get(k) is None else f"{r[k]:>9.3f}" for k, _ in keys))
+    return {"n_events": len(ev), "maps": sc}
+
+
+def _iso(ms) -> str:
+    from liqbt.timeutil import ms_to_iso
+
+    return ms_to_iso(int(ms))
+
+
 def main() -> dict:
     if not SHARED.is_dir():
         print(f"bench_skill: shared data not found at {SHARED}; skipped")
         return {"status": "skipped: no shared data"}
     out = real_tables()
+    out["events"] = event_table()
     try:
         out["sim"] = sim_table()
     except ImportError as exc:  # pragma: no cover

@@ -401,3 +401,39 @@ def test_run_scores_only_start_to_end(cg_archive, tmp_path):
     assert int(res.market.open_time[0]) == to_ms("2026-02-01")
     v = res.validation
     assert v["status"] == "ok" and v["summary"]["n_intervals"] == len(res.market)
+
+
+# --------------------------------------------------------------------------- issue #10 headline
+
+
+@pytest.fixture(scope="module")
+def futures_archive(shared_data, tmp_path_factory):
+    """Binance BTCUSDT futures candles + mark (binance_um_ft_long) and the CoinGlass dataset."""
+    db = tmp_path_factory.mktemp("fut") / "fut.duckdb"
+    with Archive(db) as a:
+        for ds in ("binance_um_ft_long", "coinglass_btc"):
+            a.ingest_dataset(ROOT / "datasets" / f"{ds}.toml", root=shared_data, progress=False)
+    return db
+
+
+def test_default_map_beats_uniform_band_out_of_sample(futures_archive):
+    """The default model (tuned on 2025-12 → 2026-02 only) ranks the realised liquidations of
+    2026-03 → 2026-04 better than the uniform OI band, on both sides, and its venue-scaled
+    magnitude is within 0.5–2× (benchmarks/bench_skill.py prints the full table)."""
+    from liqbt.heatmap.validate import build_maps, score_period, validation_params
+    from liqbt.timeutil import to_ms
+
+    with Archive(futures_archive, read_only=True) as a:
+        market = a.market("BTCUSDT", "2025-12-04", "2026-05-01", "1h", exchange="binance",
+                          oi_exchange="coinglass")
+        v = a.liquidation_volume("BTCUSDT", "2025-12-04", "2026-05-01", "1h", exchange="coinglass")
+    v = v.groupby("ts", as_index=False)[["long_usd", "short_usd"]].max()
+    realised = Realised.from_volumes(v["ts"], v["long_usd"], v["short_usd"], H)
+    maps = build_maps(market, validation_params(HeatmapParams(), market), ablations=False,
+                      variants={"before": {"distance_model": "tiers", "churn": 0.0}})
+    sc = score_period(maps, market, realised, to_ms("2026-03-01"), to_ms("2026-05-01"), venue_scale=2.2)
+    me, band = sc["liqbt"], sc["uniform_band"]
+    for side in ("long", "short"):
+        assert me[f"spearman_{side}"] > band[f"spearman_{side}"] + 0.01, side
+        assert me[f"spearman_{side}"] > sc["before"][f"spearman_{side}"] + 0.05, side
+        assert 0.5 < me[f"magnitude_ratio_{side}"] < 2.0, side

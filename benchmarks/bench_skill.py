@@ -39,6 +39,7 @@ from liqbt.heatmap.validate import (  # noqa: E402
     build_maps,
     incremental_skill_split,
     score_period,
+    slice_map,
     validation_params,
 )
 from liqbt.timeutil import to_ms  # noqa: E402
@@ -123,22 +124,30 @@ def real_tables(params: HeatmapParams | None = None, variants: dict | None = Non
                     print_table(f"{key}: BTCUSDT {bars} bars vs CoinGlass {real_iv} realised, "
                                 f"{PERIODS[per][0]} → {PERIODS[per][1]} (mag × venue_scale {VENUE_SCALE})", sc)
             if bars == "1h":
-                inc = {}
-                for name in ("liqbt", "uniform_band", "volume_profile"):
-                    inc[name] = incremental_skill_split(market, maps[name], realised,
-                                                        train_end=to_ms(PERIODS["score"][0]),
-                                                        start=to_ms(PERIODS["tune"][0]))
-                inc["liqbt_over_volume_profile"] = incremental_skill_split(
-                    market, maps["liqbt"], realised, train_end=to_ms(PERIODS["score"][0]),
-                    start=to_ms(PERIODS["tune"][0]), control=maps["volume_profile"])
-                out["incremental_1h"] = inc
-                if verbose:
-                    print("\nincremental skill (fit 2025-12→02, scored 2026-03→04): ΔR² oos, HAC t (oos)")
-                    for name, r in inc.items():
-                        for k, v in r.items():
-                            if isinstance(v, dict) and "delta_r2_oos" in v:
-                                print(f"  {name:<28}{k:<10} ΔR² oos {v['delta_r2_oos']:+.4f}  "
-                                      f"HAC t {v['hac_t_oos']:+.2f}  (n test {v['n_test']})")
+                # the scoring split (fit on the tuning period) and, inside the tuning period,
+                # fit 2025-12→2026-01 / test 2026-02 (what was seen before the scoring period)
+                for split, (fit_end, test_end) in {"score": ("2026-03-01", None),
+                                                    "tune": ("2026-02-01", "2026-03-01")}.items():
+                    sub = market if test_end is None else market.slice_time(None, to_ms(test_end))
+                    subm = maps if test_end is None else {
+                        k: slice_map(v, 0, len(sub)) for k, v in maps.items()}
+                    inc = {}
+                    for name in ("liqbt", "uniform_band", "volume_profile"):
+                        inc[name] = incremental_skill_split(sub, subm[name], realised, train_end=to_ms(fit_end),
+                                                            start=to_ms(PERIODS["tune"][0]))
+                    inc["liqbt_over_volume_profile"] = incremental_skill_split(
+                        sub, subm["liqbt"], realised, train_end=to_ms(fit_end),
+                        start=to_ms(PERIODS["tune"][0]), control=subm["volume_profile"])
+                    out[f"incremental_1h_{split}"] = inc
+                    if verbose:
+                        print(f"\nincremental skill, feature = USD the horizon is expected to reach; fit "
+                              f"{PERIODS['tune'][0]} → {fit_end}, tested {fit_end} → {test_end or END}: "
+                              "ΔR² oos, HAC t (test)")
+                        for name, r in inc.items():
+                            for k, v in r.items():
+                                if isinstance(v, dict) and "delta_r2_oos" in v:
+                                    print(f"  {name:<28}{k:<10} ΔR² oos {v['delta_r2_oos']:+.4f}  "
+                                          f"HAC t {v['hac_t_oos']:+.2f}  (n test {v['n_test']})")
     finally:
         archive.close()
         if tmp is not None:

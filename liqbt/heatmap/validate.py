@@ -452,10 +452,48 @@ def _near_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndar
     return out
 
 
+def _reach_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndarray, vol: np.ndarray,
+                   h_bars: int, chunk: int = 2048):
+    """(n, 2) expected USD the next ``h_bars`` bars reach: every bin of the last snapshot
+    available at the bar's close weighted by the probability that a driftless walk with the
+    bar's trailing volatility ``vol`` (per bar, log) touches it within the horizon,
+    ``2·(1 − Φ(d / (vol·√h)))`` (reflection principle), long bins below the close, short above.
+    NaN where the volatility is unknown."""
+    from scipy.stats import norm
+
+    s = np.searchsorted(map_series.snapshot_times, times_close, side="right") - 1
+    wb = map_series.window_bins
+    width = 2 * wb + 1
+    ls = map_series.log_step
+    out = np.full((len(s), 2), np.nan)
+    kc = np.floor(np.log(close) / ls).astype(np.int64)
+    offs = np.arange(width)
+    for a in range(0, len(s), chunk):
+        b = min(len(s), a + chunk)
+        si = np.clip(s[a:b], 0, None)
+        col = kc[a:b] - map_series.snapshot_k0[si]  # the close's column in that snapshot
+        dist = np.abs(offs[None, :] - col[:, None]) * ls
+        sd = vol[a:b] * math.sqrt(h_bars)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = 2.0 * norm.sf(dist / sd[:, None])
+        below = offs[None, :] <= col[:, None]
+        above = offs[None, :] >= col[:, None]
+        sl = map_series.snapshots_long[si].astype(np.float64)
+        ss = map_series.snapshots_short[si].astype(np.float64)
+        ok = (s[a:b] >= 0) & np.isfinite(sd) & (sd > 0)
+        out[a:b, 0] = np.where(ok, (sl * p * below).sum(axis=1), np.nan)
+        out[a:b, 1] = np.where(ok, (ss * p * above).sum(axis=1), np.nan)
+    return out
+
+
 def _incremental_design(market: MarketFrame, map_series: MapSeries, realised: Realised, horizons_h,
-                        near_pct: float | None, control: MapSeries | None):
+                        near_pct: float | None, control: MapSeries | None, feature: str = "reach"):
     """Shared design of the incremental-skill regressions: ``(near_pct, horizons_h, base_cols,
-    dens, ctrl, cascade, med_rng, fwd_by_h)`` (see :func:`incremental_skill`)."""
+    dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h)`` (see :func:`incremental_skill`).
+    ``feature``: ``"reach"`` (USD the horizon is expected to reach, :func:`_reach_density`) or
+    ``"near"`` (USD within ±near_pct of the close)."""
+    if feature not in ("reach", "near"):
+        raise InputError(f"feature {feature!r}", expected="'reach' or 'near'")
     bar_h = market.interval_ms / HOUR_MS
     if near_pct is None:
         near_pct = 2.0 * math.sqrt(max(1.0, bar_h))
@@ -478,8 +516,9 @@ def _incremental_design(market: MarketFrame, map_series: MapSeries, realised: Re
     med_rng = pd.Series(rng_).rolling(24, min_periods=12).median().shift(1).to_numpy()
     cascade = rng_ > 3.0 * med_rng
     close_t = market.open_time + market.interval_ms
-    dens = np.log1p(_near_density(map_series, close_t, c, near_pct))
-    ctrl = np.log1p(_near_density(control, close_t, c, near_pct)) if control is not None else None
+    near_dens = np.log1p(_near_density(map_series, close_t, c, near_pct)) if feature == "near" else None
+    near_ctrl = (np.log1p(_near_density(control, close_t, c, near_pct))
+                 if control is not None and feature == "near" else None)
     real_bar = np.where(covered[bar_bucket][:, None], real[bar_bucket], np.nan)
     fwd_by_h = {}
     for h in horizons_h:
@@ -491,28 +530,41 @@ def _incremental_design(market: MarketFrame, map_series: MapSeries, realised: Re
         full = (cnt[idx + hb + 1] - cnt[idx + 1]) == hb
         fwd[idx[full]] = csum[idx[full] + hb + 1] - csum[idx[full] + 1]
         fwd_by_h[h] = (hb, fwd)
+    dens_by_h, ctrl_by_h = {}, {}
+    for h in horizons_h:
+        hb = fwd_by_h[h][0]
+        if feature == "near":
+            dens_by_h[h], ctrl_by_h[h] = near_dens, near_ctrl
+        else:
+            dens_by_h[h] = np.log1p(_reach_density(map_series, close_t, c, vol24, hb))
+            ctrl_by_h[h] = (np.log1p(_reach_density(control, close_t, c, vol24, hb))
+                            if control is not None else None)
     base = [np.ones(n), r1, r4, rng_, vol24]
-    return near_pct, horizons_h, base, dens, ctrl, cascade, med_rng, fwd_by_h
+    return near_pct, horizons_h, base, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h
 
 
 def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
                       horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
-                      train_frac: float = 0.6) -> dict[str, Any]:
+                      train_frac: float = 0.6, feature: str = "reach") -> dict[str, Any]:
     """Does the map add information beyond price? Per horizon and side, regress
     ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
-    return, 4-bar return, bar range, 24-bar volatility) and then add ``log1p(map USD within
-    ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
+    return, 4-bar return, bar range, 24-bar volatility) and then add the map: ``feature =
+    "reach"`` (default) = ``log1p(USD the horizon is expected to reach)``, each bin weighted by
+    the probability that a walk with the trailing 24-bar volatility touches it within ``h``
+    (:func:`_reach_density`); ``"near"`` = ``log1p(USD within ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
     ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
     overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
     With ``control`` (the volume-profile map) its density enters the baseline first.
 
     Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
     bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
-    near_pct, horizons_h, base0, dens, ctrl, cascade, med_rng, fwd_by_h = _incremental_design(
-        market, map_series, realised, horizons_h, near_pct, control)
-    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    near_pct, horizons_h, base0, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control, feature)
+    out: dict[str, Any] = {"feature": feature, "near_pct": near_pct,
+                           "control": control.name if control is not None else None}
     for h in horizons_h:
         hb, fwd = fwd_by_h[h]
+        dens, ctrl = dens_by_h[h], ctrl_by_h[h]
         for side, name in ((0, "long"), (1, "short")):
             y = np.log1p(fwd[:, side])
             base = list(base0)
@@ -555,19 +607,22 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
 
 def incremental_skill_split(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
                             train_end: int, start: int | None = None, horizons_h=(1, 4),
-                            near_pct: float | None = None, control: MapSeries | None = None) -> dict[str, Any]:
+                            near_pct: float | None = None, control: MapSeries | None = None,
+                            feature: str = "reach") -> dict[str, Any]:
     """Incremental skill with an explicit split in time: both regressions (price-only, and with
     the map's density near price) are fitted on bars in ``[start, train_end)`` and scored on
     bars from ``train_end`` on (their forward window never reaches back into training).
     ``delta_r2_oos`` = R²(full) − R²(price-only) on the test bars with the training
     coefficients; ``hac_t_oos`` = Newey–West t of the map coefficient refitted on the test bars
     (lag = overlap + 1); ``hac_t_train`` the same on the training bars."""
-    near_pct, horizons_h, base0, dens, ctrl, cascade, med_rng, fwd_by_h = _incremental_design(
-        market, map_series, realised, horizons_h, near_pct, control)
+    near_pct, horizons_h, base0, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control, feature)
     t0 = market.open_time
-    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    out: dict[str, Any] = {"feature": feature, "near_pct": near_pct,
+                           "control": control.name if control is not None else None}
     for h in horizons_h:
         hb, fwd = fwd_by_h[h]
+        dens, ctrl = dens_by_h[h], ctrl_by_h[h]
         # a training row's forward window must end before the test period starts
         train_rows = (t0 + (hb + 1) * market.interval_ms <= train_end) & (t0 >= (start or t0[0]))
         test_rows = t0 >= train_end

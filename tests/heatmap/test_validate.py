@@ -4,6 +4,7 @@ properties of baselines and the capture metric, incremental-skill regression, sc
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -437,3 +438,30 @@ def test_default_map_beats_uniform_band_out_of_sample(futures_archive):
         assert me[f"spearman_{side}"] > band[f"spearman_{side}"] + 0.01, side
         assert me[f"spearman_{side}"] > sc["before"][f"spearman_{side}"] + 0.05, side
         assert 0.5 < me[f"magnitude_ratio_{side}"] < 2.0, side
+
+
+def test_reach_density_weights_each_bin_by_its_touch_probability():
+    """One long bin 20 bins below the close and one short bin 5 above: the expected USD reached
+    is each bin's USD × 2·(1 − Φ(distance / (vol·√h))); unknown volatility → NaN."""
+    from scipy.stats import norm
+
+    from liqbt.heatmap.baselines import MapSeries
+    from liqbt.heatmap.validate import _reach_density
+
+    ls = math.log1p(1e-3)
+    wb = 30
+    kc = 9000
+    snaps_l = np.zeros((1, 2 * wb + 1), np.float32)
+    snaps_s = np.zeros((1, 2 * wb + 1), np.float32)
+    snaps_l[0, wb - 20] = 1000.0
+    snaps_s[0, wb + 5] = 500.0
+    ms = MapSeries("t", np.array([0], np.int64), H, np.zeros((1, 2)), np.array([H], np.int64),
+                   np.array([kc - wb], np.int64), snaps_l, snaps_s, ls)
+    close = np.array([math.exp((kc + 0.5) * ls)] * 3)
+    t_close = np.array([H - 1, H, 2 * H])  # before any snapshot, at it, later
+    vol = np.array([0.01, 0.01, np.nan])
+    out = _reach_density(ms, t_close, close, vol, 4)
+    assert np.isnan(out[0]).all() and np.isnan(out[2]).all()
+    sd = 0.01 * 2.0
+    assert out[1, 0] == pytest.approx(1000.0 * 2 * norm.sf(20 * ls / sd), rel=1e-9)
+    assert out[1, 1] == pytest.approx(500.0 * 2 * norm.sf(5 * ls / sd), rel=1e-9)

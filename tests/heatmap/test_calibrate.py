@@ -34,7 +34,7 @@ def sim3():
 def test_self_calibration_learns_the_simulators_geometry_and_magnitude(sim3):
     t, m, real = sim3
     p = HeatmapParams(snapshot_every=60, features=False)
-    hm = self_calibrated(m, p, real, min_intervals=12)
+    hm = self_calibrated(m, p, real, refit_hours=24, min_intervals=12)
     cal = hm.meta["self_calibration"]
     # day 1: nothing known yet → first candidate, unscaled; afterwards the simulator's world
     # (isolated leverage tiers) ranks its hours better than the real-data distance model
@@ -49,13 +49,13 @@ def test_self_calibration_learns_the_simulators_geometry_and_magnitude(sim3):
 def test_self_calibration_is_truncation_safe(sim3):
     _, m, real = sim3
     p = HeatmapParams(snapshot_every=60, features=False)
-    full = self_calibrated(m, p, real, min_intervals=12)
+    full = self_calibrated(m, p, real)
     for cut in (1500, 2900, 3700):
         tm = m.truncate(cut)
         end = int(tm.open_time[-1]) + tm.interval_ms
         keep = real.ts + H <= end  # realised hours known by the cut
         tr = Realised.from_volumes(real.ts[keep], real.long_usd[keep], real.short_usd[keep], H)
-        part = self_calibrated(tm, p, tr, min_intervals=12)
+        part = self_calibrated(tm, p, tr)
         np.testing.assert_array_equal(part.pred, full.pred[:cut])
         ns = len(part.snapshot_times)
         np.testing.assert_array_equal(part.snapshots_long, full.snapshots_long[:ns])

@@ -62,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--venue-scale", type=float, help="multiply predicted USD by this in the magnitude "
                    "ratios (realised venues' OI / this market's OI; default [validation].venue_scale or 1)")
     p.add_argument("--self-calibrate", action="store_true", help="also score liqbt_selfcal: model and "
-                   "magnitude chosen daily from the realised liquidations known before each day")
+                   "magnitude re-chosen every 3 h from the realised liquidations known by then")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -921,7 +921,7 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
     liquidations cover more venues than the market's OI (e.g. CoinGlass's Binance+Bybit+OKX vs
     Binance OI); predicted USD is multiplied by it in the magnitude ratios (raw ratios are kept
     as ``magnitude_ratio_raw_*``). ``self_calibrate``: also score ``liqbt_selfcal``, the map
-    that picks its model and magnitude from the realised liquidations known before each day
+    that picks its model and magnitude from the realised liquidations known before each refit (every 3 h)
     (:func:`liqbt.heatmap.calibrate.self_calibrated`)."""
     if realised is None and ground_truth is None:
         raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")

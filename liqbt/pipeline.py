@@ -89,7 +89,22 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         raise no_data(str(exc)) from exc
     if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
+    market = attach_liquidations(market, archive, first, int(market.open_time[-1]) + 1, d.interval, prefer=(d.exchange, d.oi_exchange))
     return market, market.fingerprint()
+
+
+def attach_liquidations(market: MarketFrame, archive, start_ms: int, end_ms: int, interval: str,
+                        prefer=()) -> MarketFrame:
+    """``market`` with the archive's realised liquidations (``ctx.liquidations()``); unchanged
+    when the archive has none (or is not an :class:`~liqbt.archive.Archive`)."""
+    fetch = getattr(archive, "realised_liquidations", None)
+    if fetch is None:
+        return market
+    rows = fetch(market.symbol, start_ms, end_ms, interval, prefer=tuple(p for p in prefer if p))
+    if rows is None:
+        return market
+    return market.with_liquidations(rows["time"], rows["end"], rows["long_usd"], rows["short_usd"],
+                                    rows["cover"], rows["source"])
 
 
 def warmup_bars(config: RunConfig, market: MarketFrame) -> int:

@@ -130,6 +130,9 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
     cls = load_strategy(strategy.name, search_paths=search)
     params = from_mapping(cls.Params, strategy.params, where=f"{source} [strategy.params]")
     extra = {k: raw[k] for k in _EXTRA_SECTIONS if k in raw}
+    from liqbt.heatmap.timeframe import check_interval
+
+    check_interval(heatmap, data.interval, where=f"{source} [heatmap].interval")  # a multiple of the bars
     return RunConfig(
         name=name, description=str(raw.get("description", "")), data=data, strategy=strategy,
         heatmap=heatmap, backtest=backtest, strategy_params=params, source=source, extra=extra,

@@ -725,7 +725,14 @@ class Archive:
     def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange).fingerprint()
+        m = self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange)
+        # runs also carry the realised liquidations (liqbt.pipeline.attach_liquidations): same rows
+        rows = self.realised_liquidations(symbol, start, int(m.open_time[-1]) + 1, interval,
+                                          prefer=tuple(p for p in (exchange, oi_exchange) if p))
+        if rows is not None:
+            m = m.with_liquidations(rows["time"], rows["end"], rows["long_usd"], rows["short_usd"],
+                                    rows["cover"], rows["source"])
+        return m.fingerprint()
 
     def info(self) -> pd.DataFrame:
         """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the

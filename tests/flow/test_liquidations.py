@@ -62,7 +62,7 @@ def test_truncation(cut):
     for full in (ev, hr):
         part = full.truncate(cut)
         assert (part.liq_end <= part.close_time[-1]).all()  # nothing from after the cut's close
-        for a, b in zip(part.liquidations_per_bar(), full.liquidations_per_bar()):
+        for a, b in zip(part.liquidations_per_bar(), full.liquidations_per_bar(), strict=True):
             np.testing.assert_array_equal(a, b[:cut])
 
 

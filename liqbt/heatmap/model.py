@@ -240,6 +240,9 @@ class HeatmapParams:
     cross_median_pct: float = 35.0
     cross_sigma: float = 0.5
     hedged_share: float = 0.043  # never liquidated (distance model; tiers use the 1x weights): magnitude fit
+    # build the map on completed bars of this interval ("4h"; a multiple of [data].interval),
+    # aligned as-of to the execution bars; "" = the execution bars (liqbt.heatmap.timeframe)
+    interval: str = ""
 
     def validate(self) -> None:
         n = len(self.leverages)
@@ -258,6 +261,14 @@ class HeatmapParams:
         if self.snapshot_every < 0 or self.oi_lag < 0 or self.atr_period < 1:
             raise InputError("snapshot_every >= 0 (0 = hourly), oi_lag >= 0 and atr_period >= 1 required",
                              where="[heatmap]")
+        if self.interval:
+            from liqbt.market import interval_ms
+
+            try:
+                interval_ms(self.interval)
+            except InputError as exc:
+                raise InputError(f"unknown interval {self.interval!r}", where="[heatmap].interval",
+                                 expected=exc.expected) from None
         if not self.sweep_half_life_hours > 0:
             raise InputError("sweep_half_life_hours must be > 0 (inf = never forget)",
                              where="[heatmap].sweep_half_life_hours")

@@ -49,6 +49,35 @@ def _rank_corr(x: np.ndarray, y: np.ndarray) -> float:
     return float(r) if np.isfinite(r) else -np.inf
 
 
+def realised_per_bucket(market: MarketFrame, realised):
+    """``(bucket_ms, bucket_open, bucket_of_bar, covered, real (B, 2))``: the scoring grid is the
+    coarser of the bar interval and the realised interval (``realised``: a
+    :class:`liqbt.heatmap.validate.Realised`; shared with the validator, which imports it from
+    here so that the layers point one way)."""
+    bar_ms = market.interval_ms
+    bucket = max(bar_ms, realised.interval_ms or bar_ms)
+    ot = market.open_time
+    g = ot // bucket * bucket
+    opens, bar_bucket = np.unique(g, return_inverse=True)
+    real = np.zeros((len(opens), 2))
+    covered = np.zeros(len(opens), bool)
+    if len(realised):
+        rb = realised.ts // bucket * bucket
+        idx = np.searchsorted(opens, rb)
+        ok = (idx < len(opens)) & (opens[np.clip(idx, 0, len(opens) - 1)] == rb)
+        np.add.at(real[:, 0], idx[ok], realised.long_usd[ok])
+        np.add.at(real[:, 1], idx[ok], realised.short_usd[ok])
+        if realised.is_events:
+            # events: every bucket inside the recorded span counts (no event = zero liquidations)
+            covered[(opens + bucket > realised.ts[0]) & (opens <= realised.ts[-1])] = True
+        else:
+            covered[idx[ok]] = True
+    # a bucket only scores when all its bars are present
+    n_bars = np.bincount(bar_bucket, minlength=len(opens))
+    covered &= n_bars == bucket // bar_ms
+    return bucket, opens, bar_bucket, covered, real
+
+
 def self_calibrated(market: MarketFrame, params: HeatmapParams, realised, *,
                     candidates: dict[str, dict] | None = None, refit_hours: float = 3.0,
                     min_intervals: int = 6, venue_scale: float = 1.0,
@@ -56,13 +85,11 @@ def self_calibrated(market: MarketFrame, params: HeatmapParams, realised, *,
     """The self-calibrated heatmap of ``market`` (see the module docstring). ``realised`` is a
     :class:`~liqbt.heatmap.validate.Realised` (interval volumes or events); an interval counts
     as known once it has closed."""
-    from liqbt.heatmap.validate import _realised_per_bucket
-
     cands = candidates or DEFAULT_CANDIDATES
     names = list(cands)
     hms = [reconstruct(market, replace(params, **cands[k])) for k in names]
     n = len(market)
-    bucket, opens, bar_bucket, covered, real = _realised_per_bucket(market, realised)
+    bucket, opens, bar_bucket, covered, real = realised_per_bucket(market, realised)
     known_at = opens + bucket  # an interval's realised USD is known at its close
     preds = []
     for hm in hms:

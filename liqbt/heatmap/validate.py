@@ -45,6 +45,7 @@ import numpy as np
 
 from liqbt.errors import InputError
 from liqbt.heatmap.baselines import BASELINES, MapSeries
+from liqbt.heatmap.calibrate import realised_per_bucket as _realised_per_bucket
 from liqbt.heatmap.heatmap import Heatmap, reconstruct
 from liqbt.heatmap.model import HeatmapParams
 from liqbt.market import MarketFrame, interval_name
@@ -165,33 +166,6 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
 
 
 # --------------------------------------------------------------------------- per-bar alignment
-
-
-def _realised_per_bucket(market: MarketFrame, realised: Realised):
-    """``(bucket_ms, bucket_open, bucket_of_bar, covered, real (B, 2))``: the scoring grid is the
-    coarser of the bar interval and the realised interval."""
-    bar_ms = market.interval_ms
-    bucket = max(bar_ms, realised.interval_ms or bar_ms)
-    ot = market.open_time
-    g = ot // bucket * bucket
-    opens, bar_bucket = np.unique(g, return_inverse=True)
-    real = np.zeros((len(opens), 2))
-    covered = np.zeros(len(opens), bool)
-    if len(realised):
-        rb = realised.ts // bucket * bucket
-        idx = np.searchsorted(opens, rb)
-        ok = (idx < len(opens)) & (opens[np.clip(idx, 0, len(opens) - 1)] == rb)
-        np.add.at(real[:, 0], idx[ok], realised.long_usd[ok])
-        np.add.at(real[:, 1], idx[ok], realised.short_usd[ok])
-        if realised.is_events:
-            # events: every bucket inside the recorded span counts (no event = zero liquidations)
-            covered[(opens + bucket > realised.ts[0]) & (opens <= realised.ts[-1])] = True
-        else:
-            covered[idx[ok]] = True
-    # a bucket only scores when all its bars are present
-    n_bars = np.bincount(bar_bucket, minlength=len(opens))
-    covered &= n_bars == bucket // bar_ms
-    return bucket, opens, bar_bucket, covered, real
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -18,7 +18,8 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     time = "timestamp"              # SQL expression over the file's columns
     time_unit = "ms"                # ms | us | s | text (ISO / 'YYYY-MM-DD HH:MM:SS[+00]')
     time_shift = "1h"               # added to the time (e.g. an OI close belongs to the bar close)
-    filter = "oi_close IS NOT NULL" # optional SQL WHERE
+    filter = "oi_close IS NOT NULL" # optional row filter: one boolean expression (see below)
+    on_conflict = "error"           # a key already archived with other values: error | keep
     origin = "binance BTCUSDT OI via CoinGlass"   # lineage: the real venue / price source
     venues = "binance,bybit,okx"    # liquidation_volume: venues the totals cover
     contract_type = "linear"        # recorded in the symbols table
@@ -94,6 +95,7 @@ class SourceSpec:
     contract_size: float = 1.0
     format: str = ""
     layout: str = "mapped"
+    on_conflict: str = "error"
     columns: dict = field(default_factory=dict)
     units: dict = field(default_factory=dict)
     types: dict = field(default_factory=dict)
@@ -102,6 +104,9 @@ class SourceSpec:
         if self.layout not in ("mapped", "auto"):
             raise InputError(f"layout {self.layout!r}", where=f"{where} layout",
                              expected="'mapped' (columns below) or 'auto' (a self-describing format)")
+        if self.on_conflict not in ("error", "keep"):
+            raise InputError(f"on_conflict {self.on_conflict!r}", where=f"{where} on_conflict",
+                             expected="'error' (default) or 'keep' (rows already archived win)")
         if self.layout == "auto":
             return
         if not self.time:
@@ -135,6 +140,7 @@ class SourceSpec:
             source = detect(path, str(path))
             if self.origin:
                 source.sql = f"SELECT * REPLACE ({sql_str(self.origin)} AS origin) FROM ({source.sql})"
+            source.keep_existing = self.on_conflict == "keep"
             return source
         fmt = self.format or path.suffix.lower().lstrip(".")
         if fmt == "csv":
@@ -192,7 +198,7 @@ class SourceSpec:
         return Source(kind=f"dataset/{self.name}", table=self.table, sql=sql, exchange=self.exchange,
                       symbol=self.symbol or None, contract_type=self.contract_type,
                       contract_size=self.contract_size, line_offset=1 if fmt == "csv" else -1,
-                      checks=checks)
+                      checks=checks, keep_existing=self.on_conflict == "keep")
 
     def _mapped(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -117,21 +117,22 @@ def _handler_for(server: ArchiveServer):
                     return self._error(400, path, rng)
                 start = int(m.group(1))
                 if start >= len(data):
+                    # recorded before answering: the client may look right after the response
+                    server.record(self.command, path, 416, rng)
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.record(self.command, path, 416, rng)
                     return
             status = 206 if start else 200
             chunk = data[start:]
+            server.record(self.command, path, status, rng)
             self.send_response(status)
             self.send_header("Content-Type", "application/zip")
             self.send_header("Content-Length", str(server.claim_length.get(path, len(chunk))))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
-            server.record(self.command, path, status, rng)
             if not body:
                 return
             with server._lock:

@@ -11,7 +11,7 @@ import pytest
 from liqbt.archive import Archive
 from liqbt.cli import main
 
-from .binance_fixtures import klines_zip
+from .binance_fixtures import DAY_MS, KLINE_HEADER, T0, kline_rows, klines_zip, write_csv
 
 
 def _one_line_error(capsys, *needles) -> str:
@@ -117,3 +117,239 @@ def test_run_out_is_a_file(tmp_path, capsys):
     assert main(["run", str(_config(tmp_path)), "--out", str(out), "--db", str(tmp_path / "no.duckdb")]) == 2
     _one_line_error(capsys, str(out), "not a folder")
     assert out.read_text() == "keep me"
+
+
+# -- tracebacks → exit 2 -----------------------------------------------------------------------
+def test_non_utf8_config(tmp_path, capsys):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_bytes('name = "ok"\n# caf\u00e9 in latin-1\n'.encode("latin-1"))
+    assert main(["run", str(cfg), "--db", str(tmp_path / "no.duckdb")]) == 2
+    _one_line_error(capsys, f"{cfg}:2", "not UTF-8")
+
+
+def _counts(db_path):
+    with Archive(db_path, read_only=True) as ar:
+        return {t: ar.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("candles", "ingest_log", "symbols")}
+
+
+def _ingest(db_path, *paths, extra=()):
+    return main(["ingest", *map(str, paths), "--db", str(db_path), "--no-progress", *extra])
+
+
+def test_unreadable_input_file(small_archive, tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    z = klines_zip(tmp_path / "new", n=10, start_ms=T0 + DAY_MS, day="2024-01-02")
+    real_open = Path.open
+
+    def deny(self, *a, **k):  # tests run as root: chmod 000 would not stop the read
+        if self == z:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *a, **k)
+
+    before = _counts(small_archive)
+    monkeypatch.setattr(Path, "open", deny)
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(z), "Permission denied")
+    monkeypatch.undo()
+    assert _counts(small_archive) == before
+
+
+class _FailingConnection:
+    """A DuckDB connection that raises ``exc`` on the first statement containing ``needle``."""
+
+    def __init__(self, con, needle, exc):
+        self._con, self._needle, self._exc = con, needle, exc
+
+    def execute(self, sql, *args):
+        if self._exc is not None and self._needle in sql:
+            exc, self._exc = self._exc, None
+            raise exc
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def _fail_on(monkeypatch, needle, exc):
+    import duckdb
+
+    import liqbt.archive.store as store
+
+    real = duckdb.connect
+    monkeypatch.setattr(store.duckdb, "connect",
+                        lambda *a, **k: _FailingConnection(real(*a, **k), needle, exc))
+
+
+def test_disk_full_during_ingest(small_archive, tmp_path, capsys, monkeypatch):
+    import duckdb
+
+    z = klines_zip(tmp_path / "new", n=10, start_ms=T0 + DAY_MS, day="2024-01-02")
+    before = _counts(small_archive)
+    _fail_on(monkeypatch, "INSERT INTO candles",
+             duckdb.IOException("IO Error: Could not write file: No space left on device"))
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(small_archive), "No space left", z.name)
+    monkeypatch.undo()
+    assert _counts(small_archive) == before
+    assert _ingest(small_archive, z) == 0  # with space again the same file goes in
+
+
+def test_ctrl_c_during_ingest(small_archive, tmp_path, capsys, monkeypatch):
+    import duckdb
+
+    z = klines_zip(tmp_path / "new", n=10, start_ms=T0 + DAY_MS, day="2024-01-02")
+    before = _counts(small_archive)
+    _fail_on(monkeypatch, "INSERT INTO candles", duckdb.InterruptException("INTERRUPT Error: Query interrupted"))
+    assert _ingest(small_archive, z) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "interrupted" in err and "Traceback" not in err, err
+    monkeypatch.undo()
+    assert _counts(small_archive) == before
+
+
+def test_tmpdir_full_while_extracting(small_archive, tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    z = klines_zip(tmp_path / "new", n=10, start_ms=T0 + DAY_MS, day="2024-01-02")
+    real_open = Path.open
+
+    def full(self, mode="r", *a, **k):
+        if "liqbt-ingest-" in str(self) and "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, mode, *a, **k)
+
+    before = _counts(small_archive)
+    monkeypatch.setattr(Path, "open", full)
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(z), "No space left", "TMPDIR")
+    monkeypatch.undo()
+    assert _counts(small_archive) == before
+
+
+# -- accepted but wrong --------------------------------------------------------------------------
+@pytest.mark.parametrize(("column", "value", "needle"), [
+    (4, "99999", "open or close outside [low, high]"),   # close above high
+    (4, "1", "open or close outside [low, high]"),       # close below low
+    (1, "99999", "open or close outside [low, high]"),   # open above high
+    (5, "-3.5", "negative volume"),
+    (7, "-10", "negative volume"),                        # quote volume
+])
+def test_inconsistent_candle_names_the_line(small_archive, tmp_path, capsys, column, value, needle):
+    rows = kline_rows(8, T0 + DAY_MS)
+    bad = rows[5].split(",")
+    bad[column] = value
+    rows[5] = ",".join(bad)
+    p = write_csv(tmp_path / "x" / "BTCUSDT-1m-2024-01-02.csv", rows, KLINE_HEADER)
+    before = _counts(small_archive)
+    assert _ingest(small_archive, p) == 2
+    _one_line_error(capsys, f"{p}:7", needle)  # header + 6th row
+    assert _counts(small_archive) == before
+
+
+def test_conflicting_duplicate_across_files_names_both(tmp_path, db_path, capsys):
+    rows = kline_rows(10, T0)
+    changed = rows[4].split(",")
+    changed[5] = "777.0"  # same open_time, other volume
+    a = write_csv(tmp_path / "a" / "BTCUSDT-1m-2024-01-01.csv", rows, KLINE_HEADER)
+    b = write_csv(tmp_path / "b" / "BTCUSDT-1m-2024-01-01.csv", rows[:4] + [",".join(changed)] + rows[5:], KLINE_HEADER)
+    assert _ingest(db_path, a, b) == 2
+    err = _one_line_error(capsys, f"{b}:6", str(a), "conflicts")
+    assert "open_time=" in err
+    # a went in, nothing of b did
+    with Archive(db_path, read_only=True) as ar:
+        assert ar.con.execute("SELECT count(*), sum(volume) FROM candles").fetchone()[0] == 10
+        assert ar.con.execute("SELECT count(*) FROM candles WHERE volume = 777").fetchone()[0] == 0
+    # identical overlap (a re-published file) is still fine
+    c = write_csv(tmp_path / "c" / "BTCUSDT-1m-2024-01-01.csv", rows[3:], KLINE_HEADER)
+    assert _ingest(db_path, c) == 0
+
+
+def test_checksum_path_that_is_a_folder(small_archive, tmp_path, capsys):
+    z = klines_zip(tmp_path / "new", n=10, start_ms=T0 + DAY_MS, day="2024-01-02")
+    cs = z.with_name(z.name + ".CHECKSUM")
+    cs.unlink()
+    cs.mkdir()
+    before = _counts(small_archive)
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(cs), "not a file")
+    assert _counts(small_archive) == before
+
+
+def _repeated_rows_zip(path, mb: float):
+    import zipfile
+
+    row = kline_rows(1, T0)[0] + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = (row * 1000).encode()
+    # streamed into the zip: its header carries no size in advance
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(path.with_suffix(".csv").name, "w") as fh:
+        for _ in range(int(mb * 1e6 / len(block)) + 1):
+            fh.write(block)
+    return path
+
+
+def test_zip_member_expanded_size_cap(small_archive, tmp_path, capsys, monkeypatch):
+    import liqbt.archive.store as store
+
+    z = _repeated_rows_zip(tmp_path / "bomb" / "BTCUSDT-1m-2024-01-02.zip", mb=6)
+    before = _counts(small_archive)
+    assert _ingest(small_archive, z, extra=["--max-unzipped", "2"]) == 2
+    _one_line_error(capsys, str(z), "expands beyond 2 MB", "--max-unzipped")
+    # without a size cap, the expansion ratio still stops a zip of repeated rows
+    monkeypatch.setattr(store, "ZIP_RATIO_MIN_BYTES", 1 << 20)
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(z), "zip bomb")
+    monkeypatch.setenv("LIQBT_MAX_UNZIPPED_MB", "1")
+    assert _ingest(small_archive, z) == 2
+    _one_line_error(capsys, str(z), "expands beyond 1 MB")
+    assert _counts(small_archive) == before
+
+
+def test_file_name_date_disagrees_with_rows(db_path, tmp_path, caplog):
+    may = kline_rows(5, T0 + 121 * DAY_MS)  # 2024-05-01
+    p = write_csv(tmp_path / "x" / "BTCUSDT-1m-2024-03-01.csv", may, KLINE_HEADER)
+    with caplog.at_level("WARNING"), Archive(db_path) as ar:
+        ar.ingest([p], progress=False)
+    msgs = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("file name says 2024-03-01" in m and "2024-05-01" in m for m in msgs), msgs
+    caplog.clear()
+    ok = write_csv(tmp_path / "y" / "BTCUSDT-1m-2024-05-01.csv", kline_rows(5, T0 + 121 * DAY_MS + 3_600_000), KLINE_HEADER)
+    with caplog.at_level("WARNING"), Archive(db_path) as ar:
+        ar.ingest([ok], progress=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_empty_or_unknown_folder_says_what_was_skipped(small_archive, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _ingest(small_archive, empty) == 2
+    _one_line_error(capsys, str(empty), "holds no files")
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "notes.txt").write_text("x")
+    (odd / "prices.xlsx").write_bytes(b"PK")
+    assert _ingest(small_archive, odd) == 2
+    _one_line_error(capsys, str(odd), "2 file(s), none ingestible", "notes.txt")
+    klines_zip(odd, n=5, start_ms=T0 + DAY_MS, day="2024-01-02")
+    assert _ingest(small_archive, odd) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) ingested" in out and "2 file(s) of no ingestible kind skipped" in out, out
+
+
+@pytest.mark.parametrize(("data", "needle"), [
+    (("\ufeff" + KLINE_HEADER + "\n" + "\n".join(kline_rows(3, T0 + DAY_MS)) + "\n").encode("utf-16-le"), "UTF-16"),
+    ((KLINE_HEADER + "\n").encode("utf-16-be"), "UTF-16"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "binary data"),
+    ((KLINE_HEADER + "\n1704153600000,caf\u00e9\n").encode("latin-1"), "not UTF-8"),
+])
+def test_encoding_problems_are_named(small_archive, tmp_path, capsys, data, needle):
+    p = tmp_path / "e" / "BTCUSDT-1m-2024-01-02.csv"
+    p.parent.mkdir()
+    p.write_bytes(data)
+    before = _counts(small_archive)
+    assert _ingest(small_archive, p) == 2
+    err = _one_line_error(capsys, str(p), needle)
+    assert "wrong columns" not in err
+    assert _counts(small_archive) == before

@@ -354,6 +354,11 @@ class Archive:
                 result = self._load_staged(source, sha, path, display)
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None  # rolled back: the archive holds whole files only
+        except RuntimeError as exc:
+            # Ctrl-C inside a DuckDB query surfaces as RuntimeError("Query interrupted")
+            if "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            raise
         except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
             # disk full / I/O failure while writing: the file's transaction was rolled back
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -353,3 +354,34 @@ def test_encoding_problems_are_named(small_archive, tmp_path, capsys, data, need
     err = _one_line_error(capsys, str(p), needle)
     assert "wrong columns" not in err
     assert _counts(small_archive) == before
+
+
+def test_real_sigint_during_ingest_is_one_line_and_all_or_nothing(tmp_path):
+    """A real Ctrl-C (SIGINT) at several moments: exit 130 with one line and nothing of the
+    file in the archive, or (signal after the commit) exit 0 with all of it; never a traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = kline_rows(400_000, T0)
+    p = write_csv(tmp_path / "big" / "BTCUSDT-1m-2024-01-01.csv", rows, KLINE_HEADER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    seen = set()
+    for delay in (1.0, 2.0, 3.0):
+        db = tmp_path / f"a{delay}.duckdb"
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from liqbt.cli import main; sys.exit(main())",
+                                 "ingest", str(p), "--db", str(db), "--no-progress"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        seen.add(proc.returncode)
+        if proc.returncode == 130:
+            assert len(err.strip().splitlines()) == 1 and "interrupted" in err
+            if db.exists():
+                assert _counts(db)["candles"] == 0 and _counts(db)["ingest_log"] == 0
+        else:
+            assert proc.returncode == 0 and _counts(db)["candles"] == len(rows)
+    assert 130 in seen

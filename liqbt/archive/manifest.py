@@ -43,13 +43,16 @@ Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` ar
 
 from __future__ import annotations
 
+import functools
 import glob as globmod
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from liqbt.archive.formats import Check, Source, detect, price_checks, sql_str, time_checks
 from liqbt.archive.schema import COLUMNS
+from liqbt.archive.sqlexpr import check_expression
 from liqbt.config import from_mapping, load_toml
 from liqbt.errors import InputError
 from liqbt.market import interval_ms
@@ -104,6 +107,10 @@ class SourceSpec:
         if self.layout not in ("mapped", "auto"):
             raise InputError(f"layout {self.layout!r}", where=f"{where} layout",
                              expected="'mapped' (columns below) or 'auto' (a self-describing format)")
+        g = Path(self.glob)
+        if not self.glob or g.is_absolute() or ".." in g.parts or self.glob.startswith("~"):
+            raise InputError(f"glob {self.glob!r}", where=f"{where} glob",
+                             expected="a pattern relative to the data root, without '..'")
         if self.on_conflict not in ("error", "keep"):
             raise InputError(f"on_conflict {self.on_conflict!r}", where=f"{where} on_conflict",
                              expected="'error' (default) or 'keep' (rows already archived win)")
@@ -126,6 +133,16 @@ class SourceSpec:
             if key not in allowed:
                 raise InputError(f"unknown column mapping {key!r}", where=f"{where} columns",
                                  expected=f"one of {', '.join(sorted(allowed))}")
+        # every expression is pasted into SQL: one scalar expression each, nothing else
+        check_expression(self.time, f"{where} time")
+        if self.filter:
+            check_expression(self.filter, f"{where} filter")
+        for key, expr in self.columns.items():
+            check_expression(str(expr), f"{where} columns.{key}")
+        for key, typ in self.types.items():
+            if not isinstance(typ, str) or not _TYPE.fullmatch(typ):
+                raise InputError(f"types.{key} = {typ!r}", where=f"{where} types",
+                                 expected="a DuckDB type name such as BIGINT, DOUBLE, VARCHAR or DECIMAL(18,8)")
         for key, val in self.units.items():
             ok = {"oi": ("usd", "coin", "contracts"), "funding": ("percent", "raw"),
                   "sides_swapped": (True, False), "price": ("spot", "futures", "mark", "index")}
@@ -154,20 +171,21 @@ class SourceSpec:
         else:
             raise InputError(f"format {fmt!r}", where=f"source {self.name}", expected="csv or parquet")
         shift = interval_ms(self.time_shift) if self.time_shift else 0
-        t = self.time
+        t = check_expression(self.time, f"source {self.name} time")
         time_sql = {
             "ms": f"CAST(({t}) AS BIGINT)",
             "us": f"CAST(({t}) AS BIGINT) // 1000",
             "s": f"CAST(({t}) AS BIGINT) * 1000",
             "text": f"epoch_ms(CAST(CAST(({t}) AS VARCHAR) AS TIMESTAMPTZ))",
         }[self.time_unit]
-        if t.startswith("epoch_ms("):  # already an expression yielding ms
+        if self.time.startswith("epoch_ms("):  # already an expression yielding ms
             time_sql = t
         time_sql = f"({time_sql}) + {shift}"
-        sym = self.columns.get("symbol") or sql_str(self.symbol)
+        sym = _expr(self.columns["symbol"]) if "symbol" in self.columns else sql_str(self.symbol)
         ns = "source" if self.table == "liquidation_volume" else "exchange"
         cols = self._mapped()
-        select = {ns: self.columns.get("exchange") or sql_str(self.exchange), "symbol": sym}
+        select = {ns: _expr(self.columns["exchange"]) if "exchange" in self.columns else sql_str(self.exchange),
+                  "symbol": sym}
         tcol = "open_time" if self.table == "candles" else "ts"
         select[tcol] = time_sql
         if self.table in ("candles", "liquidation_volume"):
@@ -181,7 +199,7 @@ class SourceSpec:
         types = COLUMNS[self.table]
         parts = [f"CAST(({select[c]}) AS {types[c]}) AS \"{c}\"" if c in select
                  else f"CAST(NULL AS {types[c]}) AS \"{c}\"" for c in types]
-        where = f" WHERE {self.filter}" if self.filter else ""
+        where = f" WHERE {_expr(self.filter)}" if self.filter else ""
         sql = f"SELECT {', '.join(parts)} FROM {reader}{where}"
         checks = time_checks(tcol)
         if self.table == "candles":
@@ -208,7 +226,7 @@ class SourceSpec:
                 continue
             if key == "oi":
                 key = "oi_value" if units.get("oi", "coin") == "usd" else "oi_qty"
-            out[key] = f"({expr})"
+            out[key] = _expr(expr)
         if self.table == "funding" and "rate" in out and units.get("funding") == "percent":
             out["rate"] = f"({out['rate']}) / 100.0"
         if units.get("sides_swapped"):
@@ -219,6 +237,15 @@ class SourceSpec:
             if "side" in out:
                 out["side"] = f"CASE {out['side']} WHEN 'long' THEN 'short' WHEN 'short' THEN 'long' END"
         return out
+
+
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?")
+
+
+@functools.lru_cache(maxsize=1024)
+def _expr(expr: str) -> str:
+    """A manifest expression checked by :func:`check_expression`, ready to paste."""
+    return check_expression(str(expr), "manifest expression")
 
 
 @dataclass(frozen=True)

@@ -385,3 +385,61 @@ def test_real_sigint_during_ingest_is_one_line_and_all_or_nothing(tmp_path):
         else:
             assert proc.returncode == 0 and _counts(db)["candles"] == len(rows)
     assert 130 in seen
+
+
+# -- manifests are not an SQL channel --------------------------------------------------------------
+def _manifest(tmp_path, **over):
+    root = tmp_path / "data"
+    (root / "oi").mkdir(parents=True, exist_ok=True)
+    (root / "oi" / "x.csv").write_text("timestamp,oi_close,sym\n" + "".join(
+        f"{T0 + i * 3_600_000},{100 + i},BTC\n" for i in range(5)))
+    src = {"name": "oi", "glob": "oi/*.csv", "table": "open_interest", "exchange": "test",
+           "symbol": "BTCUSDT", "time": "timestamp", "units": "{ oi = \"usd\" }",
+           "columns": "{ oi = \"oi_close\" }"}
+    src.update(over)
+    lines = ["[dataset]", 'name = "hostile"', "", "[[source]]"]
+    for k, v in src.items():
+        if k in ("units", "columns", "types"):
+            lines.append(f"{k} = {v}")
+        else:
+            lines.append(f"{k} = {v!r}" if "'" not in str(v) else f'{k} = """{v}"""')
+    path = tmp_path / "datasets" / "hostile.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path, root
+
+
+def test_manifest_filter_happy_path(tmp_path, db_path, capsys):
+    m, root = _manifest(tmp_path, filter="oi_close > 101 AND sym = 'BTC'")
+    assert main(["ingest", "--dataset", str(m), "--root", str(root), "--db", str(db_path), "--no-progress"]) == 0
+    with Archive(db_path, read_only=True) as ar:
+        assert ar.con.execute("SELECT count(*) FROM open_interest").fetchone()[0] == 3
+
+
+@pytest.mark.parametrize(("over", "needle"), [
+    ({"filter": "true; COPY (SELECT 42) TO 'pwned.csv'; SELECT 1 WHERE true"}, "filter"),
+    ({"filter": "true); COPY (SELECT 42) TO 'pwned.csv'; SELECT (1"}, "not a single expression"),
+    ({"filter": "length(read_text('/etc/hostname')) > 0"}, "function read_text is not allowed"),
+    ({"filter": "(SELECT count(*) FROM read_csv('/etc/passwd')) > 0"}, "subquery is not allowed"),
+    ({"filter": "true) UNION ALL SELECT * FROM read_text('/etc/passwd') WHERE (true"}, "not a single expression"),
+    ({"filter": "true --"}, None),  # a comment cannot swallow the rest: accepted, harmless
+    ({"filter": "oi_close > 0) OR (1 = 1"}, None),  # re-balanced parentheses: still one expression
+    ({"columns": "{ oi = \"getenv('HOME')\" }"}, "columns.oi"),
+    ({"columns": "{ oi = \"oi_close\", symbol = \"(SELECT 'x')\" }"}, "columns.symbol"),
+    ({"time": "timestamp FROM read_text('/etc/passwd')"}, "time"),
+    ({"filter": "oi_close > 0 AND count(*) OVER () > 0"}, "not allowed"),
+    ({"glob": "../../etc/*"}, "glob"),
+    ({"glob": "/etc/passwd"}, "glob"),
+    ({"types": "{ timestamp = \"BIGINT}, x := read_text('/etc/passwd'), y := {'a': 'INT\" }"}, "types"),
+])
+def test_manifest_sql_channel_is_closed(tmp_path, db_path, capsys, monkeypatch, over, needle):
+    monkeypatch.chdir(tmp_path)
+    m, root = _manifest(tmp_path, **over)
+    code = main(["ingest", "--dataset", str(m), "--root", str(root), "--db", str(db_path), "--no-progress"])
+    assert not list(tmp_path.rglob("pwned.csv"))
+    if needle is None:  # accepted and harmless: the file ingests normally
+        assert code == 0, capsys.readouterr().err
+        return
+    assert code == 2
+    _one_line_error(capsys, str(m), needle)
+    assert not db_path.exists() or _counts(db_path)["ingest_log"] == 0

@@ -32,6 +32,8 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     sides_swapped = false           # true: the file's long/short columns are the other side
     [source.types]                  # optional explicit read_csv column types
     timestamp = "BIGINT"
+    # header = false                # a CSV without a header line: `types` then names every
+                                    # column in file order (rows with fewer fields are padded)
 
 Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` are given,
 ``read_parquet``); mapping expressions are SQL, so a manifest can normalise symbols (e.g.
@@ -50,7 +52,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liqbt.archive.formats import Check, Source, detect, price_checks, sql_str, time_checks
+from liqbt.archive.formats import (
+    Check,
+    Source,
+    check_text,
+    detect,
+    price_checks,
+    sql_str,
+    time_checks,
+)
 from liqbt.archive.schema import COLUMNS
 from liqbt.archive.sqlexpr import check_expression
 from liqbt.config import from_mapping, load_toml
@@ -99,6 +109,7 @@ class SourceSpec:
     format: str = ""
     layout: str = "mapped"
     on_conflict: str = "error"
+    header: bool = True
     columns: dict = field(default_factory=dict)
     units: dict = field(default_factory=dict)
     types: dict = field(default_factory=dict)
@@ -116,6 +127,9 @@ class SourceSpec:
                              expected="'error' (default) or 'keep' (rows already archived win)")
         if self.layout == "auto":
             return
+        if not self.header and not self.types:
+            raise InputError("header = false without types", where=f"{where} types",
+                             expected="types = { first_column = 'TYPE', ... } naming every column in file order")
         if not self.time:
             raise InputError("missing time", where=where, expected="time = '<column or SQL>'")
         if self.table not in TABLES:
@@ -161,7 +175,16 @@ class SourceSpec:
             return source
         fmt = self.format or path.suffix.lower().lstrip(".")
         if fmt == "csv":
-            if self.types:
+            try:
+                check_text(path, str(path))  # name an encoding problem, not "wrong columns"
+            except OSError as exc:
+                raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
+                                 expected="a readable file") from None
+            if not self.header:
+                types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
+                reader = (f"read_csv({sql_str(str(path))}, header=false, columns={types}, auto_detect=false, "
+                          "null_padding=true, delim=',', quote='\"')")
+            elif self.types:
                 types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
                 reader = f"read_csv({sql_str(str(path))}, header=true, types={types})"
             else:
@@ -215,7 +238,8 @@ class SourceSpec:
             checks.append(Check("long_usd < 0 OR short_usd < 0", "negative liquidation volume", "USD >= 0"))
         return Source(kind=f"dataset/{self.name}", table=self.table, sql=sql, exchange=self.exchange,
                       symbol=self.symbol or None, contract_type=self.contract_type,
-                      contract_size=self.contract_size, line_offset=1 if fmt == "csv" else -1,
+                      contract_size=self.contract_size,
+                      line_offset=(1 if self.header else 0) if fmt == "csv" else -1,
                       checks=checks, keep_existing=self.on_conflict == "keep")
 
     def _mapped(self) -> dict[str, str]:

@@ -59,7 +59,7 @@ def _config():
 
 def _bare_kernel(market, grid, signals_by_strategy):
     from liqbt.backtest import simulate
-    from liqbt.sweep.evaluate import checked
+    from liqbt.signals import checked
 
     signals_by_strategy = {k: checked(s) for k, s in signals_by_strategy.items()}  # no re-validation
     t0, c0 = time.perf_counter(), time.process_time()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
 from liqbt.market import MarketFrame
-from liqbt.signals import Signals
+from liqbt.signals import Signals, slice_signals
 from liqbt.timeutil import duration_ms, to_ms
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,6 @@ def slice_heatmap(heatmap, lo: int, hi: int):
         snapshot_times=heatmap.snapshot_times[snaps], snapshot_k0=heatmap.snapshot_k0[snaps],
         snapshots_long=heatmap.snapshots_long[snaps], snapshots_short=heatmap.snapshots_short[snaps],
     )
-
-
-def slice_signals(signals: Signals, lo: int, hi: int) -> Signals:
-    """Every per-bar array of ``signals`` restricted to bars ``lo:hi``."""
-    return Signals(**{f.name: getattr(signals, f.name)[lo:hi] for f in fields(signals)})
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,

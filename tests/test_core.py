@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from liqbt.cli import main
-from liqbt.config import dump_toml, from_mapping, load_toml
 from liqbt.errors import InputError
+from liqbt.mapping import dump_toml, from_mapping, load_toml
 from liqbt.market import MarketFrame, align_asof
 
 

@@ -63,8 +63,8 @@ from liqbt.archive.formats import (
 )
 from liqbt.archive.schema import COLUMNS
 from liqbt.archive.sqlexpr import check_expression
-from liqbt.config import from_mapping, load_toml
 from liqbt.errors import InputError
+from liqbt.mapping import from_mapping, load_toml
 from liqbt.market import interval_ms
 
 TABLES = ("candles", "open_interest", "funding", "liquidations", "liquidation_volume")

@@ -841,6 +841,12 @@ def expand_paths(paths, skipped: list[str] | None = None) -> list[Path]:
             except OSError as exc:
                 raise InputError(f"cannot list folder ({exc.strerror or exc})", where=str(p),
                                  expected="a readable folder") from None
+            # a `liqbt simulate` folder: ground_truth/ is the answer key for `validate`, not market data
+            truth = [f for f in found if f.suffix.lower() in INGESTIBLE and _is_sim_ground_truth(f)]
+            if truth:
+                log.info("%s: skipped %d ground-truth files of `liqbt simulate` (use them with "
+                         "`liqbt validate --ground-truth %s`)", p, len(truth), p)
+            found = [f for f in found if not _is_sim_ground_truth(f)]
             good = [f for f in found if f.suffix.lower() in INGESTIBLE]
             other = [str(f) for f in found if f.suffix.lower() not in INGESTIBLE
                      and not (f.name.endswith(".CHECKSUM") and f.with_name(f.name[:-9]).is_file())]
@@ -883,6 +889,10 @@ def _warn_name_date(name: str, display: str, result: FileResult) -> None:
     if result.first_ts < lo or result.last_ts >= hi:
         log.warning("%s: file name says %s but its rows run %s → %s UTC", display, day,
                     utc_text(result.first_ts), utc_text(result.last_ts))
+
+
+def _is_sim_ground_truth(f: Path) -> bool:
+    return f.parent.name == "ground_truth" and (f.parent / "summary.json").is_file()
 
 
 def _verify_checksum(path: Path, sha: str) -> None:

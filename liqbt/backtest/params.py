@@ -1,6 +1,6 @@
 """``[backtest]`` config section: :class:`BacktestParams`.
 
->>> from liqbt.config import from_mapping
+>>> from liqbt.mapping import from_mapping
 >>> p = from_mapping(BacktestParams, {"leverage": 3, "slippage": "sqrt"}, where="run.toml [backtest]")
 >>> p.leverage, p.slippage, p.init_cash
 (3.0, 'sqrt', 10000.0)

@@ -35,7 +35,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from liqbt.config import from_mapping, load_toml
+    from liqbt.mapping import from_mapping, load_toml
     from liqbt.sim import SimParams, load_manifest, simulate
 
     kwargs = {"days": 30, "seed": 7, "symbol": "SYNTHUSDT", "start": "2024-01-01", "params": None}

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from liqbt.config import from_mapping, to_mapping
 from liqbt.errors import InputError
 from liqbt.features import (
     FEATURE_COLUMNS,
@@ -35,6 +34,7 @@ from liqbt.features import (
 )
 from liqbt.heatmap.kernel import PRED_COLUMNS, reconstruct_nb
 from liqbt.heatmap.model import HeatmapParams, bracket_table, class_log_offsets
+from liqbt.mapping import from_mapping, to_mapping
 from liqbt.market import INVERSE, MarketFrame, align_asof
 
 log = logging.getLogger(__name__)

@@ -194,7 +194,7 @@ class HeatmapParams:
     ``(1 − a)·aggressor_short + a·passive_short`` where ``a = clip(0.5 + kappa·(b − 0.5), 0, 1)``
     and ``b`` is the bar's taker-buy share (0.5 when unknown). Weights are normalised.
 
-    >>> from liqbt.config import from_mapping
+    >>> from liqbt.mapping import from_mapping
     >>> from_mapping(HeatmapParams, {"bin_bps": 5, "consume": False}, where="[heatmap]").bin_bps
     5.0
     """

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from liqbt import __version__
-from liqbt.config import dump_toml, load_toml
 from liqbt.errors import InputError
+from liqbt.mapping import dump_toml, load_toml
 
 log = logging.getLogger(__name__)
 

@@ -113,8 +113,8 @@ def load_manifest(path) -> dict:
     >>> kw["seed"], kw["days"], kw["symbol"], kw["params"] == SimParams()
     (7, 30, 'SYNTHUSDT', True)
     """
-    from liqbt.config import from_mapping, load_toml
     from liqbt.errors import InputError
+    from liqbt.mapping import from_mapping, load_toml
 
     data = load_toml(path)
     if data.get("source") != "simulate":

@@ -4,7 +4,7 @@ Every behavioural number of the market model is here, with its unit. Defaults gi
 BTC-like linear perpetual (price ~40,000 USDT, tick 0.1, quantity step 0.001 coin) with a
 retail-heavy leverage mix and cascades a few times a day.
 
->>> from liqbt.config import from_mapping
+>>> from liqbt.mapping import from_mapping
 >>> p = from_mapping(SimParams, {"start_price": 100.0, "tick_size": 0.01}, where="[simulate]")
 >>> p.start_price, p.tick_size, p.substeps_per_minute
 (100.0, 0.01, 12)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liqbt.config import to_mapping
+from liqbt.mapping import to_mapping
 from liqbt.sim.core import DAY_MS, SimTables
 
 log = logging.getLogger(__name__)

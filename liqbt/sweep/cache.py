@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liqbt.config import config_hash, from_mapping, to_mapping
+from liqbt.mapping import config_hash, from_mapping, to_mapping
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from liqbt.signals import Signals
+from liqbt.signals import Signals, checked, slice_signals
 from liqbt.stats import equity_summary_nb, periods_per_year
 from liqbt.sweep.walkforward import Segment
 
@@ -105,29 +105,6 @@ def metrics_of(sim, ppy: float) -> dict[str, float]:
     }
 
 
-class CheckedSignals(Signals):
-    """Signals :func:`~liqbt.strategy.run_strategy` has already validated (arrays coerced in
-    place). ``simulate`` re-validates on every call — ~10 ms per year of 1m bars, a third of a
-    sweep's time per combination — so for the same, unmodified arrays that check is skipped."""
-
-    def validate(self, n: int, close=None, where: str = "signals") -> None:
-        if getattr(self, "_checked_n", None) != n:
-            super().validate(n, close=close, where=where)
-            self._checked_n = n
-
-
-def checked(sig: Signals) -> CheckedSignals:
-    out = CheckedSignals(**{f.name: getattr(sig, f.name) for f in dataclasses.fields(sig)})
-    out._checked_n = None
-    return out
-
-
-def slice_signals(sig: Signals, lo: int, hi: int) -> Signals:
-    """Bars ``[lo, hi)`` of ``sig`` (views; the kernel never writes into signals)."""
-    cls = CheckedSignals if isinstance(sig, CheckedSignals) else Signals
-    return cls(**{f.name: getattr(sig, f.name)[lo:hi] for f in dataclasses.fields(sig)})
-
-
 class _QuietSkips(logging.Filter):
     """The engine warns per run; a sweep makes thousands of runs. "entries skipped" is counted in
     the ``skipped_entries`` column instead, any other engine message is shown once per process."""
@@ -153,7 +130,7 @@ def _segment_market(st: _State, market, seg: Segment):
 
 def signals_for(payload: Payload, strategy_params: dict[str, Any]) -> Signals:
     """The strategy's signals on the payload's market and heatmap (context shared per worker)."""
-    from liqbt.config import from_mapping
+    from liqbt.mapping import from_mapping
     from liqbt.strategy import run_strategy
 
     st = _state(payload)
@@ -166,7 +143,7 @@ def signals_for(payload: Payload, strategy_params: dict[str, Any]) -> Signals:
 def evaluate_task(payload: Payload, task: Task) -> list[dict[str, Any]]:
     """Rows (one per backtest setting) of ``{"combo", "combo_id", metrics..., w{k}_train_...}``."""
     from liqbt.backtest import BacktestParams, simulate
-    from liqbt.config import from_mapping
+    from liqbt.mapping import from_mapping
 
     st = _state(payload)
     market = payload.market

@@ -31,8 +31,9 @@ from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig, config_hash, dump_toml, to_mapping
 from liqbt.errors import InputError
+from liqbt.signals import slice_signals
 from liqbt.sweep.cache import HeatmapCache
-from liqbt.sweep.evaluate import Payload, Task, signals_for, slice_signals
+from liqbt.sweep.evaluate import Payload, Task, signals_for
 from liqbt.sweep.executors import Executor, make_executor
 from liqbt.sweep.grid import METRICS, Combo, Grid, build_grid, heat_keys, parse_specs
 from liqbt.sweep.walkforward import Segment, stitch, windows

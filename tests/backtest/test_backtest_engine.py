@@ -10,8 +10,8 @@ import pytest
 
 from liqbt.backtest import BacktestParams, backtest, simulate
 from liqbt.backtest.slippage import impact_inputs_nb, quote_volume_or_estimate
-from liqbt.config import from_mapping, to_mapping
 from liqbt.errors import InputError
+from liqbt.mapping import from_mapping, to_mapping
 from liqbt.market import MarketFrame
 from liqbt.signals import Signals
 

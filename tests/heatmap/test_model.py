@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from liqbt.config import from_mapping
 from liqbt.errors import InputError
 from liqbt.heatmap.model import (
     BracketTable,
@@ -20,6 +19,7 @@ from liqbt.heatmap.model import (
     isolated_liq_price_nb,
     liq_price_at_lp_bracket_nb,
 )
+from liqbt.mapping import from_mapping
 
 LEVERAGES = [2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0]
 

@@ -157,8 +157,8 @@ def test_cascades_overshoot_then_partly_revert(runs, trending_runs):
 
 
 def test_impact_shares_validated():
-    from liqbt.config import from_mapping
     from liqbt.errors import InputError
+    from liqbt.mapping import from_mapping
 
     with pytest.raises(InputError, match="index_impact"):
         from_mapping(SimParams, {"permanent_impact": 0.5, "index_impact": 0.6}, where="x")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liqbt.config import from_mapping
 from liqbt.errors import InputError
+from liqbt.mapping import from_mapping
 from liqbt.sim import SimParams, log_bin, run_market, simulate
 
 SEED = 11

@@ -10,9 +10,10 @@ from liqbt.backtest import BacktestParams, simulate
 from liqbt.errors import InputError
 from liqbt.heatmap import HeatmapParams, reconstruct
 from liqbt.heatmap.heatmap import synthetic_market
+from liqbt.signals import slice_signals
 from liqbt.stats import periods_per_year
 from liqbt.strategy import build_context, load_strategy, run_strategy
-from liqbt.sweep.evaluate import Payload, Task, evaluate_task, metrics_of, slice_signals
+from liqbt.sweep.evaluate import Payload, Task, evaluate_task, metrics_of
 from liqbt.sweep.walkforward import WalkForwardSpec, select, stitch, windows
 
 DAY = 1440

@@ -1,0 +1,172 @@
+"""StrategyContext: everything a strategy sees, point-in-time (row *t* known at the close of *t*)."""
+
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liqbt import indicators
+from liqbt.errors import InputError
+from liqbt.features import FEATURE_COLUMNS
+from liqbt.market import MarketFrame, interval_ms
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass(eq=False)
+class StrategyContext:
+    """What a strategy may look at. Row *t* of every array is known at the close of bar *t*.
+
+    ``candles``: :meth:`MarketFrame.to_frame` (open, high, low, close, volume, quote_volume,
+    taker_buy_volume, mark_high, mark_low, oi_qty, funding_rate), indexed by UTC open time.
+    ``features``: the cluster features of :mod:`liqbt.features` (every ``FEATURE_COLUMNS`` column
+    present, NaN when no cluster or no heatmap). ``heatmap``: the reconstructed
+    :class:`~liqbt.heatmap.Heatmap` or None — its ``at(ts)`` must only be asked for times
+    ``<= close_time[t]`` when deciding at *t* (check-lookahead catches violations).
+    Indicator methods are cached. :meth:`record` stores extra per-bar columns for reports and
+    check-lookahead.
+    """
+
+    market: MarketFrame
+    candles: pd.DataFrame
+    features: pd.DataFrame
+    heatmap: Any = None
+    records: dict[str, np.ndarray] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ---- arrays
+    @property
+    def n(self) -> int:
+        return len(self.market)
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return self.candles.index
+
+    @property
+    def open_time(self) -> np.ndarray:
+        return self.market.open_time
+
+    @property
+    def close_time(self) -> np.ndarray:
+        return self.market.close_time
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.market.open
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.market.high
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.market.low
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.market.close
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self.market.volume
+
+    @property
+    def funding(self) -> np.ndarray:
+        """Funding rate settled inside each bar (0 where none)."""
+        return self.candles["funding_rate"].to_numpy()
+
+    @property
+    def oi(self) -> np.ndarray:
+        """Latest open interest (native units) known at each bar's close."""
+        return self.candles["oi_qty"].to_numpy()
+
+    def feature(self, name: str) -> np.ndarray:
+        """One feature column as a float array; an unknown name lists the valid ones."""
+        if name not in self.features.columns:
+            raise InputError(
+                f"unknown feature column {name!r}", expected=f"one of {', '.join(self.features.columns)}"
+            )
+        return self.features[name].to_numpy(dtype=np.float64)
+
+    def _source(self, source: str) -> np.ndarray:
+        if source == "hlc3":
+            return (self.high + self.low + self.close) / 3.0
+        if source == "hl2":
+            return (self.high + self.low) / 2.0
+        if source not in self.candles.columns:
+            raise InputError(f"unknown price source {source!r}", expected=f"hl2, hlc3 or one of {', '.join(self.candles.columns)}")
+        return self.candles[source].to_numpy(dtype=np.float64)
+
+    def _cached(self, key: tuple, fn) -> np.ndarray:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    # ---- indicators (see liqbt.indicators for conventions)
+    def ema(self, span: int, source: str = "close") -> np.ndarray:
+        return self._cached(("ema", span, source), lambda: indicators.ema(self._source(source), span))
+
+    def rsi(self, n: int = 14, source: str = "close") -> np.ndarray:
+        return self._cached(("rsi", n, source), lambda: indicators.rsi(self._source(source), n))
+
+    def atr(self, n: int = 14) -> np.ndarray:
+        return self._cached(("atr", n), lambda: indicators.atr(self.high, self.low, self.close, n))
+
+    def vwap(self, session: str | int = "1d", offset_ms: int = 0) -> np.ndarray:
+        """Session VWAP; ``session`` is an interval name ("1d", "4h", ...) or milliseconds."""
+        ms = interval_ms(session) if isinstance(session, str) else int(session)
+        return self._cached(
+            ("vwap", ms, offset_ms),
+            lambda: indicators.session_vwap(
+                self.open_time, self.high, self.low, self.close, self.volume, ms, offset_ms
+            ),
+        )
+
+    def highest(self, n: int, source: str = "high") -> np.ndarray:
+        """Max of the last ``n`` bars including *t* (shift by one for "previous n bars")."""
+        return self._cached(("max", n, source), lambda: indicators.rolling_max(self._source(source), n))
+
+    def lowest(self, n: int, source: str = "low") -> np.ndarray:
+        return self._cached(("min", n, source), lambda: indicators.rolling_min(self._source(source), n))
+
+    def record(self, name: str, values) -> None:
+        """Keep an extra per-bar column (e.g. an intermediate condition) for the run report and
+        for ``check-lookahead``, which compares it like a signal column."""
+        arr = np.asarray(values)
+        if arr.shape != (self.n,):
+            raise InputError(f"record {name!r} has shape {arr.shape}", expected=f"{self.n} rows")
+        self.records[name] = arr
+
+
+def build_context(
+    market: MarketFrame, heatmap: Any = None, features: pd.DataFrame | None = None
+) -> StrategyContext:
+    """Assemble the :class:`StrategyContext`. ``features`` defaults to ``heatmap.features``; missing
+    feature columns are added as NaN so strategies can run (and never fire) without a heatmap."""
+    candles = market.to_frame()
+    if features is None and heatmap is not None:
+        features = heatmap.features
+    if features is None:
+        features = pd.DataFrame(index=candles.index)
+    if len(features) != len(candles):
+        raise InputError(
+            f"features have {len(features)} rows, the market has {len(candles)} bars",
+            expected="one feature row per bar",
+        )
+    if isinstance(features.index, pd.DatetimeIndex) and not features.index.equals(candles.index):
+        raise InputError("features index differs from the bars' open times", expected="the index of market.to_frame()")
+    features = features.set_axis(candles.index, axis=0)
+    missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
+    if missing:
+        log.debug("features lack %d contract columns; filled with NaN", len(missing))
+        features = pd.concat([features, pd.DataFrame(np.nan, index=candles.index, columns=missing)], axis=1)
+    return StrategyContext(market=market, candles=candles, features=features, heatmap=heatmap)

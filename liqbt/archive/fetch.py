@@ -351,7 +351,7 @@ class TooLarge(InputError):
 DEFAULT_DEADLINE = 1800.0  # s per file, whole transfer (a 1 GB monthly zip at ~0.6 MB/s)
 DEFAULT_STALL = 60.0  # s: fewer than STALL_BYTES arriving in this window is a stall
 STALL_BYTES = 1024
-DEFAULT_MAX_BYTES = 4 << 30  # the largest archive files (aggTrades monthly) are a few GB
+DEFAULT_MAX_BYTES = 4_000_000_000  # the largest archive files (aggTrades monthly) are a few GB
 CHECKSUM_MAX_BYTES = 64 << 10  # a .CHECKSUM is one line
 
 

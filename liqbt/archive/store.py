@@ -65,7 +65,7 @@ INGESTIBLE = {".csv", ".zip", ".feather", ".parquet", ".json", ".jsonl", ".ndjso
 # A zip member expands to at most this much (``--max-unzipped`` / ``$LIQBT_MAX_UNZIPPED_MB``);
 # above ZIP_RATIO_MIN_BYTES it may also not expand more than ZIP_MAX_RATIO times (a zip of
 # repeated rows is a "zip bomb"; real exchange CSVs compress 5-20x).
-DEFAULT_MAX_UNZIPPED = 1 << 30
+DEFAULT_MAX_UNZIPPED = 1_000_000_000
 ZIP_MAX_RATIO = 200
 ZIP_RATIO_MIN_BYTES = 64 << 20
 
@@ -268,7 +268,7 @@ class Archive:
         transaction; with ``dataset`` also (or only) the sources of that manifest. The first bad
         file raises :class:`InputError` (files before it stay ingested, nothing of it does).
         ``max_unzipped`` caps the expanded size of a zip member (bytes; default
-        ``$LIQBT_MAX_UNZIPPED_MB`` or 1 GB)."""
+        ``$LIQBT_MAX_UNZIPPED_MB`` or 1000 MB)."""
         self._writable()
         self.max_unzipped = max_unzipped or max_unzipped_default()
         report = IngestReport()

@@ -837,7 +837,10 @@ def expand_paths(paths, skipped: list[str] | None = None) -> list[Path]:
         p = Path(p)
         if p.is_dir():
             try:
-                found = sorted(f for f in p.rglob("*") if f.is_file())
+                # hidden files and folders (.quarantine/ of `liqbt fetch`, .git, editor files)
+                # are never data: a quarantined zip must not come back in through its folder
+                found = sorted(f for f in p.rglob("*") if f.is_file()
+                               and not any(part.startswith(".") for part in f.relative_to(p).parts))
             except OSError as exc:
                 raise InputError(f"cannot list folder ({exc.strerror or exc})", where=str(p),
                                  expected="a readable folder") from None
@@ -851,7 +854,8 @@ def expand_paths(paths, skipped: list[str] | None = None) -> list[Path]:
             other = [str(f) for f in found if f.suffix.lower() not in INGESTIBLE
                      and not (f.name.endswith(".CHECKSUM") and f.with_name(f.name[:-9]).is_file())]
             if not good:
-                what = f"holds {len(other)} file(s), none ingestible ({_sample(other)})" if other else "holds no files"
+                what = (f"holds {len(other)} file(s), none ingestible ({_sample(other)})" if other
+                        else "holds no files (hidden files and folders are ignored)")
                 raise InputError(f"nothing to ingest: folder {what}", where=str(p),
                                  expected=f"files ending in {', '.join(sorted(INGESTIBLE))}")
             if other:

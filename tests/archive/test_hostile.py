@@ -443,3 +443,20 @@ def test_manifest_sql_channel_is_closed(tmp_path, db_path, capsys, monkeypatch, 
     assert code == 2
     _one_line_error(capsys, str(m), needle)
     assert not db_path.exists() or _counts(db_path)["ingest_log"] == 0
+
+
+def test_hidden_folders_are_not_ingested(small_archive, tmp_path, capsys):
+    """`liqbt fetch` keeps rejected zips in DEST/.quarantine/: ingesting DEST must not take them."""
+    dest = tmp_path / "dest"
+    good = klines_zip(dest, n=5, start_ms=T0 + DAY_MS, day="2024-01-02")
+    bad = klines_zip(dest / ".quarantine", n=5, start_ms=T0 + 2 * DAY_MS, day="2024-01-03")
+    bad.with_name(bad.name + ".CHECKSUM").unlink()
+    (dest / ".liqbt-fetch.lock").write_text("")
+    assert _ingest(small_archive, dest) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) ingested" in out and "skipped" not in out, out
+    assert good.exists() and _counts(small_archive)["candles"] == 65
+    only_hidden = tmp_path / "h"
+    klines_zip(only_hidden / ".quarantine", n=5)
+    assert _ingest(small_archive, only_hidden) == 2
+    _one_line_error(capsys, str(only_hidden), "hidden files and folders are ignored")

@@ -6,6 +6,7 @@ import argparse
 
 from liqbt.archive import fetch as lib
 from liqbt.cli import add_db_option, resolve_db
+from liqbt.errors import InputError
 
 DEFAULT_KINDS = "klines_1m,markPriceKlines_1m,metrics,fundingRate"
 
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     # Check symbol, dates and kinds before creating an archive file for nothing.
     lib.plan_files(args.symbol, args.start, args.end, kinds, market=args.market)
     lib.check_base_url(args.base_url)
+    for opt, value in (("--timeout", args.timeout), ("--max-size", args.max_size)):
+        if not value > 0:  # also NaN
+            raise InputError(repr(value), where=opt, expected="a positive number")
     archive = None
     if not args.download_only:
         from liqbt.archive.store import Archive

@@ -750,3 +750,11 @@ def test_concurrent_fetch_into_one_dest_is_refused(server, tmp_path, capsys):
         assert "another `liqbt fetch`" in err and str(dest) in err and len(err.splitlines()) == 1
     assert not list(dest.rglob("*.zip"))
     assert _cli_fetch(tmp_path, "--base-url", server.url) == 0  # released: works again
+
+
+@pytest.mark.parametrize(("opt", "value"), [("--timeout", "0"), ("--timeout", "nan"), ("--max-size", "-5")])
+def test_cli_deadline_and_size_must_be_positive(tmp_path, capsys, opt, value):
+    assert _cli_fetch(tmp_path, opt, value) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and opt in err and "positive" in err, err
+    assert not (tmp_path / "dl").exists()

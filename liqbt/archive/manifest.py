@@ -230,12 +230,18 @@ class SourceSpec:
         elif self.table == "liquidations":
             sql = f"SELECT * REPLACE (md5(concat_ws(',', ts, side, price, qty, avg_price, status, filled_qty)) AS row_hash) FROM ({sql})"
             checks += price_checks(("price",)) + [Check("side NOT IN ('long', 'short') OR side IS NULL",
-                                                        "side is not long/short", "long or short")]
+                                                        "side is not long/short", "long or short"),
+                                                  Check("qty <= 0 OR filled_qty < 0 OR usd < 0 OR avg_price <= 0",
+                                                        "non-positive quantity or fill price, or negative USD",
+                                                        "qty > 0, avg_price > 0, filled_qty and usd >= 0")]
+        elif self.table == "open_interest":
+            checks.append(Check("oi_qty < 0 OR oi_value < 0", "negative open interest", "OI >= 0"))
         elif self.table == "funding":
             checks.append(Check("rate IS NULL OR abs(rate) > 0.1", "funding rate missing or beyond ±10 % after units",
                                 "a raw rate (units.funding = 'percent' if the file is in percent)"))
         elif self.table == "liquidation_volume":
-            checks.append(Check("long_usd < 0 OR short_usd < 0", "negative liquidation volume", "USD >= 0"))
+            checks.append(Check("long_usd < 0 OR short_usd < 0 OR long_count < 0 OR short_count < 0",
+                                "negative liquidation volume or count", "USD and counts >= 0"))
         return Source(kind=f"dataset/{self.name}", table=self.table, sql=sql, exchange=self.exchange,
                       symbol=self.symbol or None, contract_type=self.contract_type,
                       contract_size=self.contract_size,

@@ -460,3 +460,11 @@ def test_hidden_folders_are_not_ingested(small_archive, tmp_path, capsys):
     klines_zip(only_hidden / ".quarantine", n=5)
     assert _ingest(small_archive, only_hidden) == 2
     _one_line_error(capsys, str(only_hidden), "hidden files and folders are ignored")
+
+
+def test_manifest_negative_open_interest_names_the_line(tmp_path, db_path, capsys):
+    m, root = _manifest(tmp_path)
+    f = root / "oi" / "x.csv"
+    f.write_text(f.read_text().replace(f"{T0 + 2 * 3_600_000},102,", f"{T0 + 2 * 3_600_000},-102,"))
+    assert main(["ingest", "--dataset", str(m), "--root", str(root), "--db", str(db_path), "--no-progress"]) == 2
+    _one_line_error(capsys, f"{f}:4", "negative open interest")

@@ -285,6 +285,12 @@ def detect(path: Path, display: str, hint_path: Path | None = None) -> Source:
     has_header, fields = _header(line)
     parsed = parse_binance_name(name)
     if parsed is None:
+        if len(fields) in (12, 13) and fields[1].upper() in ("BUY", "SELL") and fields[3].upper() == "IOC":
+            raise InputError(
+                "a headerless forceOrder recorder CSV (symbol,side,LIMIT,IOC,...) has no self-describing name",
+                where=display,
+                expected="a dataset manifest: `liqbt ingest --dataset datasets/forceorder_recorder_csv.toml` "
+                "or a copy of it whose glob names this file (docs/datasets.md)")
         raise InputError(
             "unknown file kind", where=display,
             expected="a Binance archive name SYMBOL-{interval|metrics|fundingRate|liquidationSnapshot|aggTrades}-DATE, "

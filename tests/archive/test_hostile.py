@@ -468,3 +468,9 @@ def test_manifest_negative_open_interest_names_the_line(tmp_path, db_path, capsy
     f.write_text(f.read_text().replace(f"{T0 + 2 * 3_600_000},102,", f"{T0 + 2 * 3_600_000},-102,"))
     assert main(["ingest", "--dataset", str(m), "--root", str(root), "--db", str(db_path), "--no-progress"]) == 2
     _one_line_error(capsys, f"{f}:4", "negative open interest")
+
+
+def test_recorder_csv_without_manifest_points_at_it(shared_data, tmp_path, db_path, capsys):
+    f = shared_data / "forceorder_recorder_csv" / "riftfern_binance_liq_2025-12" / "binance.csv"
+    assert _ingest(db_path, f) == 2
+    _one_line_error(capsys, str(f), "forceOrder recorder CSV", "datasets/forceorder_recorder_csv.toml")

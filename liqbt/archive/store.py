@@ -360,11 +360,12 @@ class Archive:
                 raise KeyboardInterrupt from None
             raise
         except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
-            # disk full / I/O failure while writing: the file's transaction was rolled back
+            # disk full / I/O failure (usually writing the archive, possibly reading the file):
+            # the file's transaction was rolled back
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"cannot write the archive while ingesting {display} ({first}); "
-                             "that file was not ingested", where=self.path,
-                             expected="free disk space and a writable archive file") from None
+            raise InputError(f"I/O error while ingesting {display} ({first}); that file was not ingested",
+                             where=self.path,
+                             expected="free disk space, a writable archive file and a readable input") from None
         finally:
             if source.arrow is not None:
                 self.con.execute("SELECT 1").fetchall()  # no pending result before unregister

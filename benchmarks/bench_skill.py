@@ -73,7 +73,7 @@ def _archive():
     tmp = tempfile.TemporaryDirectory()
     path = Path(tmp.name) / "real.duckdb"
     with Archive(path) as a:
-        for ds in ("binance_um_ft_long", "coinglass_btc", "binance_um_10sym_2025-12"):
+        for ds in ("binance_um_ft_long", "coinglass_btc", "binance_um_10sym_2025-12", "forceorder_recorder_csv"):
             a.ingest([], dataset=str(ROOT / "datasets" / f"{ds}.toml"), root=str(SHARED), progress=False)
     return Archive(path, read_only=True), tmp
 
@@ -203,20 +203,17 @@ def sim_table(params: HeatmapParams | None = None, seeds=(505, 606), days: int =
 FORCEORDER = SHARED / "forceorder_recorder_csv" / "riftfern_binance_liq_2025-12" / "binance.csv"
 
 
-def forceorder_events(path: Path = FORCEORDER, symbol: str = "BTC") -> Realised:
-    """BTCUSDT events of a recorded ``!forceOrder@arr`` CSV (FORMATS.md "Recorded forceOrder CSV"):
-    exact duplicate rows dropped, SELL = a long liquidated, price = average fill (else the order
-    price), USD = filled quantity × that price (the file's usd_size is unreliable). Read here
-    directly: the archive ingest of this layout is another engineer's work (see docs/validation.md)."""
-    import pandas as pd
-
-    d = pd.read_csv(path, header=None, usecols=range(12), dtype={0: str}).drop_duplicates()
-    d = d[d[0] == symbol]
-    px = pd.to_numeric(d[6], errors="coerce").fillna(pd.to_numeric(d[5], errors="coerce"))
-    qty = pd.to_numeric(d[9], errors="coerce")
-    return Realised.from_events(d[10].to_numpy(np.int64), (d[1] == "SELL").to_numpy(), px.to_numpy(),
-                                (qty * px).to_numpy(), source=f"forceorder_recorder_csv:{symbol}USDT",
-                                note="throttled feed (<= 1 event/symbol/s): a lower bound")
+def forceorder_events(archive, start: str = "2025-12-27", end: str = "2025-12-29") -> Realised:
+    """BTCUSDT events of the recorded ``!forceOrder@arr`` CSV from the archive's liquidations
+    table (datasets/forceorder_recorder_csv.toml: SELL = a long liquidated, avg_price = the fill,
+    USD = filled quantity × fill price, duplicates collapsed)."""
+    ev = archive.liquidations("BTCUSDT", start, end, exchange="binance")
+    px = ev["avg_price"].fillna(ev["price"]) if "avg_price" in ev else ev["price"]
+    usd = ev["usd"].fillna(px * ev["qty"]) if "usd" in ev else px * ev["qty"]
+    side = ev["side"].astype(str).str.upper()
+    return Realised.from_events(ev["ts"].to_numpy(np.int64), side.isin(["SELL", "LONG"]).to_numpy(),
+                                px.to_numpy(float), usd.to_numpy(float), source="liquidations:BTCUSDT",
+                                note="throttled forceOrder feed (<= 1 event/symbol/s): a lower bound")
 
 
 def event_table(params: HeatmapParams | None = None, verbose: bool = True) -> dict:
@@ -226,9 +223,9 @@ def event_table(params: HeatmapParams | None = None, verbose: bool = True) -> di
     if not FORCEORDER.is_file():
         return {"status": "no forceorder recording"}
     params = params or HeatmapParams()
-    ev = forceorder_events()
     archive, tmp = _archive()
     try:
+        ev = forceorder_events(archive)
         market = archive.market("BTCUSDT", FIRST, "2025-12-29", "5m", exchange="binance", oi_exchange="coinglass")
     finally:
         archive.close()

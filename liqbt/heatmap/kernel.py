@@ -58,29 +58,32 @@ def _bin(p, log_step):
 
 
 @njit(cache=True)
-def _grow(k, k0, ql, qs, pl, ps):
-    """Return (k0, ql, qs, pl, ps) with bin k inside the arrays (re-allocating by doubling)."""
-    n = len(ql)
-    if k0 <= k < k0 + n:
-        return k0, ql, qs, pl, ps
-    new_n = n
-    new_k0 = k0
-    while not (new_k0 <= k < new_k0 + new_n):
-        new_k0 -= new_n // 2
-        new_n *= 2
-    off = k0 - new_k0
-    nql = np.zeros(new_n)
-    nqs = np.zeros(new_n)
-    npl = np.zeros(new_n)
-    nps = np.zeros(new_n)
-    nql[off:off + n] = ql
-    nqs[off:off + n] = qs
-    npl[off:off + n] = pl
-    nps[off:off + n] = ps
-    return new_k0, nql, nqs, npl, nps
+def _bin_prices(k0, n, log_step):
+    """Mid prices of bins k0 .. k0+n−1 and lower edges of bins k0 .. k0+n."""
+    bmid = np.empty(n)
+    bedge = np.empty(n + 1)
+    for j in range(n):
+        bmid[j] = math.exp((k0 + j + 0.5) * log_step)
+        bedge[j] = math.exp((k0 + j) * log_step)
+    bedge[n] = math.exp((k0 + n) * log_step)
+    return bmid, bedge
 
 
 @njit(cache=True)
+def _floor_div(x, log_step, inv_step):
+    """``floor(x / log_step)`` exactly, mostly without a division: the product with the
+    reciprocal differs from the quotient by a few ulps, so it decides unless it lands that close
+    to an integer (then divide, as the reference does)."""
+    y = x * inv_step
+    k = math.floor(y)
+    r = y - k
+    tol = 1e-12 + abs(y) * 1e-14
+    if r < tol or r > 1.0 - tol:
+        return int(math.floor(x / log_step))
+    return int(k)
+
+
+@njit(cache=True, inline="always")
 def _record(pred, i, col_usd, col_lo, usd, lo, hi):
     if usd <= 0.0:
         return
@@ -91,9 +94,9 @@ def _record(pred, i, col_usd, col_lo, usd, lo, hi):
         pred[i, col_lo + 1] = hi
 
 
-@njit(cache=True)
-def _open_cohorts(side, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale, q, k0,
-                  tot, hed, edge, post, suf, pred, i, inverse):
+@njit(cache=True, inline="always")
+def _open_cohorts(side, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step, scale, q,
+                  k0, tot, hed, edge, post, suf, pred, i, inverse):
     """Open ``amount`` (true units) on ``side`` at log entry ``lep`` over the classes with
     weights ``a·aggressor + (1 − a)·passive`` (shorts: the mirror). Cohorts whose level ``suf``
     (log of a later bar's extreme in the same interval) already crossed are liquidated at once
@@ -116,7 +119,7 @@ def _open_cohorts(side, amount, lep, a, mix, hedged, long_off, short_off, log_st
             lp = math.exp(llp)
             _record(pred, i, side, 2 + 2 * side, qq if inverse else qq * lp, lp, lp)
             continue
-        k = int(math.floor(llp / log_step))
+        k = _floor_div(llp, log_step, inv_step)
         x = qq / scale
         q[k - k0] += x
         tot += x
@@ -160,12 +163,60 @@ def reconstruct_nb(
         return pred, mass, snap_long, snap_short, snap_k0, feats
 
     # ---------------------------------------------------------------- state
+    # widest level offsets of any class (the grid must hold every level opened at a price)
+    off_lo = 0.0
+    off_hi = 0.0
+    for c in range(n_cls):
+        if not hedged[c]:
+            off_lo = min(off_lo, long_off[c], short_off[c])
+            off_hi = max(off_hi, long_off[c], short_off[c])
+
+    # logs of each bar's VWAP and trigger extremes, once (several steps below need them; the
+    # same math.log, so the same bits as computing them where used)
+    lvw = np.zeros(n)
+    ltl = np.zeros(n)
+    lth = np.zeros(n)
+    for b in range(n):
+        if vwap[b] > 0.0:
+            lvw[b] = math.log(vwap[b])
+        if trig_low[b] > 0.0:
+            ltl[b] = math.log(trig_low[b])
+        if trig_high[b] > 0.0:
+            lth[b] = math.log(trig_high[b])
+    # Storage: one array per side over every bin a level or a close can occupy, sized by a
+    # pre-pass. Bins are global (floor(ln p / log_step)), so the storage's extent changes no
+    # value — a bin outside it is an empty bin — and every output for bar t stays bitwise the
+    # same whatever follows t (tests/heatmap/test_truncation.py). A fixed allocation (instead of
+    # growing by copying) keeps the arrays out of the loop's variables: numba reference-counts
+    # array variables that a loop may rebind (an assignment, and also `ql *= x`, which is why
+    # rescaling loops over the elements), and those atomic counts cost more than the model.
     half = int(math.ceil(init_band / log_step))
-    k0 = _bin(close[0], log_step) - half
-    ql = np.zeros(2 * half)
-    qs = np.zeros(2 * half)
-    pl = np.zeros(2 * half)  # swept quantity, stored units (true = pl · scale_l · fade_l)
-    ps = np.zeros(2 * half)
+    kc0 = _bin(close[0], log_step)
+    k_lo = kc0 - half
+    k_hi = kc0 + half - 1
+    for b in range(n):
+        if vwap[b] > 0.0:
+            kg = int(math.floor((lvw[b] + off_lo) / log_step)) - 1
+            if kg < k_lo:
+                k_lo = kg
+            kg = int(math.floor((lvw[b] + off_hi) / log_step)) + 1
+            if kg > k_hi:
+                k_hi = kg
+        if close[b] > 0.0:
+            kg = _bin(close[b], log_step)
+            if kg < k_lo:
+                k_lo = kg
+            if kg > k_hi:
+                k_hi = kg
+    k0 = k_lo
+    n_bins = k_hi - k_lo + 1
+    ql = np.zeros(n_bins)
+    qs = np.zeros(n_bins)
+    pl = np.zeros(n_bins)  # swept quantity, stored units (true = pl · scale_l · fade_l)
+    ps = np.zeros(n_bins)
+    # bin mid and lower-edge prices, tabulated: the hot loops do no exp (same expression, same bits)
+    bmid, bedge = _bin_prices(k0, n_bins, log_step)
+    inv_step = 1.0 / log_step
     fade_l = 1.0  # memory factor of the swept quantity
     fade_s = 1.0
     scale_l = 1.0
@@ -200,14 +251,6 @@ def reconstruct_nb(
     up_pow = np.exp((np.arange(ext) - hb) * log_step)  # bin-mid of bin kc ± d = mid(kc)·step^±d
     dn_pow = np.exp(-(np.arange(ext) - hb) * log_step)
 
-    # widest level offsets of any class (grid growth before opening at a price)
-    off_lo = 0.0
-    off_hi = 0.0
-    for c in range(n_cls):
-        if not hedged[c]:
-            off_lo = min(off_lo, long_off[c], short_off[c])
-            off_hi = max(off_hi, long_off[c], short_off[c])
-
     for i in range(n):
         # ------------------------------------------------------------ 1. memory of sweeps
         if sweep_decay < 1.0:
@@ -217,7 +260,7 @@ def reconstruct_nb(
         lo_p = trig_low[i]
         hi_p = trig_high[i]
         if consume and lo_p > 0.0 and long_top > -_NONE_HI:
-            kl = _bin(lo_p, log_step)
+            kl = int(math.floor(ltl[i] / log_step))
             if long_top >= kl:
                 k = long_top
                 kmin = max(kl + 1, k0)
@@ -225,9 +268,8 @@ def reconstruct_nb(
                     j = k - k0
                     if j < len(ql) and ql[j] > 0.0:
                         qt = ql[j] * scale_l
-                        pmid = math.exp((k + 0.5) * log_step)
-                        usd = qt if inverse else qt * pmid
-                        _record(pred, i, 0, 2, usd, math.exp(k * log_step), math.exp((k + 1) * log_step))
+                        usd = qt if inverse else qt * bmid[j]
+                        _record(pred, i, 0, 2, usd, bedge[j], bedge[j + 1])
                         tot_l -= ql[j]
                         pl[j] += ql[j] / fade_l
                         ql[j] = 0.0
@@ -236,7 +278,7 @@ def reconstruct_nb(
                     k -= 1
                 j = kl - k0
                 if 0 <= j < len(ql) and ql[j] > 0.0:
-                    blo = math.exp(kl * log_step)
+                    blo = bedge[j]
                     upper = blo * step
                     if cut_kl == kl and cut_pl < upper:
                         upper = cut_pl
@@ -246,8 +288,7 @@ def reconstruct_nb(
                             frac = 1.0
                         take = ql[j] * frac
                         qt = take * scale_l
-                        pmid = math.exp((kl + 0.5) * log_step)
-                        usd = qt if inverse else qt * pmid
+                        usd = qt if inverse else qt * bmid[j]
                         _record(pred, i, 0, 2, usd, max(lo_p, blo), upper)
                         tot_l -= take
                         pl[j] += take / fade_l
@@ -260,7 +301,7 @@ def reconstruct_nb(
                             cut_pl = lo_p
                 long_top = kl
         if consume and hi_p > 0.0 and short_bot < _NONE_HI:
-            kh = _bin(hi_p, log_step)
+            kh = int(math.floor(lth[i] / log_step))
             if short_bot <= kh:
                 k = short_bot
                 kmax = min(kh - 1, k0 + len(qs) - 1)
@@ -268,9 +309,8 @@ def reconstruct_nb(
                     j = k - k0
                     if j >= 0 and qs[j] > 0.0:
                         qt = qs[j] * scale_s
-                        pmid = math.exp((k + 0.5) * log_step)
-                        usd = qt if inverse else qt * pmid
-                        _record(pred, i, 1, 4, usd, math.exp(k * log_step), math.exp((k + 1) * log_step))
+                        usd = qt if inverse else qt * bmid[j]
+                        _record(pred, i, 1, 4, usd, bedge[j], bedge[j + 1])
                         tot_s -= qs[j]
                         ps[j] += qs[j] / fade_s
                         qs[j] = 0.0
@@ -279,7 +319,7 @@ def reconstruct_nb(
                     k += 1
                 j = kh - k0
                 if 0 <= j < len(qs) and qs[j] > 0.0:
-                    blo = math.exp(kh * log_step)
+                    blo = bedge[j]
                     bhi = blo * step
                     lower = blo
                     if cut_ks == kh and cut_ps > lower:
@@ -290,8 +330,7 @@ def reconstruct_nb(
                             frac = 1.0
                         take = qs[j] * frac
                         qt = take * scale_s
-                        pmid = math.exp((kh + 0.5) * log_step)
-                        usd = qt if inverse else qt * pmid
+                        usd = qt if inverse else qt * bmid[j]
                         _record(pred, i, 1, 4, usd, lower, min(hi_p, bhi))
                         tot_s -= take
                         ps[j] += take / fade_s
@@ -352,13 +391,6 @@ def reconstruct_nb(
                     if v > 0.0:
                         vsum += v
                 nb = i + 1 - seg_start
-                for b in range(seg_start, i + 1):
-                    if vwap[b] > 0.0:
-                        lb = math.log(vwap[b])
-                        k0, ql, qs, pl, ps = _grow(int(math.floor((lb + off_lo) / log_step)) - 1,
-                                                   k0, ql, qs, pl, ps)
-                        k0, ql, qs, pl, ps = _grow(int(math.floor((lb + off_hi) / log_step)) + 1,
-                                                   k0, ql, qs, pl, ps)
                 # log of min trigger low / max trigger high of the bars after b in the interval
                 suf_lo = np.inf
                 suf_hi = -np.inf
@@ -376,45 +408,49 @@ def reconstruct_nb(
                             tb = taker_share[b]
                             a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
                         amount = gap * share
-                        lep = math.log(ep)
+                        lep = lvw[b]
                         post = post_entry and consume
                         if side == 0:
                             tot_l, hed_l, long_top = _open_cohorts(
-                                0, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale_l,
-                                ql, k0, tot_l, hed_l, long_top, post, suf_lo, pred, i, inverse)
+                                0, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
+                                scale_l, ql, k0, tot_l, hed_l, long_top, post, suf_lo, pred, i, inverse)
                         else:
                             tot_s, hed_s, short_bot = _open_cohorts(
-                                1, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale_s,
-                                qs, k0, tot_s, hed_s, short_bot, post, suf_hi, pred, i, inverse)
+                                1, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
+                                scale_s, qs, k0, tot_s, hed_s, short_bot, post, suf_hi, pred, i, inverse)
                     if trig_low[b] > 0.0:
-                        x = math.log(trig_low[b])
+                        x = ltl[b]
                         if x < suf_lo:
                             suf_lo = x
                     if trig_high[b] > 0.0:
-                        x = math.log(trig_high[b])
+                        x = lth[b]
                         if x > suf_hi:
                             suf_hi = x
             seeded = True
             seg_start = i + 1
             # keep scales away from underflow (rare O(bins) renormalisation)
             if scale_l < 1e-150:
-                ql *= scale_l
-                pl *= scale_l
+                for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
+                    ql[j] *= scale_l
+                    pl[j] *= scale_l
                 tot_l *= scale_l
                 hed_l *= scale_l
                 scale_l = 1.0
             if scale_s < 1e-150:
-                qs *= scale_s
-                ps *= scale_s
+                for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
+                    qs[j] *= scale_s
+                    ps[j] *= scale_s
                 tot_s *= scale_s
                 hed_s *= scale_s
                 scale_s = 1.0
         # the swept memory's own factor (only read by the features): same trick, rarely
         if fade_l < 1e-150:
-            pl *= fade_l
+            for j in range(n_bins):
+                pl[j] *= fade_l
             fade_l = 1.0
         if fade_s < 1e-150:
-            ps *= fade_s
+            for j in range(n_bins):
+                ps[j] *= fade_s
             fade_s = 1.0
 
         # ------------------------------------------------------------ 3b. turnover
@@ -432,30 +468,30 @@ def reconstruct_nb(
                 f = 1.0 - (1.0 - c_rate) * decay_factor
                 if f <= 0.0:
                     continue
-                lep = math.log(vwap[i])
-                k0, ql, qs, pl, ps = _grow(int(math.floor((lep + off_lo) / log_step)) - 1, k0, ql, qs, pl, ps)
-                k0, ql, qs, pl, ps = _grow(int(math.floor((lep + off_hi) / log_step)) + 1, k0, ql, qs, pl, ps)
+                lep = lvw[i]
                 tb = taker_share[i]
                 a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
                 if side == 0:
                     scale_l *= 1.0 - f
                     tot_l, hed_l, long_top = _open_cohorts(
-                        0, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, scale_l,
-                        ql, k0, tot_l, hed_l, long_top, False, 0.0, pred, i, inverse)
+                        0, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
+                        scale_l, ql, k0, tot_l, hed_l, long_top, False, 0.0, pred, i, inverse)
                 else:
                     scale_s *= 1.0 - f
                     tot_s, hed_s, short_bot = _open_cohorts(
-                        1, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, scale_s,
-                        qs, k0, tot_s, hed_s, short_bot, False, 0.0, pred, i, inverse)
+                        1, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
+                        scale_s, qs, k0, tot_s, hed_s, short_bot, False, 0.0, pred, i, inverse)
             if scale_l < 1e-150:
-                ql *= scale_l
-                pl *= scale_l
+                for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
+                    ql[j] *= scale_l
+                    pl[j] *= scale_l
                 tot_l *= scale_l
                 hed_l *= scale_l
                 scale_l = 1.0
             if scale_s < 1e-150:
-                qs *= scale_s
-                ps *= scale_s
+                for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
+                    qs[j] *= scale_s
+                    ps[j] *= scale_s
                 tot_s *= scale_s
                 hed_s *= scale_s
                 scale_s = 1.0
@@ -474,7 +510,7 @@ def reconstruct_nb(
                 for t in range(width):
                     j = kb + t - k0
                     if 0 <= j < len(ql):
-                        mult = 1.0 if inverse else math.exp((kb + t + 0.5) * log_step)
+                        mult = 1.0 if inverse else bmid[j]
                         snap_long[snap_ptr, t] = ql[j] * scale_l * mult
                         snap_short[snap_ptr, t] = qs[j] * scale_s * mult
             snap_ptr += 1
@@ -508,5 +544,4 @@ def reconstruct_nb(
             cluster_features_nb(lu, su, lfm, sfm, lpr, spr, hb, c_i, atr[i], gauss,
                                 cluster_threshold, wl, ws, feats[i])
         # keep the grid around price so snapshots/features index real bins
-        k0, ql, qs, pl, ps = _grow(kc, k0, ql, qs, pl, ps)
     return pred, mass, snap_long, snap_short, snap_k0, feats

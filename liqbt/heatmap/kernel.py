@@ -83,52 +83,17 @@ def _floor_div(x, log_step, inv_step):
     return int(k)
 
 
-@njit(cache=True, inline="always")
-def _record(pred, i, col_usd, col_lo, usd, lo, hi):
+@njit(cache=True)
+def _acc(usd_acc, lo_acc, hi_acc, usd, lo, hi):
+    """Add one liquidated chunk to a bar's running (USD, lowest, highest price); NaN = none yet.
+    Scalars in, scalars out (the bar's row of ``pred`` is written once, at the bar's end)."""
     if usd <= 0.0:
-        return
-    pred[i, col_usd] += usd
-    if np.isnan(pred[i, col_lo]) or lo < pred[i, col_lo]:
-        pred[i, col_lo] = lo
-    if np.isnan(pred[i, col_lo + 1]) or hi > pred[i, col_lo + 1]:
-        pred[i, col_lo + 1] = hi
-
-
-@njit(cache=True, inline="always")
-def _open_cohorts(side, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step, scale, q,
-                  k0, tot, hed, edge, post, suf, pred, i, inverse):
-    """Open ``amount`` (true units) on ``side`` at log entry ``lep`` over the classes with
-    weights ``a·aggressor + (1 − a)·passive`` (shorts: the mirror). Cohorts whose level ``suf``
-    (log of a later bar's extreme in the same interval) already crossed are liquidated at once
-    when ``post``. The grid must already hold every level. Returns ``(tot, hed, edge)``: stored
-    grid total, stored hedged quantity and the side's frontier (long_top / short_bot)."""
-    for c in range(len(long_off)):
-        if side == 0:
-            w = a * mix[0, c] + (1.0 - a) * mix[1, c]
-        else:
-            w = (1.0 - a) * mix[2, c] + a * mix[3, c]
-        if w <= 0.0:
-            continue
-        qq = amount * w
-        if hedged[c]:
-            hed += qq / scale
-            continue
-        # work in log space: no exp/log per cohort on the hot path
-        llp = lep + (long_off[c] if side == 0 else short_off[c])
-        if post and ((side == 0 and llp >= suf) or (side == 1 and llp <= suf)):
-            lp = math.exp(llp)
-            _record(pred, i, side, 2 + 2 * side, qq if inverse else qq * lp, lp, lp)
-            continue
-        k = _floor_div(llp, log_step, inv_step)
-        x = qq / scale
-        q[k - k0] += x
-        tot += x
-        if side == 0:
-            if k > edge:
-                edge = k
-        elif k < edge:
-            edge = k
-    return tot, hed, edge
+        return usd_acc, lo_acc, hi_acc
+    if np.isnan(lo_acc) or lo < lo_acc:
+        lo_acc = lo
+    if np.isnan(hi_acc) or hi > hi_acc:
+        hi_acc = hi
+    return usd_acc + usd, lo_acc, hi_acc
 
 
 @njit(cache=True)
@@ -252,6 +217,13 @@ def reconstruct_nb(
     dn_pow = np.exp(-(np.arange(ext) - hb) * log_step)
 
     for i in range(n):
+        # this bar's predicted liquidations (USD, price span) by side, written to pred at its end
+        rl_usd = 0.0
+        rl_lo = np.nan
+        rl_hi = np.nan
+        rs_usd = 0.0
+        rs_lo = np.nan
+        rs_hi = np.nan
         # ------------------------------------------------------------ 1. memory of sweeps
         if sweep_decay < 1.0:
             fade_l *= sweep_decay
@@ -269,7 +241,7 @@ def reconstruct_nb(
                     if j < len(ql) and ql[j] > 0.0:
                         qt = ql[j] * scale_l
                         usd = qt if inverse else qt * bmid[j]
-                        _record(pred, i, 0, 2, usd, bedge[j], bedge[j + 1])
+                        rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, bedge[j], bedge[j + 1])
                         tot_l -= ql[j]
                         pl[j] += ql[j] / fade_l
                         ql[j] = 0.0
@@ -289,7 +261,7 @@ def reconstruct_nb(
                         take = ql[j] * frac
                         qt = take * scale_l
                         usd = qt if inverse else qt * bmid[j]
-                        _record(pred, i, 0, 2, usd, max(lo_p, blo), upper)
+                        rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, max(lo_p, blo), upper)
                         tot_l -= take
                         pl[j] += take / fade_l
                         if frac >= 1.0:
@@ -310,7 +282,7 @@ def reconstruct_nb(
                     if j >= 0 and qs[j] > 0.0:
                         qt = qs[j] * scale_s
                         usd = qt if inverse else qt * bmid[j]
-                        _record(pred, i, 1, 4, usd, bedge[j], bedge[j + 1])
+                        rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, bedge[j], bedge[j + 1])
                         tot_s -= qs[j]
                         ps[j] += qs[j] / fade_s
                         qs[j] = 0.0
@@ -331,7 +303,7 @@ def reconstruct_nb(
                         take = qs[j] * frac
                         qt = take * scale_s
                         usd = qt if inverse else qt * bmid[j]
-                        _record(pred, i, 1, 4, usd, lower, min(hi_p, bhi))
+                        rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, lower, min(hi_p, bhi))
                         tot_s -= take
                         ps[j] += take / fade_s
                         if frac >= 1.0:
@@ -407,17 +379,54 @@ def reconstruct_nb(
                         else:
                             tb = taker_share[b]
                             a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
-                        amount = gap * share
                         lep = lvw[b]
+                        # open `amount` on `side` at log entry `lep` over the classes, weights a·aggressor +
+                        # (1 − a)·passive (shorts: the mirror); cohorts whose level a later bar of the interval
+                        # already crossed (`suf`) are liquidated at once when `post`. Written out here, not called:
+                        # a call taking arrays costs atomic reference counts per call.
+                        amount = gap * share
+                        sc = scale_l if side == 0 else scale_s
+                        tot = tot_l if side == 0 else tot_s
+                        hed = hed_l if side == 0 else hed_s
+                        edge = long_top if side == 0 else short_bot
                         post = post_entry and consume
+                        suf = suf_lo if side == 0 else suf_hi
+                        for c in range(n_cls):
+                            if side == 0:
+                                w = a * mix[0, c] + (1.0 - a) * mix[1, c]
+                            else:
+                                w = (1.0 - a) * mix[2, c] + a * mix[3, c]
+                            if w <= 0.0:
+                                continue
+                            qq = amount * w
+                            if hedged[c]:
+                                hed += qq / sc
+                                continue
+                            # work in log space: no exp/log per cohort on the hot path
+                            llp = lep + (long_off[c] if side == 0 else short_off[c])
+                            if post and ((side == 0 and llp >= suf) or (side == 1 and llp <= suf)):
+                                lp = math.exp(llp)
+                                usd = qq if inverse else qq * lp
+                                if side == 0:
+                                    rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, lp, lp)
+                                else:
+                                    rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, lp, lp)
+                                continue
+                            k = _floor_div(llp, log_step, inv_step)
+                            x = qq / sc
+                            if side == 0:
+                                ql[k - k0] += x
+                                if k > edge:
+                                    edge = k
+                            else:
+                                qs[k - k0] += x
+                                if k < edge:
+                                    edge = k
+                            tot += x
                         if side == 0:
-                            tot_l, hed_l, long_top = _open_cohorts(
-                                0, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
-                                scale_l, ql, k0, tot_l, hed_l, long_top, post, suf_lo, pred, i, inverse)
+                            tot_l, hed_l, long_top = tot, hed, edge
                         else:
-                            tot_s, hed_s, short_bot = _open_cohorts(
-                                1, amount, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
-                                scale_s, qs, k0, tot_s, hed_s, short_bot, post, suf_hi, pred, i, inverse)
+                            tot_s, hed_s, short_bot = tot, hed, edge
                     if trig_low[b] > 0.0:
                         x = ltl[b]
                         if x < suf_lo:
@@ -473,14 +482,55 @@ def reconstruct_nb(
                 a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
                 if side == 0:
                     scale_l *= 1.0 - f
-                    tot_l, hed_l, long_top = _open_cohorts(
-                        0, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
-                        scale_l, ql, k0, tot_l, hed_l, long_top, False, 0.0, pred, i, inverse)
                 else:
                     scale_s *= 1.0 - f
-                    tot_s, hed_s, short_bot = _open_cohorts(
-                        1, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, inv_step,
-                        scale_s, qs, k0, tot_s, hed_s, short_bot, False, 0.0, pred, i, inverse)
+                # open `amount` on `side` at log entry `lep` over the classes, weights a·aggressor +
+                # (1 − a)·passive (shorts: the mirror); cohorts whose level a later bar of the interval
+                # already crossed (`suf`) are liquidated at once when `post`. Written out here, not called:
+                # a call taking arrays costs atomic reference counts per call.
+                amount = f * m_true
+                sc = scale_l if side == 0 else scale_s
+                tot = tot_l if side == 0 else tot_s
+                hed = hed_l if side == 0 else hed_s
+                edge = long_top if side == 0 else short_bot
+                post = False
+                suf = 0.0
+                for c in range(n_cls):
+                    if side == 0:
+                        w = a * mix[0, c] + (1.0 - a) * mix[1, c]
+                    else:
+                        w = (1.0 - a) * mix[2, c] + a * mix[3, c]
+                    if w <= 0.0:
+                        continue
+                    qq = amount * w
+                    if hedged[c]:
+                        hed += qq / sc
+                        continue
+                    # work in log space: no exp/log per cohort on the hot path
+                    llp = lep + (long_off[c] if side == 0 else short_off[c])
+                    if post and ((side == 0 and llp >= suf) or (side == 1 and llp <= suf)):
+                        lp = math.exp(llp)
+                        usd = qq if inverse else qq * lp
+                        if side == 0:
+                            rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, lp, lp)
+                        else:
+                            rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, lp, lp)
+                        continue
+                    k = _floor_div(llp, log_step, inv_step)
+                    x = qq / sc
+                    if side == 0:
+                        ql[k - k0] += x
+                        if k > edge:
+                            edge = k
+                    else:
+                        qs[k - k0] += x
+                        if k < edge:
+                            edge = k
+                    tot += x
+                if side == 0:
+                    tot_l, hed_l, long_top = tot, hed, edge
+                else:
+                    tot_s, hed_s, short_bot = tot, hed, edge
             if scale_l < 1e-150:
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     ql[j] *= scale_l
@@ -496,6 +546,12 @@ def reconstruct_nb(
                 hed_s *= scale_s
                 scale_s = 1.0
 
+        pred[i, 0] = rl_usd
+        pred[i, 1] = rs_usd
+        pred[i, 2] = rl_lo
+        pred[i, 3] = rl_hi
+        pred[i, 4] = rs_lo
+        pred[i, 5] = rs_hi
         mass[i, 0] = (tot_l + hed_l) * scale_l
         mass[i, 1] = (tot_s + hed_s) * scale_s
 

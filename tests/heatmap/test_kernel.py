@@ -319,3 +319,26 @@ def test_parquet_written_before_the_swept_columns_still_reads(tmp_path, caplog):
     f = back.features
     assert f.filter(like="_swept_").isna().all().all()
     np.testing.assert_array_equal(f.long_near_usd.to_numpy(), hm.features.long_near_usd.to_numpy())
+
+
+def test_floor_div_is_the_exact_floor_of_the_quotient():
+    """The kernel bins a level with a multiply by 1/log_step and divides only when the product
+    lands within a few ulps of an integer: it must agree with floor(x / log_step) (what the
+    pandas reference computes) everywhere, including on and next to bin boundaries."""
+    from liqbt.heatmap.kernel import _floor_div
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for bps in (1.0, 10.0, 25.0, 100.0):
+        ls = math.log1p(bps / 1e4)
+        k = rng.integers(-40_000, 40_000, 3000)
+        x = np.concatenate([
+            rng.uniform(-12.0, 12.0, 20_000),             # anywhere
+            k * ls,                                       # on boundaries (as computed)
+            np.nextafter(k * ls, np.inf), np.nextafter(k * ls, -np.inf),  # one ulp either side
+            (k + 1e-13) * ls, (k - 1e-13) * ls,
+        ])
+        for v in x:
+            assert _floor_div(v, ls, 1.0 / ls) == math.floor(v / ls), (bps, v)
+            checked += 1
+    assert checked > 100_000

@@ -158,3 +158,51 @@ def test_run_without_open_interest_exits_2(sim_db, tmp_path, capsys):
     assert main(["run", str(cfg), "--db", str(sim_db), "--no-progress", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "no open-interest rows for SYNTHUSDT" in err and "[data]" in err
+
+
+# --------------------------------------------------------------------------- compare and sweep
+
+
+def _fake_run(folder: Path, name: str, ret: float, sharpe: float, trades: int, ci: tuple[float, float]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(f'name = "{name}"\n')
+    (folder / "manifest.json").write_text(json.dumps({"config_name": name, "data": {"fingerprint": "f"}}))
+    metrics = {"total_return_pct": ret, "Sharpe Ratio": sharpe, "trades": trades, "win_rate_pct": 50.0 + ret,
+               "small_sample": trades < 30, "min_trades": 30,
+               "bootstrap": {"total_return_pct": {"estimate": ret, "low": ci[0], "high": ci[1]},
+                             "sharpe": {"estimate": sharpe, "low": sharpe - 0.1, "high": sharpe + 0.1}}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_compare_marks_no_best_on_small_or_indistinguishable_samples(tmp_path):
+    from liqbt.report import compare_runs, format_text
+
+    a = _fake_run(tmp_path / "a", "a", 12.0, 2.0, 80, (2.0, 20.0))
+    b = _fake_run(tmp_path / "b", "b", 5.0, 1.0, 90, (-4.0, 14.0))
+    c = compare_runs([a, b])
+    assert "total_return_pct" in c.undecided and "total_return_pct" not in c.best  # 5 lies in a's [2, 20]
+    assert c.best["Sharpe Ratio"] == "a"  # b's 1.0 is outside a's [1.9, 2.1]
+    assert c.best["win_rate_pct"] == "a"  # no interval, enough trades
+    assert "~" in format_text(c)
+    small = _fake_run(tmp_path / "s", "s", 30.0, 5.0, 12, (25.0, 35.0))
+    c2 = compare_runs([a, small])
+    assert not c2.best and "too few trades in s" in c2.undecided["Sharpe Ratio"]
+    assert any("s: 12 trades, fewer than 30" in w for w in c2.warnings)
+
+
+def test_sweep_refuses_a_best_inside_its_own_interval():
+    import pandas as pd
+
+    from liqbt.sweep.runner import _small_sample_flags
+
+    df = pd.DataFrame({"sharpe": [2.0, 1.8, 0.2], "trades": [12, 40, 50]})
+    summary = {"best": {"metrics": {"sharpe": 2.0, "trades": 12}},
+               "bootstrap": {"sharpe": {"low": 1.5, "high": 2.6}}}
+    _small_sample_flags(summary, df, np.array([0, 1, 2]), "sharpe", 30)
+    b = summary["best"]
+    assert b["small_sample"] and b["distinguishable"] is False and b["indistinguishable_from"] == 1
+    summary["bootstrap"]["sharpe"] = {"low": 1.9, "high": 2.1}
+    summary["best"]["metrics"]["trades"] = 45
+    _small_sample_flags(summary, df, np.array([0, 1, 2]), "sharpe", 30)
+    assert summary["best"]["distinguishable"] is True and not summary["best"]["small_sample"]

@@ -65,14 +65,24 @@ def main() -> dict:
                       f"{r['entries_mean']:>7.1f} {r['null_trades_mean']:>11.1f} {'yes' if ok else 'NO':>3}", flush=True)
     month = random_walk_market(43_200, 7, "fat", vol_per_bar=0.0008, interval_ms=60_000)
     sig = _ema_signals(month)
-    params = BacktestParams(taker_bps=4)
+    params = BacktestParams(taker_bps=4, funding=False)
+    figures["speed_cpu_s"] = {}
+
+    def timed(method):
+        c0 = time.process_time()
+        out = null_control(month, sig, params, draws=200, method=method)
+        return time.process_time() - c0, out
+
     for method in METHODS:
         null_control(month, sig, params, draws=3, method=method)  # compile / warm
-        t, out = best_of(lambda method=method: null_control(month, sig, params, draws=200, method=method), repeat=3)
+        t, (cpu, out) = best_of(lambda method=method: timed(method), repeat=3)
         figures["speed_s"][method] = t
+        figures["speed_cpu_s"][method] = cpu
         figures.setdefault("speed_entries", out["entries"])
-        print(f"null_control {method:<9} 200 draws, month of 1m ({out['entries']} trades): {t:.3f} s "
-              f"(baseline same_day in this run: {figures['speed_s']['same_day']:.3f} s)")
+        print(f"null_control {method:<9} 200 draws, month of 1m ({out['entries']} trades, null trades "
+              f"{out['null_trades_mean']:.1f}): wall {t:.3f} s, CPU {cpu:.3f} s "
+              f"(baseline same_day in this run: wall {figures['speed_s']['same_day']:.3f} s, "
+              f"CPU {figures['speed_cpu_s']['same_day']:.3f} s)")
     return figures
 
 

@@ -23,8 +23,9 @@ _LOWER = ("drawdown", "fees", "slippage", "funding_paid", "p_value", "duration")
 
 # Shown in the terminal (in this order) when present; the HTML lists every metric.
 HEADLINE = (
-    "total_return_pct", "total_return_ex_funding_pct", "total_funding", "Sharpe Ratio",
-    "Sortino Ratio", "max_drawdown_pct", "trades", "trades_long", "trades_short", "win_rate_pct",
+    "total_return_pct", "bootstrap.total_return_pct.low", "bootstrap.total_return_pct.high",
+    "total_return_ex_funding_pct", "total_funding", "Sharpe Ratio", "bootstrap.sharpe.low",
+    "bootstrap.sharpe.high", "Sortino Ratio", "max_drawdown_pct", "trades", "trades_long", "trades_short", "win_rate_pct",
     "Profit Factor", "Expectancy", "exposure_pct", "total_fees", "total_slippage_cost",
     "null_p_value", "heatmap_validation.summary.spearman_long",
     "heatmap_validation.summary.spearman_short", "heatmap_validation.summary.capture_top_decile",

@@ -200,7 +200,7 @@ def choose_cuts(n_bars: int, entry_bars: np.ndarray, n_cuts: int = 6, entry_cuts
         out += after(others, n_event)
     if random_cuts > 0 and n_bars - 1 > min_bars:
         rng = np.random.default_rng(seed)
-        free = np.setdiff1d(np.arange(min_bars - 1, n_bars - 1), entries)
+        free = np.setdiff1d(np.arange(lo - 1, n_bars - 1), entries)  # no shorter than the even cuts
         if len(free):
             out += [int(b) + 1 for b in rng.choice(free, min(random_cuts, len(free)), replace=False)]
     return sorted({c for c in out if 0 < c < n_bars})
@@ -301,6 +301,8 @@ def check_lookahead(
             ) from exc
         cut_cols = _columns(ctx_cut, sig_cut)
         for name, (kind, values) in full_cols.items():
+            if name not in cut_cols and kind == "record":
+                continue  # recorded only once there is enough history (a short prefix): not a leak
             if name not in cut_cols:
                 bar = 0
                 f = Finding(name, kind, n, bar, index[bar].isoformat(), "present", "missing")

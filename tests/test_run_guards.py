@@ -206,3 +206,15 @@ def test_sweep_refuses_a_best_inside_its_own_interval():
     summary["best"]["metrics"]["trades"] = 45
     _small_sample_flags(summary, df, np.array([0, 1, 2]), "sharpe", 30)
     assert summary["best"]["distinguishable"] is True and not summary["best"]["small_sample"]
+
+
+def test_cold_side_stops_needs_the_map_only_for_cold_side_stops():
+    from liqbt.strategy import load_strategy
+
+    cls = load_strategy("cold_side_stops")
+    assert cls().needs_map is True
+    assert cls(stop="fixed").needs_map is False
+    m = replace(example_market(2880), oi_time=np.zeros(0, np.int64), oi_qty=np.zeros(0), oi_value=np.zeros(0))
+    with pytest.raises(InputError):
+        data_warnings(_cfg(liquidation=False), m, m, None, 0, cls())
+    assert data_warnings(_cfg(liquidation=False), m, m, None, 0, cls(stop="fixed"))

@@ -30,7 +30,8 @@ One position at a time per symbol, long or short. Each bar *i* is processed in t
    limit entry's fill bar); a ``be_trigger`` reached in the bar arms break-even for the next bar.
 8. Mark to market at the close.
 
-Partial exits (``tp1``/``tp2``) close a fraction of the position's largest size; every exit,
+Partial exits (``tp1``/``tp2``) close a fraction of the position's largest size and cancel an
+unfilled scale-in; every exit,
 partial or full, is its own order and its own trade row (entry fees, slippage and funding are
 shared out by quantity), like vectorbt's exit trades; ``TI_POSITION`` groups them.
 Break-even (``breakeven`` flag, ``be_trigger``) moves the stop to the price at which closing the
@@ -521,6 +522,9 @@ def _partials_nb(i, px_fav, o_first, ps, c, sigma_i, adv_i, orders_i, orders_f, 
             break
         frac = ps[P_F1] if use1 else ps[P_F2]
         ps[P_TP1 if use1 else P_TP2] = np.nan
+        # taking profit ends the building phase: an unfilled scale-in is cancelled (so a
+        # position's entries all come before its exits, as vectorbt's exit trades assume)
+        ps[P_ADD] = np.nan
         q = frac * ps[P_FULL]
         if c[C_INVERSE] > 0.0:
             q = np.floor(q + 1e-9)

@@ -13,7 +13,8 @@ One position at a time per symbol, long or short. Each bar *i* is processed in t
 5. **Entry** signalled at *i-1*: a market entry fills at the open (an opposite position is
    closed first: reversal; an entry in the direction already held is ignored: no pyramiding).
    A limit/stop entry becomes the resting entry order (replacing any other; an exit signal of
-   its side cancels it). A resting order the open already passed fills at the open: on its first
+   its side cancels it); it is only placed when flat after the open's exits — while a position
+   is open it is ignored (it neither reverses nor pyramids). A resting order the open already passed fills at the open: on its first
    bar that is a market fill (the order was marketable when placed: taker fee and slippage),
    later a maker fill at the open (limit) / taker fill at the open (stop).
 6. **Intrabar**: a resting entry order fills when the bar trades through it: a limit only when
@@ -661,7 +662,8 @@ def simulate_nb(
             new_side = 1 if long_entry[j] else (-1 if short_entry[j] else 0)
             side = ps[P_SIDE]
             wants_out = (side > 0 and long_exit[j]) or (side < 0 and short_exit[j])
-            if exit_reason < 0 and side != 0.0 and (wants_out or new_side == -side):
+            reverse = new_side == -side and entry_type[j] == E_MARKET  # resting entries never reverse
+            if exit_reason < 0 and side != 0.0 and (wants_out or reverse):
                 exit_reason = SIGNAL
                 exit_px = o
             if exit_reason >= 0 and ps[P_SIDE] != 0.0:
@@ -673,7 +675,8 @@ def simulate_nb(
             # an exit signal of its side cancels the resting entry; a new entry replaces it
             if (pend_side > 0 and long_exit[j]) or (pend_side < 0 and short_exit[j]) or new_side != 0:
                 pend_side = 0
-            # -- 5b. entry (ignored when already in that direction: no pyramiding)
+            # -- 5b. entry (ignored when already in that direction: no pyramiding; a limit/stop
+            # entry is only placed from flat: a resting order never closes a position)
             if new_side != 0 and ps[P_SIDE] == 0.0:
                 et = entry_type[j]
                 if et == E_MARKET:

@@ -53,7 +53,7 @@ def run(case: OCase):
             s.short_exit[i] = True
         elif sig == "BE":
             s.breakeven[i] = True
-        for key, value in (r[7] if len(r) > 7 else {}).items():
+        for key, value in (r[7] if len(r) > 7 else {}).items():  # order fields, or extra flags
             getattr(s, key)[i] = value
     kw = {"taker_bps": 0.0, "maker_bps": 0.0, "slippage_bps": 0.0, "funding": False, "liquidation": False}
     kw.update(case.params)
@@ -156,9 +156,17 @@ tc_limit_replaced_by_new_limit = OCase(
     trades=[("long", 3, 3, 97, 99, "end_of_data")],
 )
 
-tc_limit_reversal_closes_at_open_then_rests = OCase(
+tc_limit_ignored_while_a_position_is_open = OCase(  # a resting order never reverses
     data=[[100, 101, 99, 100, "S", 110, NAN],
           [100, 101, 99, 100, "L", 95, NAN, {**LIM, "entry_price": 98, "expire_bars": 0}],
+          [100, 101, 99, 100, "", NAN, NAN],
+          [100, 101, 97, 99, "", NAN, NAN]],
+    trades=[("short", 1, 3, 100, 99, "end_of_data")],
+)
+
+tc_limit_after_exit_signal_same_bar = OCase(  # exit the short and rest the long limit
+    data=[[100, 101, 99, 100, "S", 110, NAN],
+          [100, 101, 99, 100, "L", 95, NAN, {**LIM, "entry_price": 98, "expire_bars": 0, "short_exit": True}],
           [100, 101, 99, 100, "", NAN, NAN],      # short closed at this open (signal)
           [100, 101, 97, 99, "", NAN, NAN]],      # long limit fills
     trades=[("short", 1, 2, 100, 100, "signal"), ("long", 3, 3, 98, 99, "end_of_data")],

@@ -151,60 +151,66 @@ class Signals:
         bad = ~np.isnan(self.trail_pct) & ((self.trail_pct <= 0) | (self.trail_pct >= 1))
         if bad.any():
             raise InputError(f"trail_pct out of range at bar {int(np.flatnonzero(bad)[0])}", where=where, expected="0 < trail_pct < 1")
-        self._validate_orders(where)
-        if close is not None:
+        # the order fields only matter on entry bars: check those rows only (a year of 1m bars
+        # has ~500 k rows and a few thousand entries)
+        idx = np.flatnonzero(self.long_entry | self.short_entry)
+        self._validate_orders(idx, where)
+        if close is not None and len(idx):
             close = np.asarray(close, dtype=np.float64)
             # a limit/stop entry's levels are judged against its order price, a market one's
             # against the signal bar's close (the best guess of the next open)
-            ref = np.where(self.entry_type != MARKET, self.entry_price, close)
-            what = np.where(self.entry_type != MARKET, "entry price", "close")
-            for side, entry, sign in (("long", self.long_entry, 1.0), ("short", self.short_entry, -1.0)):
-                for name, arr, losing in (
-                    ("stop", self.stop_price, True), ("take-profit", self.take_profit, False),
-                    ("tp1", self.tp1_price, False), ("tp2", self.tp2_price, False),
-                    ("add", self.add_price, True), ("be_trigger", self.be_trigger, False),
-                ):
-                    lv = np.where(entry, arr, np.nan)
-                    d = sign * (lv - ref)
+            pending = self.entry_type[idx] != MARKET
+            ref = np.where(pending, self.entry_price[idx], close[idx])
+            sign = np.where(self.long_entry[idx], 1.0, -1.0)
+            for name, arr, losing in (
+                ("stop", self.stop_price, True), ("take-profit", self.take_profit, False),
+                ("tp1", self.tp1_price, False), ("tp2", self.tp2_price, False),
+                ("add", self.add_price, True), ("be_trigger", self.be_trigger, False),
+            ):
+                lv = arr[idx]
+                d = sign * (lv - ref)
+                with np.errstate(invalid="ignore"):
                     wrong = ~np.isnan(lv) & ((d >= 0) if losing else (d <= 0))
-                    if wrong.any():
-                        i = int(np.flatnonzero(wrong)[0])
-                        lo, hi = ("below", "above") if losing else ("above", "below")
-                        raise InputError(
-                            f"{side} entry at bar {i} has {name} {lv[i]:g} on the wrong side of "
-                            f"{what[i]} {ref[i]:g}",
-                            where=where,
-                            expected=f"{name} {lo} it for longs, {hi} for shorts",
-                        )
+                if wrong.any():
+                    k = int(np.flatnonzero(wrong)[0])
+                    side = "long" if sign[k] > 0 else "short"
+                    what = "entry price" if pending[k] else "close"
+                    lo, hi = ("below", "above") if losing else ("above", "below")
+                    raise InputError(
+                        f"{side} entry at bar {idx[k]} has {name} {lv[k]:g} on the wrong side of "
+                        f"{what} {ref[k]:g}",
+                        where=where,
+                        expected=f"{name} {lo} it for longs, {hi} for shorts",
+                    )
 
-    def _validate_orders(self, where: str) -> None:
-        """Ranges of the order fields on entry bars (other bars are ignored by the backtest)."""
-        entry = self.long_entry | self.short_entry
+    def _validate_orders(self, idx: np.ndarray, where: str) -> None:
+        """Ranges of the order fields on the entry bars ``idx`` (the backtest ignores the rest)."""
 
         def first(mask, msg, expected):
             if mask.any():
-                i = int(np.flatnonzero(mask)[0])
+                i = int(idx[np.flatnonzero(mask)[0]])
                 raise InputError(msg.format(i=i), where=where, expected=expected)
 
-        first(entry & ((self.entry_type < MARKET) | (self.entry_type > STOP)), "entry_type out of range at bar {i}",
+        et = self.entry_type[idx]
+        first((et < MARKET) | (et > STOP), "entry_type out of range at bar {i}",
               "0 market, 1 limit, 2 stop (or the strings)")
-        pending = entry & (self.entry_type != MARKET)
+        pending = et != MARKET
         with np.errstate(invalid="ignore"):
-            first(pending & ~(self.entry_price > 0), "limit/stop entry at bar {i} has no entry_price",
+            first(pending & ~(self.entry_price[idx] > 0), "limit/stop entry at bar {i} has no entry_price",
                   "a positive price")
-            first(pending & (self.expire_bars < 0), "expire_bars < 0 at bar {i}",
+            first(pending & (self.expire_bars[idx] < 0), "expire_bars < 0 at bar {i}",
                   "0 (until cancelled) or a number of bars >= 1")
-            fr_total = np.zeros(len(entry))
+            fr_total = np.zeros(len(idx))
             for lv in ("tp1", "tp2"):
-                price = getattr(self, f"{lv}_price")
-                frac = getattr(self, f"{lv}_frac")
-                given = entry & ~np.isnan(price)
+                price = getattr(self, f"{lv}_price")[idx]
+                frac = getattr(self, f"{lv}_frac")[idx]
+                given = ~np.isnan(price)
                 first(given & ~((frac > 0) & (frac <= 1)), f"{lv}_price at bar {{i}} without a {lv}_frac in (0, 1]",
                       f"0 < {lv}_frac <= 1")
                 fr_total += np.where(given, frac, 0.0)
             first(fr_total > 1 + 1e-9, "tp1_frac + tp2_frac > 1 at bar {i}", "partial fractions summing to <= 1")
-            given = entry & ~np.isnan(self.add_price)
-            first(given & ~(self.add_frac > 0), "add_price at bar {i} without add_frac > 0", "add_frac > 0")
+            given = ~np.isnan(self.add_price[idx])
+            first(given & ~(self.add_frac[idx] > 0), "add_price at bar {i} without add_frac > 0", "add_frac > 0")
 
     @property
     def n_entries(self) -> int:

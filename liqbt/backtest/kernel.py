@@ -157,7 +157,7 @@ def _value_nb(inverse, qty, face, px):
     return qty * px
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _effective_stop_nb(side, stop, stop_kind, trail_stop):
     """Tighter of the fixed and trailing stop, and its exit reason (NaN, -1 when none)."""
     if np.isnan(trail_stop):
@@ -169,7 +169,7 @@ def _effective_stop_nb(side, stop, stop_kind, trail_stop):
     return stop, stop_kind
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bar_exit_nb(side, o, h, lo, liq_h, liq_lo, stop, stop_reason, tp, liq, open_only):
     """Which resting level fills in this bar and at what price: ``(reason, price)`` or ``(-1, nan)``.
 
@@ -281,7 +281,7 @@ C_THROUGH = 15
 N_C = 16
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _through_nb(dist, through, px):
     """A limit at ``px`` is traded through by ``dist`` (> 0, and at least ``through`` up to
     float noise: 100.0 - 99.9 is 0.0999…)."""
@@ -499,6 +499,13 @@ def _exit_nb(i, q, reason, level, ps, c, sigma_i, adv_i, orders_i, orders_f, n_o
     return n_orders + 1
 
 
+@njit(cache=True, inline="always")
+def _partial_due_nb(side, tp1, tp2, px):
+    """Does ``px`` reach a remaining partial level? (Scalars only: this runs on every bar in a
+    position, and a call with array arguments costs far more than the check.)"""
+    return (not np.isnan(tp1) and side * (px - tp1) >= 0.0) or (not np.isnan(tp2) and side * (px - tp2) >= 0.0)
+
+
 @njit(cache=True)
 def _partials_nb(i, px_fav, o_first, ps, c, sigma_i, adv_i, orders_i, orders_f, n_orders, trades_i, trades_f, n_trades):
     """Partial take-profits reached by ``px_fav``, nearest first, skipping levels beyond the final
@@ -655,9 +662,11 @@ def simulate_nb(
                     a = ps[P_ADD]
                     if not np.isnan(a) and _through_nb(side * (a - o), through, a):
                         n_orders = _add_nb(i, o, ps, c, orders_i, orders_f, n_orders)
-                    n_orders, n_trades = _partials_nb(
-                        i, o, o, ps, c, sigma[i], adv[i], orders_i, orders_f, n_orders, trades_i, trades_f, n_trades
-                    )
+                    if _partial_due_nb(side, ps[P_TP1], ps[P_TP2], o):
+                        n_orders, n_trades = _partials_nb(
+                            i, o, o, ps, c, sigma[i], adv[i], orders_i, orders_f, n_orders, trades_i, trades_f,
+                            n_trades,
+                        )
             # -- 4. signal exit, or 5a. an opposite entry closes first (reversal)
             new_side = 1 if long_entry[j] else (-1 if short_entry[j] else 0)
             side = ps[P_SIDE]
@@ -772,8 +781,8 @@ def simulate_nb(
             exit_reason, exit_px = _bar_exit_nb(
                 side, o_eff, h_use, lo_use, liq_high[i], liq_low[i], eff, eff_kind, ps[P_TP], ps[P_LIQ], False
             )
-            if exit_reason < 0 or exit_reason == TAKE_PROFIT:
-                fav = fav_h if side > 0 else fav_lo
+            fav = fav_h if side > 0 else fav_lo
+            if (exit_reason < 0 or exit_reason == TAKE_PROFIT) and _partial_due_nb(side, ps[P_TP1], ps[P_TP2], fav):
                 n_orders, n_trades = _partials_nb(
                     i, fav, o_eff, ps, c, sigma[i], adv[i], orders_i, orders_f, n_orders, trades_i, trades_f, n_trades
                 )

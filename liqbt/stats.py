@@ -301,7 +301,9 @@ def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
     return out
 
 
-def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit):
+def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit):
+    """Market entries at ``bars`` with the exit levels at the actual trades' distances ``fracs``
+    (level name → fraction of the price) and the actual partial fractions (``*_frac``)."""
     from liqbt.signals import Signals
 
     s = Signals.empty(n)
@@ -311,8 +313,11 @@ def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, sh
     both = s.long_entry & s.short_entry
     s.short_entry &= ~both
     px = close[bars]
-    s.stop_price[bars] = np.where(np.isnan(stop_frac), np.nan, px * (1.0 + stop_frac))
-    s.take_profit[bars] = np.where(np.isnan(tp_frac), np.nan, px * (1.0 + tp_frac))
+    for name, frac in fracs.items():
+        if name.endswith("_frac"):
+            getattr(s, name)[bars] = frac
+        else:
+            getattr(s, name)[bars] = np.where(np.isnan(frac), np.nan, px * (1.0 + frac))
     s.trail_pct[bars] = trail
     s.long_exit[:] = long_exit
     s.short_exit[:] = short_exit
@@ -332,9 +337,10 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     """The strategy's exit rules applied to random entry times: edge above chance, with p-values.
 
     The actual trades are simulated first. Each draw then places the same number of entries,
-    each one on a random bar of the *same UTC day* as an actual trade's signal bar, with that
-    trade's side and its stop / take-profit *distances* (as fractions of the signal bar's close)
-    and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
+    each one on a random bar of the *same UTC day* as an actual position's signal bar, with that
+    position's side and its stop / take-profit / partial take-profit / scale-in / break-even
+    trigger *distances* (as fractions of the signal bar's close, or of the order price for a
+    limit/stop entry), partial fractions and trailing percentage, entered at market; the strategy's signal exits (``long_exit``/``short_exit``) are kept
     bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
     positions and are not carried over. The p-value of a metric is
     ``(1 + #draws ≥ actual) / (1 + draws)`` (one-sided: "random entries do at least as well").
@@ -353,7 +359,8 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     (20, True)
     """
     from liqbt.backtest import BacktestParams, simulate
-    from liqbt.backtest.kernel import TI_ENTRY_BAR, TI_SIDE
+    from liqbt.backtest.kernel import TI_POSITION, TI_SIDE, TI_SIGNAL_BAR
+    from liqbt.signals import MARKET
 
     params = backtest_params or BacktestParams()
     n = len(market)
@@ -361,8 +368,10 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     actual_sim = simulate(market, signals, params)
     actual = _sim_numbers(actual_sim, ppy)
     ti = actual_sim.trades_i
-    # the signal bar is the bar before the fill (entries fill at the next open)
-    sig_bars = np.clip(ti[:, TI_ENTRY_BAR] - 1, 0, max(n - 1, 0)).astype(np.int64)
+    # one entry per position (partial exits are extra trade rows), at the bar that decided it
+    _, first = np.unique(ti[:, TI_POSITION], return_index=True)
+    ti = ti[np.sort(first)]
+    sig_bars = np.clip(ti[:, TI_SIGNAL_BAR], 0, max(n - 1, 0)).astype(np.int64)
     side = ti[:, TI_SIDE].astype(np.int64)
     out: dict[str, Any] = {
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
@@ -374,9 +383,22 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
                    note="no trades: nothing to compare against chance")
         return out
     close = market.close
+    # distances from the entry's reference price: the order price of a limit/stop entry, the
+    # signal bar's close of a market one; the null enters at market with the same distances
+    et = signals.entry_type[sig_bars] if signals.entry_type is not None else np.zeros(len(sig_bars), np.int64)
+    ref = close[sig_bars]
+    if signals.entry_price is not None:
+        ref = np.where(et != MARKET, signals.entry_price[sig_bars], ref)
+    fracs = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        stop_frac = signals.stop_price[sig_bars] / close[sig_bars] - 1.0
-        tp_frac = signals.take_profit[sig_bars] / close[sig_bars] - 1.0
+        for name in ("stop_price", "take_profit", "tp1_price", "tp2_price", "add_price", "be_trigger"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars] / ref - 1.0
+        for name in ("tp1_frac", "tp2_frac", "add_frac"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars]
     trail = signals.trail_pct[sig_bars]
     day = market.open_time // 86_400_000
     day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
@@ -389,7 +411,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
         bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
-        s = _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit)
+        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]

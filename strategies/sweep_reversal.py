@@ -90,10 +90,10 @@ class SweepReversal(Strategy):
         p = self.params
         n = ctx.n
         sig = Signals.empty(n)
+        if p.entry == "limit":  # NaN range until range_bars bars exist: no early return needed
+            return self._limit_signals(ctx, sig)
         if n <= p.range_bars + 1:
             return sig
-        if p.entry == "limit":
-            return self._limit_signals(ctx, sig)
         vwap = ctx.vwap(p.vwap_session)
         rsi = ctx.rsi(p.rsi_period) if p.rsi_divergence else None
         # range of the bars *before* t: shift the inclusive rolling extreme by one bar

@@ -105,7 +105,8 @@ TI_SIDE = 2
 TI_REASON = 3
 TI_EXIT_ORDER = 4
 TI_POSITION = 5
-N_TI = 6
+TI_SIGNAL_BAR = 6  # bar whose close decided the entry (a resting order fills later)
+N_TI = 7
 
 BUY = 0  # vectorbt OrderSide.Buy
 SELL = 1  # vectorbt OrderSide.Sell
@@ -259,7 +260,8 @@ P_POS_ID = 25
 P_INIT_STOP = 26
 P_FILL_BAR = 27
 P_FILL_MODE = 28
-N_P = 29
+P_SIG_BAR = 29
+N_P = 30
 
 # constants vector
 C_MAKER = 0
@@ -381,6 +383,7 @@ def _open_nb(i, j, side, level, mode, taker, ps, c, sigma_i, adv_i,
     ps[P_POS_ID] = pos_id
     ps[P_FILL_BAR] = i
     ps[P_FILL_MODE] = mode
+    ps[P_SIG_BAR] = j
     _update_liq_nb(ps, c)
     orders_i[n_orders, 0] = i
     orders_i[n_orders, 1] = BUY if side > 0 else SELL
@@ -475,6 +478,7 @@ def _exit_nb(i, q, reason, level, ps, c, sigma_i, adv_i, orders_i, orders_f, n_o
     trades_i[k, TI_REASON] = reason
     trades_i[k, TI_EXIT_ORDER] = n_orders
     trades_i[k, TI_POSITION] = int(ps[P_POS_ID])
+    trades_i[k, TI_SIGNAL_BAR] = int(ps[P_SIG_BAR])
     trades_f[k, TF_ENTRY_PRICE] = entry
     trades_f[k, TF_EXIT_PRICE] = fill
     trades_f[k, TF_QTY] = q
@@ -830,6 +834,7 @@ def simulate_nb(
         trades_i[k, TI_REASON] = -1
         trades_i[k, TI_EXIT_ORDER] = -1
         trades_i[k, TI_POSITION] = int(ps[P_POS_ID])
+        trades_i[k, TI_SIGNAL_BAR] = int(ps[P_SIG_BAR])
         trades_f[k, TF_ENTRY_PRICE] = ps[P_ENTRY]
         trades_f[k, TF_QTY] = ps[P_QTY]
         trades_f[k, TF_NOTIONAL] = _value_nb(inverse, ps[P_QTY], face, ps[P_ENTRY])

@@ -301,9 +301,11 @@ def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
     return out
 
 
-def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit):
-    """Market entries at ``bars`` with the exit levels at the actual trades' distances ``fracs``
-    (level name → fraction of the price) and the actual partial fractions (``*_frac``)."""
+def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None):
+    """Entries at ``bars`` with the exit levels at the actual distances ``fracs`` (level name →
+    fraction of the entry's reference price) and the actual partial fractions (``*_frac``).
+    Market entries (``et`` 0) are referenced to the bar's close; limit/stop orders are placed at
+    ``close × (1 + entry_frac)`` with their expiry and referenced to that price."""
     from liqbt.signals import Signals
 
     s = Signals.empty(n)
@@ -313,6 +315,12 @@ def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit):
     both = s.long_entry & s.short_entry
     s.short_entry &= ~both
     px = close[bars]
+    if et is not None:
+        pending = et != 0
+        px = np.where(pending, px * (1.0 + entry_frac), px)
+        s.entry_type[bars] = et
+        s.entry_price[bars] = np.where(pending, px, np.nan)
+        s.expire_bars[bars] = expire
     for name, frac in fracs.items():
         if name.endswith("_frac"):
             getattr(s, name)[bars] = frac
@@ -340,7 +348,10 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     each one on a random bar of the *same UTC day* as an actual position's signal bar, with that
     position's side and its stop / take-profit / partial take-profit / scale-in / break-even
     trigger *distances* (as fractions of the signal bar's close, or of the order price for a
-    limit/stop entry), partial fractions and trailing percentage, entered at market; the strategy's signal exits (``long_exit``/``short_exit``) are kept
+    limit/stop entry), partial fractions and trailing percentage. Market entries are replayed
+    per position; limit/stop entries per order placed (filled or not), as the same order type at
+    the same offset from the close and with the same expiry, so the null fills them only as often
+    as random timing does; the strategy's signal exits (``long_exit``/``short_exit``) are kept
     bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
     positions and are not carried over. The p-value of a metric is
     ``(1 + #draws ≥ actual) / (1 + draws)`` (one-sided: "random entries do at least as well").
@@ -371,24 +382,38 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     # one entry per position (partial exits are extra trade rows), at the bar that decided it
     _, first = np.unique(ti[:, TI_POSITION], return_index=True)
     ti = ti[np.sort(first)]
-    sig_bars = np.clip(ti[:, TI_SIGNAL_BAR], 0, max(n - 1, 0)).astype(np.int64)
-    side = ti[:, TI_SIDE].astype(np.int64)
+    pos_bars = np.clip(ti[:, TI_SIGNAL_BAR], 0, max(n - 1, 0)).astype(np.int64)
+    pos_side = ti[:, TI_SIDE].astype(np.int64)
+    entry_type = signals.entry_type if signals.entry_type is not None else np.zeros(n, np.int64)
+    # resting orders: every order placed (filled or not) is replayed as the same order at a random
+    # time, so the null fills as often as random timing allows (only the filled ones would bias it)
+    market_pos = entry_type[pos_bars] == MARKET
+    rest = np.flatnonzero((signals.long_entry | signals.short_entry) & (entry_type != MARKET))
+    sig_bars = np.concatenate([pos_bars[market_pos], rest])
+    side = np.concatenate([pos_side[market_pos], np.where(signals.long_entry[rest], 1, -1)]).astype(np.int64)
+    order = np.argsort(sig_bars, kind="stable")
+    sig_bars, side = sig_bars[order], side[order]
     out: dict[str, Any] = {
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
-        "method": "same count, side, UTC day, stop/TP distances; random bar within the day",
+        "method": "same count, side, UTC day, stop/TP distances; random bar within the day"
+        + ("; limit/stop orders replayed as orders (same offset and expiry)" if len(rest) else ""),
     }
     metrics = ("total_return_pct", "sharpe")
-    if len(sig_bars) == 0 or draws <= 0:
+    if len(pos_bars) == 0 or len(sig_bars) == 0 or draws <= 0:
         out.update(null={}, p_value={m: None for m in metrics}, edge={m: None for m in metrics},
                    note="no trades: nothing to compare against chance")
         return out
     close = market.close
     # distances from the entry's reference price: the order price of a limit/stop entry, the
     # signal bar's close of a market one; the null enters at market with the same distances
-    et = signals.entry_type[sig_bars] if signals.entry_type is not None else np.zeros(len(sig_bars), np.int64)
+    et = entry_type[sig_bars]
     ref = close[sig_bars]
+    entry_frac = np.zeros(len(sig_bars))
+    expire = np.ones(len(sig_bars), np.int64)
     if signals.entry_price is not None:
         ref = np.where(et != MARKET, signals.entry_price[sig_bars], ref)
+        entry_frac = ref / close[sig_bars] - 1.0
+        expire = signals.expire_bars[sig_bars]
     fracs = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name in ("stop_price", "take_profit", "tp1_price", "tp2_price", "add_price", "be_trigger"):
@@ -411,7 +436,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
         bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
-        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit)
+        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]

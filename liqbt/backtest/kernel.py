@@ -452,7 +452,7 @@ def _exit_nb(i, q, reason, level, ps, c, sigma_i, adv_i, orders_i, orders_f, n_o
         pnl_gross = _pnl_nb(inverse, side, q, face, entry, fill)
         backing = margin_sh if c[C_ISOLATED] > 0.0 else ps[P_BAL]
         fee = max(backing + pnl_gross, 0.0)
-    elif (reason == TAKE_PROFIT or reason == TAKE_PROFIT_1 or reason == TAKE_PROFIT_2) and c[C_TP_LIMIT] > 0.0:
+    elif (reason == TAKE_PROFIT or reason == TAKE_PROFIT_1 or reason == TAKE_PROFIT_2) and c[C_TP_LIMIT] > 0.0:  # noqa: SIM109 - plain compares in numba
         fill = level
         pnl_gross = _pnl_nb(inverse, side, q, face, entry, fill)
         fee = c[C_MAKER] * _value_nb(inverse, q, face, fill)

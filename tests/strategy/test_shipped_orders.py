@@ -13,7 +13,15 @@ from liqbt.market import MarketFrame
 from liqbt.signals import LIMIT, STOP
 
 from .strategy_helpers import features, flat, market
-from .test_shipped_strategies import LONG_CLUSTER, SHORT_BIG, SWEEP, ref_atr, run, squeeze_bars, sweep_bars
+from .test_shipped_strategies import (
+    LONG_CLUSTER,
+    SHORT_BIG,
+    SWEEP,
+    ref_atr,
+    run,
+    squeeze_bars,
+    sweep_bars,
+)
 
 ZERO = BacktestParams(taker_bps=0, maker_bps=0, slippage_bps=0, funding=False, breakeven="entry")
 LIMIT_SWEEP = {**SWEEP, "entry": "limit", "tp1_frac": 0.5, "expire_bars": 12, "limit_depth": 0.25}

@@ -246,6 +246,11 @@ def checked(sig: Signals) -> CheckedSignals:
 
 
 def slice_signals(sig: Signals, lo: int, hi: int) -> Signals:
-    """Bars ``[lo, hi)`` of ``sig`` (views; the kernel never writes into signals)."""
+    """Bars ``[lo, hi)`` of ``sig`` (views; the kernel never writes into signals). Order fields
+    left unset (None: a ``Signals`` built without them, not validated yet) stay unset."""
     cls = CheckedSignals if isinstance(sig, CheckedSignals) else Signals
-    return cls(**{f.name: getattr(sig, f.name)[lo:hi] for f in fields(sig)})
+    kw = {}
+    for f in fields(sig):
+        arr = getattr(sig, f.name)
+        kw[f.name] = None if arr is None else arr[lo:hi]
+    return cls(**kw)

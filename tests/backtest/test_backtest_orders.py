@@ -446,3 +446,19 @@ def test_entry_type_strings():
     bad = Signals.from_arrays(3, entry_type=["limit", "oops", "market"])
     with pytest.raises(InputError, match="oops"):
         bad.validate(3)
+
+
+def test_slice_keeps_unset_order_fields_unset():
+    from liqbt.signals import slice_signals
+
+    n = 6
+    old = Signals(**{k: getattr(Signals.empty(n), k) for k in
+                     ("long_entry", "short_entry", "long_exit", "short_exit", "stop_price",
+                      "take_profit", "stop_update", "breakeven", "trail_pct")})
+    part = slice_signals(old, 2, 5)
+    assert part.entry_type is None and len(part.long_entry) == 3
+    part.validate(3)
+    assert part.entry_type.tolist() == [0, 0, 0] and part.expire_bars.tolist() == [1, 1, 1]
+    full = Signals.empty(n)
+    full.entry_type[3] = LIMIT
+    assert slice_signals(full, 2, 5).entry_type.tolist() == [0, LIMIT, 0]

@@ -82,7 +82,7 @@ def zero_cost_params():
 
 
 def null_calibration(family: str, market_kind: str, *, n_markets: int = 300, draws: int = 200,
-                     days: int = 30, method: str = "shift", seed: int = 0, progress: bool = False,
+                     days: int = 30, method: str = "clock", seed: int = 0, progress: bool = False,
                      metric: str = "total_return_pct", **signal_kw) -> dict:
     """Null-control p-values of one entry family on ``n_markets`` independent random walks
     (5-minute bars). Returns ``{"p_values", "share_below_005", "ks_p", "entries_mean",

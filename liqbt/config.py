@@ -67,12 +67,14 @@ class StrategySpec:
 class NullSpec:
     """``[null]``: the random-entry null control every run reports (docs/honest-statistics.md).
 
-    ``method``: ``"shift"`` (default; the real entries circularly shifted by a random number of
-    whole days), ``"uniform"`` (random entries over the whole window) or ``"same_day"`` (the
+    ``method``: ``"clock"`` (default; the strategy's gaps between an exit and the next entry
+    replayed at random, drawn after a win from those that followed its wins and after a loss from
+    those that followed its losses), ``"shift"`` (the real entries circularly shifted by a random
+    number of whole days), ``"uniform"`` (random entries over the whole window) or ``"same_day"`` (the
     legacy, biased method, kept for comparison). ``draws``: replays (0 skips the null control).
     """
 
-    method: str = "shift"
+    method: str = "clock"
     draws: int = 200
 
     def validate(self, where: str = "[null]") -> None:

@@ -132,3 +132,27 @@ def test_clock_null_copies_real_sides_and_its_count_varies():
     assert out["method"] == "clock" and out["entries"] > 20
     assert 0.7 * out["entries"] <= out["null_trades_mean"] <= 1.3 * out["entries"]
     assert null_control(m, sig, zero_cost_params(), draws=40, seed=2, method="clock") == out
+
+
+def test_clock_counts_a_position_closed_in_parts_once_by_its_total_result():
+    """Market entries with a partial take-profit: the clock works on positions (not exit rows),
+    each copy keeps the partial fraction, and resting orders make it fall back to the shift."""
+    from liqbt.signals import LIMIT
+
+    m = random_walk_market(4000, 8, "gbm")
+    s = move_signals(m, "fade", tp=0.02)
+    e = np.flatnonzero(s.long_entry)
+    s.tp1_price = np.full(len(m), np.nan)
+    s.tp1_frac = np.full(len(m), np.nan)
+    s.tp1_price[e] = m.close[e] * 1.006
+    s.tp1_frac[e] = 0.5
+    out = null_control(m, s, zero_cost_params(), draws=30, seed=4, method="clock")
+    assert out["method"] == "clock" and "falls back" not in out["method_text"]
+    assert out["entries"] > 10 and out["null_trades_mean"] > out["entries"]  # partial rows counted as trades
+    s.entry_type = np.zeros(len(m), np.int64)
+    s.entry_price = np.full(len(m), np.nan)
+    s.expire_bars = np.ones(len(m), np.int64)
+    s.entry_type[e[:3]] = LIMIT
+    s.entry_price[e[:3]] = m.close[e[:3]] * 0.999
+    fb = null_control(m, s, zero_cost_params(), draws=10, seed=4, method="clock")
+    assert "falls back to the shift method" in fb["method_text"]

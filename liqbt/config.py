@@ -31,19 +31,30 @@ class DataSpec:
     metric start at ``start``.
     """
 
-    symbol: str
     start: str
     end: str
+    symbol: str = ""
     interval: str = "1m"
     exchange: str | None = None
     oi_exchange: str | None = None
+    oi_symbol: str | None = None
     warmup: str = "0d"
     db: str | None = None
+    # universe runs (liqbt.universe, docs/universe.md): a list, "*", "top:N" or a universe file
+    symbols: list[str] | str | None = None
+    # per-symbol overrides of exchange / oi_exchange / oi_symbol: {"ETHUSDT": {"oi_exchange": ...}}
+    per_symbol: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         from liqbt.market import interval_ms
         from liqbt.timeutil import duration_ms, to_ms
 
+        if not self.symbol and self.symbols is None:
+            raise InputError("neither symbol nor symbols is set", where="[data]",
+                             expected='symbol = "BTCUSDT" or symbols = ["BTCUSDT", ...] / "*" / "top:N" / a file')
+        if self.symbol and self.symbols is not None:
+            raise InputError("both symbol and symbols are set", where="[data]",
+                             expected="symbol for one market or symbols for a universe, not both")
         interval_ms(self.interval)
         duration_ms(self.warmup, where="[data].warmup")
         if to_ms(self.start, where="[data].start") >= to_ms(self.end, where="[data].end"):
@@ -85,7 +96,8 @@ class RunConfig:
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
-        out["data"] = {k: v for k, v in to_mapping(self.data).items() if v is not None}
+        # unset universe keys are left out so single-symbol configs keep their hash
+        out["data"] = {k: v for k, v in to_mapping(self.data).items() if v is not None and v != {} and v != ""}
         out["heatmap"] = to_mapping(self.heatmap)
         strategy = {"name": self.strategy.name, "params": to_mapping(self.strategy_params)}
         if self.strategy.path:
@@ -96,13 +108,18 @@ class RunConfig:
         return out
 
     @property
+    def is_universe(self) -> bool:
+        """True for a ``[data].symbols`` config (run by :mod:`liqbt.universe`)."""
+        return self.data.symbols is not None
+
+    @property
     def hash(self) -> str:
         return config_hash(self.to_mapping())
 
 
 # Sections other commands own (sweep, validation) are kept verbatim in ``extra`` and validated
 # by the command that reads them.
-_EXTRA_SECTIONS = ("sweep", "validation", "simulate")
+_EXTRA_SECTIONS = ("sweep", "validation", "simulate", "universe")
 _TOP_KEYS = ("name", "description", "data", "heatmap", "strategy", "backtest") + _EXTRA_SECTIONS
 
 

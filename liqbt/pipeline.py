@@ -84,7 +84,8 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         )
 
     try:
-        market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
+        market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange,
+                                oi_symbol=d.oi_symbol)
     except InputError as exc:
         raise no_data(str(exc)) from exc
     if len(market) - warmup_bars(config, market) <= 0:
@@ -115,11 +116,14 @@ def slice_heatmap(heatmap, lo: int, hi: int):
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,
-               null_draws: int = NULL_DRAWS, seed: int = 0) -> RunResult:
+               null_draws: int = NULL_DRAWS, seed: int = 0, cross: dict | None = None,
+               heatmap_cache=None) -> RunResult:
     """Run one configured backtest and return a :class:`RunResult` (nothing is written).
 
     ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`,
     seeded by ``seed``) give the edge-over-chance p-value stored in the metrics; 0 skips them.
+    ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
+    ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
     """
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
@@ -140,11 +144,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         with stages.stage("heatmap"):
             from liqbt.heatmap import reconstruct
 
-            heatmap_full = reconstruct(full, config.heatmap)
+            heatmap_full = (heatmap_cache.get(full, fingerprint, config.heatmap) if heatmap_cache is not None
+                            else reconstruct(full, config.heatmap))
             heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
         with stages.stage("strategy"):
             # indicators and features run over the warm-up too; trading starts at [data].start
-            ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full)
+            ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full, cross=cross)
             signals = slice_signals(signals_full, n_warm, len(full)) if n_warm else signals_full
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)

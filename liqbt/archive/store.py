@@ -583,7 +583,7 @@ class Archive:
         return (row[0], float(row[1])) if row else (LINEAR, 1.0)
 
     def market(self, symbol, start, end, interval="1m", *, exchange=None, as_of=None,
-               oi_exchange=None) -> MarketFrame:
+               oi_exchange=None, oi_symbol=None) -> MarketFrame:
         """The :class:`MarketFrame` of ``symbol`` for bars with ``start <= open_time < end``.
 
         Trade candles of ``interval``; ``mark_high``/``mark_low`` from mark candles of the same
@@ -598,7 +598,8 @@ class Archive:
 
         ``oi_exchange`` takes the OI readings from another namespace (e.g. futures klines from
         ``binance`` with the CoinGlass OI history of ``coinglass``); the USD→quantity conversion
-        still uses this market's own closes.
+        still uses this market's own closes. ``oi_symbol`` reads the OI of another symbol name
+        there (Hyperliquid's ``ETHUSD`` for Binance's ``ETHUSDT``).
         """
         ms = interval_ms(interval)
         stored_iv = self._source_interval(symbol, interval, exchange, "trade")
@@ -622,9 +623,9 @@ class Archive:
         oi = self.con.execute(
             f"""
             WITH o AS (
-                SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $oiex AND symbol = $sym
+                SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $oiex AND symbol = $oisym
                   AND ts <= $cap AND ts >= coalesce((SELECT max(ts) FROM open_interest
-                        WHERE exchange = $oiex AND symbol = $sym AND ts <= $start), $start)
+                        WHERE exchange = $oiex AND symbol = $oisym AND ts <= $start), $start)
             ), c AS (
                 SELECT open_time + {interval_ms(stored_iv)} AS close_t, close FROM candles
                 WHERE exchange = $ex AND symbol = $sym AND interval = $iv AND kind = 'trade'
@@ -634,7 +635,7 @@ class Archive:
                                                  ELSE o.oi_value / c.close END) AS oi_qty,
                    o.oi_value
             FROM o ASOF LEFT JOIN c ON o.ts >= c.close_t ORDER BY o.ts""",
-            {"ex": ex, "oiex": oi_exchange or ex, "sym": symbol, "cap": cap, "start": s_ms, "iv": stored_iv,
+            {"ex": ex, "oiex": oi_exchange or ex, "sym": symbol, "oisym": oi_symbol or symbol, "cap": cap, "start": s_ms, "iv": stored_iv,
              "inverse": ctype != LINEAR, "csize": csize}).fetchnumpy()
         fu = self.con.execute(
             "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? AND ts >= ? AND ts <= ? ORDER BY ts",
@@ -653,10 +654,11 @@ class Archive:
             contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
         )
 
-    def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None) -> str:
+    def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None, oi_symbol=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange).fingerprint()
+        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange,
+                           oi_symbol=oi_symbol).fingerprint()
 
     def info(self) -> pd.DataFrame:
         """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the

@@ -28,6 +28,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the null control's draws (default 0)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder to look for strategy modules in (repeatable)")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="universe runs ([data].symbols): where the per-symbol tasks run (default [universe].executor, local)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="universe runs: processes (local; 0 = one per core, 1 = in this process) or Ray CPUs")
+    p.add_argument("--address", default=None, help="universe runs: Ray cluster address (ray start --head prints it)")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -47,6 +52,16 @@ def run(args: argparse.Namespace) -> int:
         own = list(load_toml(c).get("strategy", {}).get("path", [])) if extra else []
         configs.append(load_run_config(c, overrides={"strategy": {"path": own + extra}} if extra else None))
     for cfg in configs:
+        if cfg.is_universe:
+            from liqbt.universe import run_universe
+            from liqbt.universe import summary_text as universe_text
+
+            ures = run_universe(cfg, db=resolve_db(args), out=args.out, runs_dir=args.runs_dir,
+                                executor=args.executor, workers=args.workers, address=args.address,
+                                progress=not args.no_progress, null_draws=args.null_draws, seed=args.seed,
+                                html=not args.no_html)
+            print(universe_text(ures))
+            continue
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
                             null_draws=args.null_draws, seed=args.seed)
         out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)

@@ -41,6 +41,11 @@ class Executor:
     def describe(self) -> str:
         return type(self).__name__
 
+    def map(self, fn, items: list) -> Iterator[tuple[int, object]]:
+        """``fn(item)`` for every item (``fn`` a module-level function), yielding
+        ``(position, result)`` as they complete: one task per symbol in a universe run."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -60,6 +65,10 @@ class InProcessExecutor(Executor):
 
     def describe(self) -> str:
         return "local (in-process)"
+
+    def map(self, fn, items):
+        for k, item in enumerate(items):
+            yield k, fn(item)
 
 
 # ---- local process pool: payload by file, loaded once per worker
@@ -110,6 +119,19 @@ class LocalPoolExecutor(Executor):
         finally:
             path.unlink(missing_ok=True)
 
+    def map(self, fn, items):
+        futures = {self._pool.submit(fn, item): k for k, item in enumerate(items)}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield futures[f], f.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -151,6 +173,21 @@ class RayExecutor(Executor):
         ray = self._ray
         ref = ray.put(payload)  # once per group; every task gets the reference
         futures = {self._remote.remote(ref, t): t for t in tasks}
+        pending = list(futures)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for f in done:
+                    yield futures[f], ray.get(f)
+        except BaseException:
+            for f in pending:
+                ray.cancel(f)
+            raise
+
+    def map(self, fn, items):
+        ray = self._ray
+        remote = ray.remote(num_cpus=1)(fn)
+        futures = {remote.remote(item): k for k, item in enumerate(items)}
         pending = list(futures)
         try:
             while pending:

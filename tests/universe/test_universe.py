@@ -209,6 +209,6 @@ def test_ray_executor_matches_local(tmp_path, archive):
     b = json.loads((tmp_path / "ray" / "metrics.json").read_text())
     for k in ("total_return_pct", "sharpe", "max_drawdown_pct", "trades"):
         assert a[k] == b[k]
-    assert a["per_symbol"] == {s: {**v, "seconds": b["per_symbol"][s]["seconds"]} for s, v in a["per_symbol"].items()}
+    assert b["per_symbol"] == {s: {**v, "seconds": b["per_symbol"][s]["seconds"]} for s, v in a["per_symbol"].items()}
     man = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert man["executor"].startswith("ray")

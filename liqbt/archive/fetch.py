@@ -726,7 +726,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def fetch_binance(
-    symbol: str,
+    symbol: str | list[str],
     start: date | str,
     end: date | str,
     kinds: Iterable[str],
@@ -749,9 +749,14 @@ def fetch_binance(
     ``archive=None`` only downloads. ``recheck=True`` fetches the ``.CHECKSUM`` files again even
     for files already downloaded or ingested (to notice files Binance has replaced).
     ``workers`` downloads run in parallel; ingest runs once, at the end, on the good files.
+    ``symbol`` may be a list (a universe): every symbol's files in one plan and one progress bar.
     """
     t0 = time.perf_counter()
-    plan = plan_files(symbol, start, end, kinds, market=market, today=today)
+    symbols = [symbol] if isinstance(symbol, str) else list(symbol)
+    if not symbols:
+        raise InputError("no symbols given", where="--symbols", expected="A,B,C or top:N")
+    plans = [plan_files(s, start, end, kinds, market=market, today=today) for s in symbols]
+    plan = FetchPlan([f for p in plans for f in p.files], [u for p in plans for u in p.unavailable])
     for note in plan.unavailable:
         log.info("not published yet: %s", note)
     if workers < 1:

@@ -150,6 +150,8 @@ def simulate_dataset(manifest, out_dir, *, progress: bool = True, **overrides) -
 
 def universe_symbols(n: int) -> list[str]:
     """Names of a simulated universe of ``n`` markets: SYNAUSDT, SYNBUSDT, ..."""
+    from liqbt.errors import InputError
+
     if not 1 <= n <= 26:
         raise InputError(f"{n} symbols", where="--symbols", expected="1 to 26 simulated markets")
     return [f"SYN{chr(65 + k)}USDT" for k in range(n)]

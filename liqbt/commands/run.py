@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from liqbt.cli import add_db_option, resolve_db
+from liqbt.cli import add_db_option, add_override_options, config_overrides, resolve_db
 
 
 def register(sub) -> None:
@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="universe runs: processes (local; 0 = one per core, 1 = in this process) or Ray CPUs")
     p.add_argument("--address", default=None, help="universe runs: Ray cluster address (ray start --head prints it)")
+    add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -47,10 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out and len(args.configs) > 1:
         raise InputError("--out takes a single CONFIG; use --runs-dir for several")
     extra = [str(Path(p).resolve()) for p in args.strategy_path]
+    cli = config_overrides(args)
     configs = []
     for c in args.configs:  # validate every config before running any
-        own = list(load_toml(c).get("strategy", {}).get("path", [])) if extra else []
-        configs.append(load_run_config(c, overrides={"strategy": {"path": own + extra}} if extra else None))
+        overrides = dict(cli)
+        if extra:
+            own = list(load_toml(c).get("strategy", {}).get("path", []))
+            overrides["strategy"] = {**overrides.get("strategy", {}), "path": own + extra}
+        configs.append(load_run_config(c, overrides=overrides or None))
     for cfg in configs:
         if cfg.is_universe:
             from liqbt.universe import run_universe

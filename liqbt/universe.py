@@ -21,7 +21,7 @@ symbol's own run folder under ``symbols/<SYMBOL>/``. The parent process only agg
 memory does not grow with the universe beyond equity curves and (portfolio mode) signals.
 
 Cross-symbol features: ``[universe].cross = ["BTCUSDT"]`` gives every strategy
-``ctx.cross_feature("BTCUSDT", "near_long_dist_pct")`` — the other market's cluster features,
+``ctx.cross_feature("BTCUSDT", "long_near_dist_pct")`` — the other market's cluster features,
 row *t* = its last bar closed at or before this bar's close (point-in-time).
 """
 

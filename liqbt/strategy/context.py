@@ -100,7 +100,7 @@ class StrategyContext:
         return self.features[name].to_numpy(dtype=np.float64)
 
     def cross_feature(self, symbol: str, name: str) -> np.ndarray:
-        """Another symbol's feature column (e.g. BTC's ``near_long_dist_pct`` for an ETH
+        """Another symbol's feature column (e.g. BTC's ``long_near_dist_pct`` for an ETH
         strategy), row *t* = that symbol's last bar closed at or before this bar's close."""
         if symbol not in self.cross:
             raise InputError(

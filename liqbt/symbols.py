@@ -185,3 +185,38 @@ def symbol_mapping(config: RunConfig, symbol: str) -> dict[str, Any]:
     for k in ("universe", "sweep", "validation"):
         m.pop(k, None)
     return m
+
+
+def preflight(config: RunConfig, archive, symbols: list[str], require_oi: bool) -> None:
+    """Cheap checks of every symbol before any work is shipped: candles in the period and (with
+    ``require_oi``) open-interest readings from its OI source. Errors name the symbol (exit 2)."""
+    from liqbt.timeutil import duration_ms, to_ms
+
+    d = config.data
+    start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
+    first = start - duration_ms(d.warmup, where="[data].warmup")
+    for s in symbols:
+        over = d.per_symbol.get(s, {})
+        ex = over.get("exchange", d.exchange)
+        ex_sql, args = ("AND exchange = ?", [ex]) if ex else ("", [])
+        n = archive.con.execute(
+            f"SELECT count(*) FROM candles WHERE symbol = ? AND kind = 'trade' AND open_time >= ? AND open_time < ? {ex_sql}",
+            [s, start, end, *args]).fetchone()[0]
+        if not n:
+            raise InputError(f"{s} has no candles between {d.start} and {d.end}", where=f"{config.source} [data]",
+                             expected="a period every symbol of the universe covers (see `liqbt archive info`)")
+        if not require_oi:
+            continue
+        oi_ex = over.get("oi_exchange", d.oi_exchange) or ex
+        oi_sym = over.get("oi_symbol", d.oi_symbol) or s
+        oi_sql, oi_args = ("AND exchange = ?", [oi_ex]) if oi_ex else ("", [])
+        n_oi = archive.con.execute(
+            f"SELECT count(*) FROM open_interest WHERE symbol = ? AND ts < ? AND ts >= "
+            f"coalesce((SELECT max(ts) FROM open_interest WHERE symbol = ? AND ts <= ? {oi_sql}), ?) {oi_sql}",
+            [oi_sym, end, oi_sym, first, *oi_args, first, *oi_args]).fetchone()[0]
+        if not n_oi:
+            raise InputError(
+                f"{s}: no open-interest readings in namespace {oi_ex or '(any)'!r} (symbol {oi_sym}) for the period: "
+                "its map would be empty", where=f"{config.source} [data]",
+                expected=f"[data.per_symbol.{s}] oi_exchange/oi_symbol naming an OI source, the symbol dropped "
+                         "from the universe, or [universe].require_oi = false")

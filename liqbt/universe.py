@@ -46,6 +46,7 @@ from liqbt.symbols import (  # noqa: F401  (re-exported: the public universe API
     UNIVERSE_DIR,
     UniverseSpec,
     parse_symbols_arg,
+    preflight,
     read_universe_file,
     resolve_symbols,
     symbol_mapping,
@@ -189,6 +190,7 @@ def run_universe(
     db = str(config.data.db or db)
     with Archive(db, read_only=True) as archive:
         symbols = resolve_symbols(config, archive)
+        preflight(config, archive, symbols, spec.require_oi)
         db = str(archive.path)
     folder = Path(out) if out else default_run_dir(config.name, runs_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -204,6 +204,20 @@ def _ray_task(payload: Payload, task: Task) -> list[dict]:
     return evaluate_task(payload, task)
 
 
+def _ray_warm(_k: int) -> int:
+    """Start-up of one Ray worker, paid when the executor starts rather than inside the first
+    task of a sweep: imports, and the backtest / statistics kernels loaded from the numba cache."""
+    from liqbt.backtest import simulate
+    from liqbt.heatmap.heatmap import synthetic_market
+    from liqbt.signals import Signals
+    from liqbt.stats import equity_summary_nb
+
+    m = synthetic_market(300, seed=0)
+    sim = simulate(m, Signals.empty(len(m)))
+    equity_summary_nb(sim.equity, sim.init_cash, sim.position)
+    return os.getpid()
+
+
 class RayExecutor(Executor):
     """Ray tasks; starts a local Ray instance unless ``address`` names a cluster (or Ray is
     already initialised, e.g. by the caller)."""
@@ -225,6 +239,12 @@ class RayExecutor(Executor):
             self._owned = True
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1)(_ray_task)
+        # one warm-up task per CPU: the worker processes start (and stay) with liqbt loaded
+        warm = ray.remote(num_cpus=1)(_ray_warm)
+        try:
+            ray.get([warm.remote(k) for k in range(self.workers)])
+        except Exception as exc:  # a warm-up only: the real tasks report errors properly
+            log.debug("ray warm-up failed: %s", exc)
 
     def describe(self) -> str:
         return f"ray ({self.workers} CPUs)"

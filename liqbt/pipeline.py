@@ -71,6 +71,9 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
     """The run's MarketFrame including its warm-up bars (see :func:`warmup_bars`) and the
     fingerprint of the exact archive rows it came from."""
     d = config.data
+    if config.is_universe:
+        raise InputError("this command takes one market, the config lists [data].symbols", where=f"{config.source} [data]",
+                         expected="`liqbt run` / `liqbt sweep` for a universe, or [data].symbol for one market")
     start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
     first = start - duration_ms(d.warmup, where="[data].warmup")
 

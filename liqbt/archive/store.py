@@ -654,11 +654,87 @@ class Archive:
             contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
         )
 
+    def realised_liquidations(self, symbol, start, end, interval="1m", *, prefer=(), as_of=None) -> dict | None:
+        """Realised liquidation rows for the bars ``start <= open_time < end`` of ``interval``, as
+        :meth:`MarketFrame.with_liquidations` takes them, or None when the archive has none.
+
+        Kept apart from :meth:`market` on purpose (a separate point-in-time input). Source: the
+        ``liquidation_volume`` table when it holds the symbol (complete per-interval totals), else
+        events from ``liquidations`` (Binance's snapshot feed is throttled, so events undercount).
+        Namespaces listed in ``prefer`` win (then alphabetical); of a namespace's intervals the
+        one equal to the bar interval, else the coarsest dividing it, else the finest. Only rows
+        available (``ts + interval`` for volumes, ``ts`` for events) by the last bar's close and
+        ``as_of`` are returned. ``cover`` is the span the archive holds for that source (events:
+        whole UTC days, as Binance publishes them), also capped at ``as_of``.
+        """
+        ms = interval_ms(interval)
+        s_ms, e_ms = to_ms(start), to_ms(end)
+        last_close = e_ms + ms  # a bar opening just before end closes up to one interval later
+        cap = last_close if as_of is None else min(last_close, to_ms(as_of))
+        iv_table = _interval_table()
+
+        def rank(ns):
+            return (prefer.index(ns) if ns in prefer else len(prefer), ns)
+
+        vol = self.con.execute("SELECT DISTINCT source, interval FROM liquidation_volume WHERE symbol = ?",
+                               [symbol]).fetchall()
+        vol = [(src, iv) for src, iv in vol if iv in iv_table]
+        if vol:
+            src = min({v[0] for v in vol}, key=rank)
+            ivs = [iv_table[iv] for s_, iv in vol if s_ == src]
+            dividing = [x for x in ivs if ms % x == 0]
+            step = ms if ms in ivs else (max(dividing) if dividing else min(ivs))
+            name = next(k for k, v in iv_table.items() if v == step)
+            args = [src, symbol, name]
+            lo, hi = self.con.execute(
+                "SELECT min(ts), max(ts) FROM liquidation_volume WHERE source = ? AND symbol = ? AND interval = ?",
+                args).fetchone()
+            rows = self.con.execute(
+                "SELECT ts, ts + ? AS e, coalesce(long_usd, 0), coalesce(short_usd, 0) FROM liquidation_volume "
+                "WHERE source = ? AND symbol = ? AND interval = ? AND ts + ? > ? AND ts + ? <= ? ORDER BY e, ts",
+                [step, *args, step, s_ms, step, cap]).fetchnumpy()
+            cover = (int(lo), min(int(hi) + step, cap if as_of is not None else int(hi) + step))
+            label = f"liquidation_volume:{src}:{name}"
+            t = np.asarray(rows["ts"], np.int64)
+            e = np.asarray(rows["e"], np.int64)
+            cols = list(rows)
+            lu, su = np.asarray(rows[cols[2]], np.float64), np.asarray(rows[cols[3]], np.float64)
+        else:
+            exs = [r[0] for r in self.con.execute(
+                "SELECT DISTINCT exchange FROM liquidations WHERE symbol = ?", [symbol]).fetchall()]
+            if not exs:
+                return None
+            ex = min(exs, key=rank)
+            lo, hi = self.con.execute("SELECT min(ts), max(ts) FROM liquidations WHERE exchange = ? AND symbol = ?",
+                                      [ex, symbol]).fetchone()
+            rows = self.con.execute(
+                "SELECT ts, CASE WHEN side = 'long' THEN usd ELSE 0 END AS l, "
+                "CASE WHEN side = 'short' THEN usd ELSE 0 END AS s FROM liquidations "
+                "WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts <= ? AND usd IS NOT NULL ORDER BY ts",
+                [ex, symbol, s_ms, cap]).fetchnumpy()
+            day = 86_400_000
+            end_cover = (int(hi) // day + 1) * day
+            cover = (int(lo) // day * day, end_cover if as_of is None else min(end_cover, cap))
+            label = f"liquidations:{ex}"
+            t = np.asarray(rows["ts"], np.int64)
+            e = t
+            lu, su = np.asarray(rows["l"], np.float64), np.asarray(rows["s"], np.float64)
+        log.info("realised liquidations for %s from %s: %d rows, archive covers %s .. %s",
+                 symbol, label, len(t), cover[0], cover[1])
+        return {"time": t, "end": e, "long_usd": lu, "short_usd": su, "cover": cover, "source": label}
+
     def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None, oi_symbol=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange,
-                           oi_symbol=oi_symbol).fingerprint()
+        m = self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange,
+                        oi_symbol=oi_symbol)
+        # runs also carry the realised liquidations (liqbt.pipeline.attach_liquidations): same rows
+        rows = self.realised_liquidations(symbol, start, int(m.open_time[-1]) + 1, interval,
+                                          prefer=tuple(p for p in (exchange, oi_exchange) if p))
+        if rows is not None:
+            m = m.with_liquidations(rows["time"], rows["end"], rows["long_usd"], rows["short_usd"],
+                                    rows["cover"], rows["source"])
+        return m.fingerprint()
 
     def info(self) -> pd.DataFrame:
         """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the

@@ -95,7 +95,7 @@ class HeatmapCache:
 
     def get(self, market, fingerprint: str, params):
         """The heatmap of ``market`` (whose rows hash to ``fingerprint``) under ``params``."""
-        from liqbt.heatmap import reconstruct
+        from liqbt.heatmap.timeframe import reconstruct_on
 
         if hasattr(market, "markets"):  # a universe (liqbt.sweep.universe): one heatmap per symbol, own key
             return [self.get(m, fp, params) for m, fp in zip(market.markets, market.fingerprints, strict=True)]
@@ -113,7 +113,7 @@ class HeatmapCache:
                 log.warning("heatmap cache file %s unreadable (%s); rebuilding", path, exc)
                 hm = None
         if hm is None:
-            hm = reconstruct(market, params)
+            hm = reconstruct_on(market, params)  # honours [heatmap].interval
             self.builds += 1
             if path is not None:
                 save_heatmap(hm, path)

@@ -446,7 +446,8 @@ def summary_text(res: UniverseResult) -> str:
     m = res.metrics
     f = lambda v: fmt_value(v, escape=False)  # noqa: E731
     lines = [f"{res.config.name}: {len(res.symbols)} symbols, mode {res.spec.mode} → {res.folder}",
-             f"  aggregate return {f(m.get('total_return_pct'))} %  sharpe {f(m.get('sharpe'))}  "
+             f"  {'portfolio (one account)' if res.spec.mode == 'portfolio' else 'aggregate (equal weight)'} "
+             f"return {f(m.get('total_return_pct'))} %  sharpe {f(m.get('sharpe'))}  "
              f"max dd {f(m.get('max_drawdown_pct'))} %  trades {m.get('trades')}  ({res.manifest.get('executor')}, "
              f"{res.timings.get('total', 0):.1f} s)"]
     cols = ["symbol", "return_pct", "sharpe", "trades", "null_p_value", "map_spearman_long", "oi_source"]

@@ -111,6 +111,13 @@ def main() -> dict:
 
         man = json.loads((tmp / "uni" / "manifest.json").read_text())
         figures["universe_symbol_task_mean_s"] = float(np.mean(list(man["symbol_timings_s"].values())))
+        stages: dict[str, float] = {}
+        for f in (tmp / "uni" / "symbols").glob("*/manifest.json"):
+            for k, v in json.loads(f.read_text())["timings_s"].items():
+                stages[k] = stages.get(k, 0.0) + v
+        figures["universe_stage_sums_s"] = {k: round(v, 1) for k, v in stages.items()}
+        figures["universe_parent_s"] = {k: v for k, v in man["timings_s"].items() if k != "symbols"}
+        figures["single_stages_s"] = json.loads((tmp / "one" / "manifest.json").read_text())["timings_s"]
     figures["per_symbol_s"] = figures["universe_s"] / N_SYMBOLS
     figures["ratio_per_symbol_over_single"] = figures["per_symbol_s"] / figures["single_s"]
     print(f"{N_SYMBOLS} symbols × {N_BARS:,} bars of 5m (one year each), full `liqbt run` incl. start-up")
@@ -118,6 +125,9 @@ def main() -> dict:
           f"peak RSS {figures['universe_peak_rss_mb']:.0f} MB; mean task {figures['universe_symbol_task_mean_s']:.1f} s)")
     print(f"  single symbol, same data        {figures['single_s']:6.1f} s  (peak RSS {figures['single_peak_rss_mb']:.0f} MB)")
     print(f"  per-symbol cost / single run    {figures['ratio_per_symbol_over_single']:.2f}  (target <= 1.20)")
+    print(f"  stage seconds summed over the 10 symbol tasks: {figures['universe_stage_sums_s']}")
+    print(f"  parent after the tasks: {figures['universe_parent_s']}; single run stages: {figures['single_stages_s']}")
+    print(f"  load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs share them)")
     return figures
 
 

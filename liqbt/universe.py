@@ -66,7 +66,7 @@ class SymbolTask:
     symbol: str
     db: str
     folder: str
-    null_draws: int
+    null_draws: int | None
     seed: int
     html: bool
     require_oi: bool
@@ -74,6 +74,7 @@ class SymbolTask:
     want_arrays: bool = False  # portfolio mode: market + signals come back to the parent
     cross: dict | None = None
     features_only: bool = False  # cross phase: only the feature frame comes back
+    lookahead: bool | None = None  # the run's look-ahead guard ([checks].lookahead by default)
 
 
 def _symbol_market(cfg: RunConfig, task: SymbolTask, archive):
@@ -111,7 +112,7 @@ def run_symbol(task: SymbolTask) -> dict[str, Any]:
         if task.features_only:
             hm = cache.get(full, fp, cfg.heatmap)
             return {"symbol": task.symbol, "close_time": full.close_time, "features": hm.features}
-        res = run_config(cfg, archive=archive, progress=False, null_draws=task.null_draws, seed=task.seed,
+        res = run_config(cfg, archive=archive, progress=False, null_draws=task.null_draws, seed=task.seed, lookahead=task.lookahead,
                          cross=task.cross, heatmap_cache=cache)
     folder = write_run(res, Path(task.folder), html=task.html)
     m = res.backtest.metrics
@@ -174,10 +175,11 @@ def run_universe(
     workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
-    null_draws: int = 200,
+    null_draws: int | None = None,
     seed: int = 0,
     html: bool = True,
     cache: str | Path | None = "default",
+    lookahead: bool | None = None,
 ) -> UniverseResult:
     """Run ``config`` (with ``[data].symbols``) over its universe and write the run folder."""
     from liqbt.archive import Archive
@@ -203,7 +205,8 @@ def run_universe(
     def task(s: str, **kw) -> SymbolTask:
         return SymbolTask(mapping=mappings[s], source=config.source, symbol=s, db=db,
                           folder=str(folder / "symbols" / s), null_draws=null_draws, seed=seed,
-                          html=html and spec.symbol_html, require_oi=spec.require_oi, cache_dir=cache_dir, **kw)
+                          html=html and spec.symbol_html, require_oi=spec.require_oi, cache_dir=cache_dir,
+                          lookahead=lookahead, **kw)
 
     timings: dict[str, float] = {}
     ex = executor if isinstance(executor, Executor) else make_executor(

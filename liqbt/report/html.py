@@ -14,6 +14,7 @@ import pandas as pd
 
 from liqbt.errors import InputError
 from liqbt.report.fmt import fmt_value
+from liqbt.report.honesty import honesty_html
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _metrics_tables(metrics: dict) -> str:
             )
         parts.append(
             f"<table><tr><th colspan=5>null control: {null['draws']} draws of {null['entries']} random entries "
-            f"(same days, sides, stop/TP distances)</th></tr><tr><th></th><th>actual</th><th>null mean</th>"
+            f"(method {html.escape(str(null.get('method', 'same_day')))})</th></tr><tr><th></th><th>actual</th><th>null mean</th>"
             f"<th>null 5–95 %</th><th>p-value</th></tr>{''.join(rows)}</table>"
         )
     return '<div class="grid">' + "".join(parts) + "</div>"
@@ -230,6 +231,7 @@ def write_report_html(result, path: str | Path, *, metrics: dict, manifest: dict
 <html><head><meta charset="utf-8"><title>liqbt · {html.escape(cfg.name)}</title><style>{_CSS}</style></head>
 <body><header><h1>{html.escape(cfg.name)}</h1><div class="meta">{meta}</div></header>
 <div class="cards">{_cards(metrics)}</div>
+{honesty_html(metrics)}
 <section>{fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})}</section>
 <p class="note">Heatmap: reconstructed point-in-time (each column is the map known at that time);
 brighter = more liquidation notional. ▲/▼ entries, ✕ exits. Candles resampled for display when

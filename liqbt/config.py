@@ -50,9 +50,6 @@ class DataSpec:
         from liqbt.market import interval_ms
         from liqbt.timeutil import duration_ms, to_ms
 
-        if not self.symbol and self.symbols is None:
-            raise InputError("neither symbol nor symbols is set", where="[data]",
-                             expected='symbol = "BTCUSDT" or symbols = ["BTCUSDT", ...] / "*" / "top:N" / a file')
         if self.symbol and self.symbols is not None:
             raise InputError("both symbol and symbols are set", where="[data]",
                              expected="symbol for one market or symbols for a universe, not both")
@@ -201,6 +198,12 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
             return None
 
     data = section(DataSpec, raw.get("data", {}), f"{source} [data]") if "data" in raw else None
+    rd = raw.get("data")
+    if isinstance(rd, dict) and "symbol" not in rd and "symbols" not in rd:
+        # symbol became optional with universes (symbols = [...]); still one of them is required,
+        # reported with the table's other problems
+        errors.append(InputError("missing key 'symbol'", where=f"{source} [data]",
+                                 expected='symbol = "BTCUSDT", or symbols = [...] for a universe'))
     strategy = section(StrategySpec, raw["strategy"], f"{source} [strategy]") if "strategy" in raw else None
     heatmap = section(HeatmapParams, raw.get("heatmap", {}), f"{source} [heatmap]")
     backtest = section(BacktestParams, raw.get("backtest", {}), f"{source} [backtest]")

@@ -253,3 +253,14 @@ def test_universe_sweep_and_walk_forward_judge_the_aggregate(tmp_path, archive):
         curves.append(simulate(t, slice_signals(sig, lo, len(m)), BacktestParams(leverage=float(row["backtest.leverage"]))).equity)
     agg = np.mean(curves, axis=0)
     assert row["final_equity"] == pytest.approx(agg[-1], rel=1e-9)
+
+
+def test_symbol_or_symbols_exactly_one():
+    base = {"start": "2024-01-01", "end": "2024-02-01"}
+    with pytest.raises(InputError, match="missing key 'symbol'"):
+        parse_run_config({"data": base, "strategy": {"name": "sweep_reversal"}}, source="c.toml")
+    with pytest.raises(InputError, match="both symbol and symbols"):
+        parse_run_config({"data": {**base, "symbol": "A", "symbols": ["B"]}, "strategy": {"name": "sweep_reversal"}},
+                         source="c.toml")
+    one = parse_run_config({"data": {**base, "symbol": "A"}, "strategy": {"name": "sweep_reversal"}}, source="c.toml")
+    assert not one.is_universe and "symbols" not in one.to_mapping()["data"]  # single configs keep their hash

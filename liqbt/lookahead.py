@@ -7,6 +7,8 @@ column that differs is reported with the first bar where it differs:
 
 * ``signal`` columns: long/short entry and exit, break-even flags;
 * ``stop`` columns: stop price, take-profit, stop updates, trailing distance;
+* ``order`` columns: entry type and price, expiry, partial take-profits, scale-in, break-even
+  trigger (docs/orders.md);
 * ``feature`` columns: the heatmap's cluster features (a difference there is a liqbt bug unless
   you supplied the features yourself);
 * ``record`` columns: anything the strategy stored with ``ctx.record``.
@@ -50,6 +52,10 @@ __all__ = ["Finding", "LookaheadReport", "check_lookahead", "choose_cuts"]
 
 SIGNAL_COLUMNS = ("long_entry", "short_entry", "long_exit", "short_exit", "breakeven")
 STOP_COLUMNS = ("stop_price", "take_profit", "stop_update", "trail_pct")
+ORDER_COLUMNS = (
+    "entry_type", "entry_price", "expire_bars", "tp1_price", "tp1_frac", "tp2_price", "tp2_frac",
+    "add_price", "add_frac", "be_trigger",
+)
 
 FIX_HINT = (
     "The value at that bar used data from later bars. Look for: shift(-k) or x[t + 1]; centred "
@@ -76,7 +82,7 @@ class Finding:
     """First bar where one column differs between the full run and a cut run."""
 
     column: str
-    kind: str  # "signal" | "stop" | "feature" | "record"
+    kind: str  # "signal" | "stop" | "order" | "feature" | "record"
     cut: int  # bars kept in the cut run
     bar: int  # first differing bar (< cut)
     time: str
@@ -212,6 +218,9 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
         cols[name] = ("signal", np.asarray(getattr(sig, name)))
     for name in STOP_COLUMNS:
         cols[name] = ("stop", np.asarray(getattr(sig, name)))
+    for name in ORDER_COLUMNS:  # resting orders, partial exits, break-even trigger
+        if getattr(sig, name, None) is not None:
+            cols[name] = ("order", np.asarray(getattr(sig, name)))
     for name in ctx.features.columns:
         cols[str(name)] = ("feature", ctx.features[name].to_numpy())
     for name, values in ctx.records.items():

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from scipy.stats import norm
+
+from liqbt.rankstats import norm_cdf, norm_ppf
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,8 @@ def expected_max_sharpe(n_trials: int, sr_var_trials: float) -> float:
     """
     if n_trials <= 1 or not (sr_var_trials > 0):
         return 0.0
-    z1 = norm.ppf(1.0 - 1.0 / n_trials)
-    z2 = norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    z1 = norm_ppf(1.0 - 1.0 / n_trials)
+    z2 = norm_ppf(1.0 - 1.0 / (n_trials * math.e))
     return float(math.sqrt(sr_var_trials) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
 
 
@@ -174,7 +175,7 @@ def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: int, skew:
     denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
     if not (denom > 0):
         return float("nan")
-    return float(norm.cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+    return float(norm_cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
 
 
 def deflated_sharpe_ratio(sr: float, *, n_obs: int, n_trials: int, sr_var_trials: float,
@@ -420,11 +421,18 @@ def place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_
     return out
 
 
-def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit):
+def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None):
+    """Entries at ``bars`` with the exit levels at the actual distances ``fracs`` (level name →
+    fraction of the entry's reference price) and the actual partial fractions (``*_frac``).
+    Market entries (``et`` 0) are referenced to the bar's close; limit/stop orders are placed at
+    ``close × (1 + entry_frac)`` with their expiry and referenced to that price."""
     from liqbt.signals import Signals
 
-    keep = bars >= 0
-    bars, side, stop_frac, tp_frac, trail = bars[keep], side[keep], stop_frac[keep], tp_frac[keep], trail[keep]
+    keep = bars >= 0  # a draw that found no room for an entry leaves it out
+    bars, side, trail = bars[keep], side[keep], trail[keep]
+    fracs = {k: v[keep] for k, v in fracs.items()}
+    if et is not None:
+        et, entry_frac, expire = et[keep], entry_frac[keep], expire[keep]
     s = Signals.empty(n)
     long_k = side > 0
     s.long_entry[bars[long_k]] = True
@@ -432,8 +440,17 @@ def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, sh
     both = s.long_entry & s.short_entry
     s.short_entry &= ~both
     px = close[bars]
-    s.stop_price[bars] = np.where(np.isnan(stop_frac), np.nan, px * (1.0 + stop_frac))
-    s.take_profit[bars] = np.where(np.isnan(tp_frac), np.nan, px * (1.0 + tp_frac))
+    if et is not None:
+        pending = et != 0
+        px = np.where(pending, px * (1.0 + entry_frac), px)
+        s.entry_type[bars] = et
+        s.entry_price[bars] = np.where(pending, px, np.nan)
+        s.expire_bars[bars] = expire
+    for name, frac in fracs.items():
+        if name.endswith("_frac"):
+            getattr(s, name)[bars] = frac
+        else:
+            getattr(s, name)[bars] = np.where(np.isnan(frac), np.nan, px * (1.0 + frac))
     s.trail_pct[bars] = trail
     s.long_exit[:] = long_exit
     s.short_exit[:] = short_exit
@@ -453,9 +470,13 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
                  method: str = DEFAULT_NULL_METHOD) -> dict[str, Any]:
     """The strategy's exit rules applied to random entry times: edge above chance, with p-values.
 
-    The actual trades are simulated first. Each draw then places the same number of entries with
-    each real trade's side, stop / take-profit *distances* (fractions of the signal bar's close)
-    and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
+    The actual trades are simulated first. Each draw then places the same number of entries: one
+    per actual position for market entries, one per order placed (filled or not) for limit/stop
+    entries, replayed as the same order type at the same offset from the close and with the same
+    expiry, so the null fills them only as often as random timing does. Each keeps its side, its
+    stop / take-profit / partial take-profit / scale-in / break-even trigger *distances* (as
+    fractions of the signal bar's close, or of the order price for a limit/stop entry), partial
+    fractions and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
     bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
     positions and are not carried over. Where the entries go is ``method`` (see
     :data:`NULL_METHOD_TEXT`): ``"shift"`` (default), ``"uniform"`` or the legacy, biased
@@ -477,8 +498,9 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     (20, 'shift', True)
     """
     from liqbt.backtest import BacktestParams, simulate
-    from liqbt.backtest.kernel import TI_ENTRY_BAR, TI_EXIT_BAR, TI_SIDE
+    from liqbt.backtest.kernel import TI_EXIT_BAR, TI_POSITION, TI_SIDE, TI_SIGNAL_BAR
     from liqbt.errors import InputError
+    from liqbt.signals import MARKET
 
     if method not in NULL_METHODS:
         raise InputError(f"null method {method!r}", where="[null].method", expected=" | ".join(NULL_METHODS))
@@ -488,22 +510,56 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     actual_sim = simulate(market, signals, params)
     actual = _sim_numbers(actual_sim, ppy)
     ti = actual_sim.trades_i
-    # the signal bar is the bar before the fill (entries fill at the next open)
-    sig_bars = np.clip(ti[:, TI_ENTRY_BAR] - 1, 0, max(n - 1, 0)).astype(np.int64)
-    side = ti[:, TI_SIDE].astype(np.int64)
+    # one entry per position (partial exits are extra trade rows), at the bar that decided it
+    _, first = np.unique(ti[:, TI_POSITION], return_index=True)
+    ti = ti[np.sort(first)]
+    pos_bars = np.clip(ti[:, TI_SIGNAL_BAR], 0, max(n - 1, 0)).astype(np.int64)
+    pos_side = ti[:, TI_SIDE].astype(np.int64)
+    entry_type = signals.entry_type if signals.entry_type is not None else np.zeros(n, np.int64)
+    # resting orders: every order placed (filled or not) is replayed as the same order at a random
+    # time, so the null fills as often as random timing allows (only the filled ones would bias it)
+    market_pos = entry_type[pos_bars] == MARKET
+    rest = np.flatnonzero((signals.long_entry | signals.short_entry) & (entry_type != MARKET))
+    sig_bars = np.concatenate([pos_bars[market_pos], rest])
+    side = np.concatenate([pos_side[market_pos], np.where(signals.long_entry[rest], 1, -1)]).astype(np.int64)
+    order = np.argsort(sig_bars, kind="stable")
+    sig_bars, side = sig_bars[order], side[order]
     out: dict[str, Any] = {
-        "method": method, "method_text": NULL_METHOD_TEXT[method],
+        "method": method,
+        "method_text": NULL_METHOD_TEXT[method]
+        + ("; limit/stop orders replayed as orders (same offset and expiry)" if len(rest) else ""),
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
     }
     metrics = ("total_return_pct", "sharpe")
-    if len(sig_bars) == 0 or draws <= 0:
+    if len(pos_bars) == 0 or len(sig_bars) == 0 or draws <= 0:
         out.update(null={}, p_value={m: None for m in metrics}, edge={m: None for m in metrics},
                    note="no trades: nothing to compare against chance")
         return out
     close = market.close
+    # distances from the entry's reference price: the order price of a limit/stop entry, the
+    # signal bar's close of a market one; the null enters at market with the same distances
+    et = entry_type[sig_bars]
+    ref = close[sig_bars]
+    entry_frac = np.zeros(len(sig_bars))
+    expire = np.ones(len(sig_bars), np.int64)
+    if signals.entry_price is not None:
+        ref = np.where(et != MARKET, signals.entry_price[sig_bars], ref)
+        entry_frac = ref / close[sig_bars] - 1.0
+        expire = signals.expire_bars[sig_bars]
+    fracs = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        stop_frac = np.ascontiguousarray(signals.stop_price[sig_bars] / close[sig_bars] - 1.0, dtype=np.float64)
-        tp_frac = np.ascontiguousarray(signals.take_profit[sig_bars] / close[sig_bars] - 1.0, dtype=np.float64)
+        for name in ("stop_price", "take_profit", "tp1_price", "tp2_price", "add_price", "be_trigger"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars] / ref - 1.0
+        for name in ("tp1_frac", "tp2_frac", "add_frac"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars]
+    nan = np.full(len(sig_bars), np.nan)
+    # the stop / final take-profit distances only steer where null entries may go (no overlap)
+    stop_frac = np.ascontiguousarray(fracs.get("stop_price", nan), dtype=np.float64)
+    tp_frac = np.ascontiguousarray(fracs.get("take_profit", nan), dtype=np.float64)
     trail = np.ascontiguousarray(signals.trail_pct[sig_bars], dtype=np.float64)
     long_exit = np.ascontiguousarray(signals.long_exit, dtype=bool)
     short_exit = np.ascontiguousarray(signals.short_exit, dtype=bool)
@@ -512,9 +568,14 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
         day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
         day_end = np.searchsorted(day, day[sig_bars], "right").astype(np.int64)
     else:
-        exit_bars = ti[:, TI_EXIT_BAR].astype(np.int64)
-        exit_bars = np.where(exit_bars < 0, n - 1, exit_bars)
-        mean_hold = float(np.mean(np.maximum(exit_bars - sig_bars, 1)))
+        # a position's hold: its signal bar to its last exit row (partial exits are extra rows)
+        rows = actual_sim.trades_i
+        uniq = np.unique(rows[:, TI_POSITION])
+        last_exit = np.full(len(uniq), -1, dtype=np.int64)
+        np.maximum.at(last_exit, np.searchsorted(uniq, rows[:, TI_POSITION]), rows[:, TI_EXIT_BAR].astype(np.int64))
+        last_exit = np.where(last_exit < 0, n - 1, last_exit)
+        hold = last_exit[np.searchsorted(uniq, ti[:, TI_POSITION])] - pos_bars
+        mean_hold = float(np.mean(np.maximum(hold, 1)))
         mode = {"uniform": 1, "shift": 2}[method]
         bars_per_day = int(86_400_000 // market.interval_ms) if 86_400_000 % market.interval_ms == 0 else 0
         o, h, lo_ = market.open, market.high, market.low
@@ -526,9 +587,10 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
         if method == "same_day":
             bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
         else:
-            bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold, bars_per_day, o, h, lo_, close, long_exit, short_exit,
+            bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold,
+                                         bars_per_day, o, h, lo_, close, long_exit, short_exit,
                                          int(draw_seeds[d]))
-        s = _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit)
+        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]

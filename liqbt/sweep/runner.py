@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig, config_hash, dump_toml, to_mapping
 from liqbt.errors import InputError
-from liqbt.signals import slice_signals
 from liqbt.sweep.cache import HeatmapCache
 from liqbt.sweep.evaluate import Payload, Task, signals_for
 from liqbt.sweep.executors import Executor, make_executor
@@ -167,7 +166,12 @@ def run_sweep(
     if own:
         archive = Archive(config.data.db or db, read_only=True)
     try:
-        market, fingerprint = load_market(config, archive)
+        if config.is_universe:  # judged on the equal-weight aggregate of the symbols (sweep/universe.py)
+            from liqbt.sweep.universe import load_universe_market
+
+            market, fingerprint = load_universe_market(config, archive)
+        else:
+            market, fingerprint = load_market(config, archive)
     finally:
         if own:
             archive.close()
@@ -310,7 +314,8 @@ def sweep_market(
 def _replay(combo: Combo, config: RunConfig, market, fingerprint, hcache, lo: int, hi: int | None = None):
     """Signals, kernel result and market of one combination on bars ``[lo, hi)`` (signals and
     heatmap computed on the whole market, then sliced: point-in-time by truncation)."""
-    from liqbt.backtest import simulate
+    from liqbt.sweep.universe import simulate_any as simulate
+    from liqbt.sweep.universe import slice_any as slice_signals
 
     heatmap = hcache.get(market, fingerprint, combo.heatmap)
     payload = Payload(key=f"replay-{fingerprint[:16]}-{combo.id}-{len(market)}", market=market, heatmap=heatmap,
@@ -392,8 +397,13 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     summary["deflated_sharpe"]["returns"] = f"per bar; Sharpe per bar (annualise × √{round(ppy)})"
     summary["bootstrap"] = bootstrap_ci(r, periods_per_year=ppy, n_boot=spec.bootstrap, seed=spec.seed) \
         if spec.bootstrap else None
-    summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed,
-                                           method=config.null.method) if spec.null_draws else None
+    from liqbt.sweep.universe import is_universe
+
+    if is_universe(traded):
+        summary["null_control"] = None  # per symbol in `liqbt run` on the universe; not for the aggregate
+    else:
+        summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed,
+                                               method=config.null.method) if spec.null_draws else None
     _small_sample_flags(summary, df, order, metric, config.checks.min_trades)
     extras["best_equity"] = pd.Series(sim.equity, index=pd.to_datetime(traded.open_time, unit="ms", utc=True))
 

@@ -78,6 +78,7 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         return InputError(
             f"no {d.interval} candles for {d.symbol} between {d.start} and {d.end}"
             + (f" on exchange {d.exchange!r}" if d.exchange else "")
+            + f" in archive {getattr(archive, 'path', '?')}"
             + (f" ({detail})" if detail else ""),
             where=f"{config.source} [data]",
             expected="a period the archive covers (see `liqbt archive info`)",
@@ -85,8 +86,9 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
 
     try:
         market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
-    except InputError as exc:
-        raise no_data(str(exc)) from exc
+    except InputError as exc:  # its own message only: one "(expected …)", ours
+        detail = getattr(exc, "message", str(exc))
+        raise no_data("" if " candles for " in detail else detail) from exc
     if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
     return market, market.fingerprint()

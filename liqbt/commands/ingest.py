@@ -34,7 +34,7 @@ def run(args) -> int:
 
     if not args.paths and not args.dataset:
         raise InputError("nothing to ingest", expected="PATH... or --dataset FILE")
-    with Archive(resolve_db(args)) as archive:
+    with Archive(resolve_db(args, writing=True)) as archive:
         report = archive.ingest(args.paths, dataset=args.dataset, root=args.root,
                                 progress=not args.no_progress)
     print(report.summary())

@@ -50,6 +50,29 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_override_options(parser: argparse.ArgumentParser, *, period: bool = True) -> None:
+    """``--start/--end`` and ``--set SECTION.KEY=VALUE``: try another period or parameter without
+    editing the TOML (the run's resolved config records what was used)."""
+    if period:
+        parser.add_argument("--start", help="override [data].start (UTC date or ISO time)")
+        parser.add_argument("--end", help="override [data].end (exclusive)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key, e.g. --set strategy.params.range_bars=24 "
+                             "--set backtest.leverage=3 (repeatable; values are TOML literals)")
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The nested mapping ``--set``/``--start``/``--end`` ask to merge over the config."""
+    from liqbt.mapping import parse_assignments
+
+    out = parse_assignments(getattr(args, "set", None) or [])
+    for key in ("start", "end"):
+        value = getattr(args, key, None)
+        if value:
+            out.setdefault("data", {})[key] = value
+    return out
+
+
 def resolve_db(args: argparse.Namespace, *, writing: bool = False) -> str:
     """``--db`` if given, else :func:`default_db`."""
     return getattr(args, "db", None) or default_db(writing=writing)
@@ -73,13 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    for subparser in sub.choices.values():
+        # -v also after the command (`liqbt run -v CONFIG`); counted on top of `liqbt -v run`
+        subparser.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_sub",
+                               help="more logging (-v info, -vv debug)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose + getattr(args, "verbose_sub", 0))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -10,9 +10,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from liqbt.errors import InputError
+from liqbt.errors import InputError, raise_all
 from liqbt.mapping import (  # noqa: F401  (re-exported: long-standing import path)
     config_hash,
+    deep_merge,
     dump_toml,
     from_mapping,
     load_toml,
@@ -112,23 +113,41 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
     from liqbt.heatmap import HeatmapParams
     from liqbt.strategy import load_strategy
 
-    raw = _deep_merge(raw, overrides or {})
-    unknown = [k for k in raw if k not in _TOP_KEYS]
-    if unknown:
-        raise InputError(f"unknown key {unknown[0]!r}", where=source, expected=f"one of {', '.join(_TOP_KEYS)}")
-    for key in ("data", "strategy"):
-        if key not in raw:
-            raise InputError(f"missing table [{key}]", where=source)
+    raw = deep_merge(raw, overrides or {})
+    # every section is checked before anything is reported, so one run shows every typo
+    errors: list[InputError] = [
+        InputError(f"unknown key {k!r}", where=source, expected=f"one of {', '.join(_TOP_KEYS)}")
+        for k in raw if k not in _TOP_KEYS
+    ]
+    errors += [InputError(f"missing table [{key}]", where=source) for key in ("data", "strategy") if key not in raw]
     name = raw.get("name") or Path(source).stem
     if not isinstance(name, str):
-        raise InputError("name must be a string", where=f"{source} name")
-    data = from_mapping(DataSpec, raw["data"], where=f"{source} [data]")
-    strategy = from_mapping(StrategySpec, raw["strategy"], where=f"{source} [strategy]")
-    heatmap = from_mapping(HeatmapParams, raw.get("heatmap", {}), where=f"{source} [heatmap]")
-    backtest = from_mapping(BacktestParams, raw.get("backtest", {}), where=f"{source} [backtest]")
-    search = [str((Path(source).parent / p).resolve()) for p in strategy.path]
-    cls = load_strategy(strategy.name, search_paths=search)
-    params = from_mapping(cls.Params, strategy.params, where=f"{source} [strategy.params]")
+        errors.append(InputError("name must be a string", where=f"{source} name"))
+
+    def section(cls, value, where: str):
+        if not isinstance(value, dict):
+            errors.append(InputError(f"wrong type {type(value).__name__}", where=where, expected="a table"))
+            return None
+        try:
+            return from_mapping(cls, value, where=where)
+        except InputError as exc:
+            errors.append(exc)
+            return None
+
+    data = section(DataSpec, raw.get("data", {}), f"{source} [data]") if "data" in raw else None
+    strategy = section(StrategySpec, raw["strategy"], f"{source} [strategy]") if "strategy" in raw else None
+    heatmap = section(HeatmapParams, raw.get("heatmap", {}), f"{source} [heatmap]")
+    backtest = section(BacktestParams, raw.get("backtest", {}), f"{source} [backtest]")
+    params = None
+    if strategy is not None:
+        search = [str((Path(source).parent / p).resolve()) for p in strategy.path]
+        try:
+            cls = load_strategy(strategy.name, search_paths=search)
+        except InputError as exc:
+            errors.append(exc)
+        else:
+            params = section(cls.Params, strategy.params, f"{source} [strategy.params]")
+    raise_all(errors)
     extra = {k: raw[k] for k in _EXTRA_SECTIONS if k in raw}
     return RunConfig(
         name=name, description=str(raw.get("description", "")), data=data, strategy=strategy,
@@ -139,13 +158,3 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
 def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     """Read and validate a run config file (``liqbt run CONFIG``)."""
     return parse_run_config(load_toml(path), source=str(path), overrides=overrides)
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out

@@ -36,5 +36,36 @@ class InputError(LiqbtError):
         super().__init__(text)
 
 
+class InputErrors(InputError):
+    """Several problems found in one pass (a config with two misspelled keys), one per line, so
+    the user fixes them all at once instead of one run per typo.
+
+    >>> raise_all([InputError("unknown key 'a'", where="x.toml [data]"),
+    ...            InputError("unknown key 'b'", where="x.toml [heatmap]")])
+    Traceback (most recent call last):
+    ...
+    liqbt.errors.InputErrors: 2 problems:
+      x.toml [data]: unknown key 'a'
+      x.toml [heatmap]: unknown key 'b'
+    """
+
+    def __init__(self, errors: list[InputError]):
+        flat: list[InputError] = []
+        for e in errors:
+            flat.extend(e.errors if isinstance(e, InputErrors) else [e])
+        self.errors = flat
+        self.where = None
+        self.expected = None
+        LiqbtError.__init__(self, f"{len(flat)} problems:\n  " + "\n  ".join(str(e) for e in flat))
+
+
+def raise_all(errors: list[InputError]) -> None:
+    """Raise nothing, the one error, or all of them together as :class:`InputErrors`."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InputErrors(errors)
+
+
 class ArchiveLockedError(InputError):
     """The DuckDB file is held by another writer."""

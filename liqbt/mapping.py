@@ -19,7 +19,7 @@ Fees(taker_bps=5.0, maker_bps=2.0)
 >>> from_mapping(Fees, {"takr_bps": 5}, where="x.toml [fees]")
 Traceback (most recent call last):
 ...
-liqbt.errors.InputError: x.toml [fees]: unknown key 'takr_bps' (expected one of taker_bps, maker_bps)
+liqbt.errors.InputError: x.toml [fees]: unknown key 'takr_bps' — did you mean 'taker_bps'? (expected one of taker_bps, maker_bps)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from liqbt.errors import InputError
+from liqbt.errors import InputError, raise_all
 
 T = TypeVar("T")
 
@@ -137,23 +137,28 @@ def from_mapping(cls: type[T], data: dict[str, Any] | None, *, where: str) -> T:
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise InputError(
-            f"unknown key {unknown[0]!r}", where=where, expected=f"one of {', '.join(fields)}"
-        )
+    # every problem of the table is collected and reported together (one line each)
+    errors: list[InputError] = [
+        InputError(f"unknown key {k!r}{_did_you_mean(k, fields)}", where=where,
+                   expected=f"one of {', '.join(fields)}")
+        for k in data if k not in fields
+    ]
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
-    missing = [
-        n
+        if name not in fields:
+            continue
+        try:
+            kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
+        except InputError as exc:
+            errors.append(exc)
+    errors += [
+        InputError(f"missing key {n!r}", where=where)
         for n, f in fields.items()
-        if n not in kwargs
+        if n not in data
         and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
     ]
-    if missing:
-        raise InputError(f"missing key {missing[0]!r}", where=where)
+    raise_all(errors)
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
@@ -165,6 +170,56 @@ def from_mapping(cls: type[T], data: dict[str, Any] | None, *, where: str) -> T:
         else:
             validate()
     return obj
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``, tables merged key by key (``base`` is untouched)."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_assignments(items: list[str], *, where: str = "--set") -> dict[str, Any]:
+    """``["strategy.params.x=3", "data.start=2024-01-01"]`` → a nested mapping to merge over a
+    config. Values are TOML literals (numbers, booleans, lists, quoted strings); anything that is
+    not one is taken as a plain string, so ``data.symbol=BTCUSDT`` needs no quotes.
+
+    >>> parse_assignments(["strategy.params.range_bars=24", "data.symbol=ETHUSDT", "backtest.stops=[1, 2]"])
+    {'strategy': {'params': {'range_bars': 24}}, 'data': {'symbol': 'ETHUSDT'}, 'backtest': {'stops': [1, 2]}}
+    >>> parse_assignments(["leverage"])
+    Traceback (most recent call last):
+    ...
+    liqbt.errors.InputError: --set: 'leverage' (expected SECTION.KEY=VALUE, e.g. backtest.leverage=3)
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        path = [k.strip() for k in key.split(".")]
+        if not sep or not all(path) or (len(path) < 2 and path[0] not in ("name", "description")):
+            raise InputError(repr(item), where=where, expected="SECTION.KEY=VALUE, e.g. backtest.leverage=3")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        node = out
+        for k in path[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise InputError(f"{item!r} sets a key inside a value", where=where,
+                                 expected="each key set once")
+        node[path[-1]] = value
+    return out
+
+
+def _did_you_mean(key: str, choices) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.75)
+    return f" — did you mean {close[0]!r}?" if close else ""
 
 
 def to_mapping(obj: Any) -> Any:

@@ -736,12 +736,22 @@ def expand_paths(paths) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INGESTIBLE)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INGESTIBLE)
+            # a `liqbt simulate` folder: ground_truth/ is the answer key for `validate`, not market data
+            truth = [f for f in found if _is_sim_ground_truth(f)]
+            if truth:
+                log.info("%s: skipped %d ground-truth files of `liqbt simulate` (use them with "
+                         "`liqbt validate --ground-truth %s`)", p, len(truth), p)
+            out += [f for f in found if not _is_sim_ground_truth(f)]
         elif p.is_file():
             out.append(p)
         else:
             raise InputError("no such file or folder", where=str(p))
     return out
+
+
+def _is_sim_ground_truth(f: Path) -> bool:
+    return f.parent.name == "ground_truth" and (f.parent / "summary.json").is_file()
 
 
 def _verify_checksum(path: Path, sha: str) -> None:

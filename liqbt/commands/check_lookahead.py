@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from liqbt.cli import add_db_option, resolve_db
+from liqbt.cli import add_db_option, add_override_options, config_overrides, resolve_db
 
 # Distinct from 1 (internal error) and 2 (bad input): the check ran and found a peeking column.
 EXIT_LOOKAHEAD = 3
@@ -35,6 +35,7 @@ def register(sub) -> None:
                    help="extra folder of strategy modules (repeatable)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -46,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from liqbt.pipeline import load_market
     from liqbt.strategy import load_strategy
 
-    overrides = None
+    overrides = config_overrides(args)
     if args.strategy_path:
         raw = load_toml(args.config)
         paths = list((raw.get("strategy") or {}).get("path") or [])
-        overrides = {"strategy": {"path": paths + [str(Path(p).resolve()) for p in args.strategy_path]}}
-    config = load_run_config(args.config, overrides=overrides)
+        overrides["strategy"] = {**overrides.get("strategy", {}),
+                                 "path": paths + [str(Path(p).resolve()) for p in args.strategy_path]}
+    config = load_run_config(args.config, overrides=overrides or None)
     search = [str((Path(config.source).parent / p).resolve()) for p in config.strategy.path]
     strategy = load_strategy(config.strategy.name, search_paths=search)(config.strategy_params)
     archive = Archive(config.data.db or resolve_db(args), read_only=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``liqbt heatmap`` and ``liqbt validate``: CONFIG or --symbol/--start/--end."""
-    from liqbt.cli import add_db_option
+    from liqbt.cli import add_db_option, add_override_options
 
     p.add_argument("config", nargs="?", metavar="CONFIG",
                    help="run config TOML: [data] (symbol, start, end, interval, exchange, oi_exchange, db) "
@@ -19,6 +19,7 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", help="bar interval (default: the config's, else 1m)")
     p.add_argument("--exchange", help="archive namespace of the candles (default: the only one, or binance)")
     p.add_argument("--oi-exchange", help="take open interest from another namespace (e.g. coinglass)")
+    add_override_options(p, period=False)
     add_db_option(p)
 
 
@@ -26,10 +27,11 @@ def load_inputs(args: argparse.Namespace):
     """``(market, params, data, archive)`` from CONFIG and/or the command-line options (options
     win). The archive is open (read-only); the caller closes it."""
     from liqbt.archive import Archive
-    from liqbt.cli import resolve_db
-    from liqbt.config import DataSpec, from_mapping, load_toml
+    from liqbt.cli import config_overrides, resolve_db
+    from liqbt.config import DataSpec
     from liqbt.errors import InputError
     from liqbt.heatmap import HeatmapParams
+    from liqbt.mapping import deep_merge, from_mapping, load_toml
     from liqbt.timeutil import duration_ms, to_ms
 
     raw: dict = {}
@@ -37,8 +39,9 @@ def load_inputs(args: argparse.Namespace):
     if args.config:
         raw = load_toml(args.config)
         where = str(args.config)
-        if "data" not in raw and not args.symbol:
-            raise InputError("missing table [data]", where=where, expected="[data] symbol/start/end")
+    raw = deep_merge(raw, config_overrides(args))
+    if args.config and "data" not in raw and not args.symbol:
+        raise InputError("missing table [data]", where=where, expected="[data] symbol/start/end")
     data_raw = dict(raw.get("data", {}))
     for key in ("symbol", "start", "end", "interval", "exchange", "oi_exchange"):
         if getattr(args, key, None):
@@ -87,24 +90,33 @@ def register(sub) -> None:
     p.add_argument("--snapshot-every", type=int, help="override [heatmap].snapshot_every (bars)")
     p.add_argument("--from", dest="draw_from", help="draw from this UTC time (default: whole period)")
     p.add_argument("--to", dest="draw_to", help="draw up to this UTC time (exclusive)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from tqdm.auto import tqdm
+
     from liqbt.errors import InputError
     from liqbt.heatmap import reconstruct
     from liqbt.heatmap.render import render_html, render_png
     from liqbt.timeutil import duration_ms, ms_to_iso, to_ms
 
+    outputs = sum(bool(x) for x in (args.png, args.html)) + 1
+    bar = tqdm(total=2 + outputs, desc="heatmap", unit="step", leave=False, disable=args.no_progress)
+    bar.set_postfix_str("load")
     market, params, data, archive = load_inputs(args)
     archive.close()
+    bar.update()
     if args.snapshot_every is not None:
         if args.snapshot_every < 1:
             raise InputError("--snapshot-every must be >= 1", where="--snapshot-every")
         params = replace(params, snapshot_every=args.snapshot_every)
+    bar.set_postfix_str("map")
     hm = reconstruct(market, params)
+    bar.update()
     if len(hm.snapshot_times) == 0 and (args.png or args.html or args.at):
         raise InputError(f"no snapshot in the period ({len(market)} bars, snapshot_every="
                          f"{params.snapshot_every})", expected="a longer period or a smaller --snapshot-every")
@@ -120,12 +132,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"{data.symbol} {data.interval}: {len(market)} bars {ms_to_iso(market.open_time[0])} → "
           f"{ms_to_iso(market.open_time[-1] + market.interval_ms)}, {len(hm.snapshot_times)} snapshots, "
           f"predicted liquidations long {hm.pred[:, 0].sum():,.0f} USD / short {hm.pred[:, 1].sum():,.0f} USD")
+    written = []
     if parquet:
-        print(f"parquet: {hm.to_parquet(parquet)}")
+        bar.set_postfix_str("parquet")
+        written.append(f"parquet: {hm.to_parquet(parquet)}")
+        bar.update()
     if args.png:
-        print(f"png:     {render_png(hm, args.png, market=market, at=at, start_ms=lo, end_ms=hi)}")
+        bar.set_postfix_str("png")
+        written.append(f"png:     {render_png(hm, args.png, market=market, at=at, start_ms=lo, end_ms=hi)}")
+        bar.update()
     if args.html:
-        print(f"html:    {render_html(hm, args.html, market=market, at=at, start_ms=lo, end_ms=hi)}")
+        bar.set_postfix_str("html")
+        written.append(f"html:    {render_html(hm, args.html, market=market, at=at, start_ms=lo, end_ms=hi)}")
+        bar.update()
+    bar.close()
+    print("\n".join(written))
     if at is not None:
         prices, lu, su = hm.at(at)
         s = hm.snapshot_index(at)

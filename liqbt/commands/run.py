@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from liqbt.cli import add_db_option, resolve_db
+from liqbt.cli import add_db_option, add_override_options, config_overrides, resolve_db
 
 
 def register(sub) -> None:
@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the null control's draws (default 0)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder to look for strategy modules in (repeatable)")
+    add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -42,10 +43,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out and len(args.configs) > 1:
         raise InputError("--out takes a single CONFIG; use --runs-dir for several")
     extra = [str(Path(p).resolve()) for p in args.strategy_path]
+    cli = config_overrides(args)
     configs = []
     for c in args.configs:  # validate every config before running any
-        own = list(load_toml(c).get("strategy", {}).get("path", [])) if extra else []
-        configs.append(load_run_config(c, overrides={"strategy": {"path": own + extra}} if extra else None))
+        overrides = dict(cli)
+        if extra:
+            own = list(load_toml(c).get("strategy", {}).get("path", []))
+            overrides["strategy"] = {**overrides.get("strategy", {}), "path": own + extra}
+        configs.append(load_run_config(c, overrides=overrides or None))
     for cfg in configs:
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
                             null_draws=args.null_draws, seed=args.seed)

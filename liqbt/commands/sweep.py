@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from liqbt.cli import add_db_option, resolve_db
+from liqbt.cli import add_db_option, add_override_options, config_overrides, resolve_db
 
 
 def register(sub) -> None:
@@ -33,6 +33,7 @@ def register(sub) -> None:
                    help="heatmap cache folder (default: $LIQBT_CACHE or ~/.cache/liqbt); 'none' disables")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from liqbt.config import load_run_config
     from liqbt.sweep import run_sweep, summary_text
 
-    config = load_run_config(args.config)
+    config = load_run_config(args.config, overrides=config_overrides(args) or None)
     cache = None if str(args.cache).lower() == "none" else args.cache
     result = run_sweep(
         config, db=resolve_db(args), out=args.out, runs_dir=args.runs_dir, executor=args.executor,

@@ -64,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from liqbt.cli import config_overrides
     from liqbt.commands.heatmap import load_inputs
     from liqbt.errors import InputError
     from liqbt.heatmap.validate import realised_from_archive, validate
-    from liqbt.mapping import from_mapping, load_toml
+    from liqbt.mapping import deep_merge, from_mapping, load_toml
 
-    spec_raw = load_toml(args.config).get("validation", {}) if args.config else {}
+    raw = load_toml(args.config) if args.config else {}
+    spec_raw = deep_merge(raw, config_overrides(args)).get("validation", {})
     spec = from_mapping(ValidationSpec, spec_raw, where=f"{args.config} [validation]")
     if args.oi_exchange is None and spec.oi_exchange:
         args.oi_exchange = spec.oi_exchange  # [validation].oi_exchange, else [data].oi_exchange

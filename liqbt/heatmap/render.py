@@ -4,9 +4,11 @@
 * :func:`heatmap_grid` re-grids the snapshots (each a window that moves with price) onto one
   common log-price axis: ``(times_ms, prices, z_long, z_short)``, z in USD per bin, shape
   ``(len(prices), len(times))``.
+* :func:`display_scale` → colour values in [0, 1]: each time column scaled against its own
+  recent background and peak (trailing window), clipped, so clusters read as bright bands on a
+  dark background at any open-interest level.
 * :func:`plotly_heatmap_trace` → ``plotly.graph_objects.Heatmap`` of the combined density
-  (colour clipped at the 99th percentile with a square-root ramp so clusters stand out; hover in
-  USD, unclipped).
+  (colour = :func:`display_scale`; hover in USD, unscaled).
 * :func:`render_png` / :func:`render_html` write the files ``liqbt heatmap --png/--html`` makes:
   time (UTC) on x, price on y, colour = density, price line on top, long levels below and short
   levels above price; ``at=`` adds the vertical profile at that time as a side bar chart.
@@ -111,16 +113,62 @@ def colour_limit(z: np.ndarray, q: float = 99.0) -> float:
     return float(np.percentile(pos, q)) if len(pos) else 1.0
 
 
-def _colorscale(n: int = 12):
-    """Viridis on a square-root ramp (plotly stops at (i/n)² → colour i/n), dark low end."""
-    from matplotlib import colormaps
+def display_scale(z: np.ndarray, *, window: int = 24, lo_q: float = 40.0, hi_q: float = 99.0,
+                  gamma: float = 0.6) -> np.ndarray:
+    """Colour values in [0, 1] that show clusters as bright bands on a dark background.
 
-    cmap = colormaps["viridis"]
-    stops = [[0.0, BACKGROUND]]
-    for i in range(1, n + 1):
-        r, g, b, _ = cmap(i / n)
-        stops.append([(i / n) ** 2, f"rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})"])
-    return stops
+    Each time column is scaled against its own recent history, not against the whole picture:
+    the column's ``lo_q``-th percentile of positive cells (the diffuse background every leverage
+    bracket leaves) maps to 0 and its ``hi_q``-th percentile to 1, both taken as the median over
+    the last ``window`` columns (trailing, so a column's colours use only columns up to it, and a
+    single odd column does not flicker). Values are clipped to [0, 1] and raised to ``gamma``.
+    A global scale would let the months with the most open interest wash out the rest; per-column
+    scaling keeps the *relative* structure — where the clusters sit — visible everywhere.
+
+    >>> z = np.zeros((5, 3)); z[:, :] = [[1], [1], [1], [1], [9]]
+    >>> d = display_scale(z)
+    >>> float(d[4, 0]), float(d[0, 0])
+    (1.0, 0.0)
+    """
+    z = np.asarray(z, np.float64)
+    n_cols = z.shape[1]
+    lo = np.full(n_cols, np.nan)
+    hi = np.full(n_cols, np.nan)
+    for j in range(n_cols):
+        col = z[:, j]
+        pos = col[col > 0]
+        if len(pos):
+            lo[j], hi[j] = np.percentile(pos, [lo_q, hi_q])
+    out = np.zeros_like(z)
+    for j in range(n_cols):
+        a = max(0, j - int(window) + 1)
+        lo_w, hi_w = lo[a: j + 1], hi[a: j + 1]
+        if not np.isfinite(hi_w).any():
+            continue
+        base, peak = float(np.nanmedian(lo_w)), float(np.nanmedian(hi_w))
+        if peak <= base:
+            base = 0.0
+        if peak <= 0:
+            continue
+        out[:, j] = np.clip((z[:, j] - base) / (peak - base), 0.0, 1.0) ** gamma
+    out[z <= 0] = 0.0
+    return out
+
+
+# dark → bright, like the maps traders read: background purple, faint blue, clusters yellow-white
+_STOPS = ((0.0, BACKGROUND), (0.15, "#2b0f54"), (0.35, "#3b4cc0"), (0.55, "#1fa187"),
+          (0.75, "#a0da39"), (0.9, "#fde725"), (1.0, "#ffffe0"))
+
+
+def _colorscale(n: int = 12):
+    """The display colour ramp (plotly form) for :func:`display_scale` values."""
+    return [[a, c] for a, c in _STOPS]
+
+
+def _mpl_cmap():
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("liqbt", list(_STOPS))
 
 
 def _fmt_usd(x: float) -> str:
@@ -141,11 +189,12 @@ def plotly_heatmap_trace(heatmap, start_ms=None, end_ms=None, max_columns: int =
     z = zl + zs
     x = pd.to_datetime(t, unit="ms", utc=True)
     kw = dict(
-        x=x, y=p, z=z, zmin=0.0, zmax=colour_limit(z), colorscale=_colorscale(),
-        colorbar=dict(title="USD / bin", tickformat="$.2s"),
-        customdata=np.stack([zl, zs], axis=-1),
-        hovertemplate=("%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.2f}<br>total %{z:$,.0f}"
-                       "<br>longs %{customdata[0]:$,.0f}<br>shorts %{customdata[1]:$,.0f}<extra></extra>"),
+        x=x, y=p, z=display_scale(z), zmin=0.0, zmax=1.0, colorscale=_colorscale(),
+        colorbar=dict(title=dict(text="cluster<br>strength", side="top"), tickvals=[0, 0.5, 1],
+                      ticktext=["background", "", "strongest"]),
+        customdata=np.stack([zl + zs, zl, zs], axis=-1),
+        hovertemplate=("%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.2f}<br>total %{customdata[0]:$,.0f}"
+                       "<br>longs %{customdata[1]:$,.0f}<br>shorts %{customdata[2]:$,.0f}<extra></extra>"),
         name="liquidation density",
     )
     kw.update(trace_kw)
@@ -206,21 +255,21 @@ def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=No
 def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,
                max_columns: int = 800, price_lo=None, price_hi=None, title: str | None = None,
                size=(14.0, 8.0), dpi: int = 100) -> Path:
-    """CoinGlass-style PNG: dark background, viridis with a square-root (gamma 0.5) ramp clipped
-    at the 99th percentile, price line on top, UTC time axis, optional profile at ``at``."""
+    """CoinGlass-style PNG: clusters as bright bands on a dark background (:func:`display_scale`:
+    each column scaled against its recent background and p99, clipped), price line on top, UTC
+    time axis, colour bar beside the map, optional profile at ``at`` on the map's price axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from matplotlib.colors import PowerNorm
     from matplotlib.ticker import FuncFormatter
 
     t, p, zl, zs = heatmap_grid(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     z = zl + zs
     fig = plt.figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)
     if at is not None:
-        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.06)
+        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.2)  # room for the map's colour bar
         ax = fig.add_subplot(gs[0])
         axp = fig.add_subplot(gs[1], sharey=ax)
     else:
@@ -242,9 +291,8 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     lp = np.log(p)
     step = lp[1] - lp[0] if len(lp) > 1 else heatmap.log_step
     pe = np.exp(np.concatenate([lp - step / 2, [lp[-1] + step / 2]]))
-    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=colour_limit(z))
-    mesh = ax.pcolormesh(te.astype("datetime64[ms]"), pe, z, cmap="viridis", norm=norm, shading="flat",
-                         rasterized=True)
+    mesh = ax.pcolormesh(te.astype("datetime64[ms]"), pe, display_scale(z), cmap=_mpl_cmap(),
+                         vmin=0.0, vmax=1.0, shading="flat", rasterized=True)
     pt, pc = _price_line(heatmap, market)
     keep = (pt >= te[0]) & (pt <= te[-1])
     ax.plot(pt[keep].astype("datetime64[ms]"), pc[keep], color=PRICE_COLOUR, lw=1.1, label="price")
@@ -257,12 +305,13 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     ax.set_ylabel("price", color="#cfcfcf")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 100 else f"{v:,.4g}"))
     ax.grid(color="#ffffff", alpha=0.06)
-    cb = fig.colorbar(mesh, ax=[ax] if axp is None else [ax, axp], pad=0.01, fraction=0.03)
-    cb.set_label("liquidation USD per bin (√ scale, clipped at p99)", color="#cfcfcf")
+    # the colour bar belongs to the map only (inset at its right edge, not beside the profile)
+    cb = fig.colorbar(mesh, cax=ax.inset_axes([1.008, 0.0, 0.012, 1.0]))
+    cb.set_ticks([0.0, 0.5, 1.0], labels=["background", "", "strongest"])
+    cb.set_label("cluster strength (per-window scale)", color="#cfcfcf")
     cb.ax.tick_params(colors="#cfcfcf", labelsize=8)
-    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
-    ax.set_title(title or f"{heatmap.symbol} liquidation heatmap — liqbt (point-in-time); "
-                 "longs below price, shorts above", color="#eeeeee", fontsize=11, loc="left")
+    fig.suptitle(title or f"{heatmap.symbol} liquidation heatmap — liqbt (point-in-time); "
+                 "longs below price, shorts above", color="#eeeeee", fontsize=12, x=0.02, ha="left", y=0.985)
     if axp is not None:
         ms = _to_ms(at)
         prices, lu, su = heatmap.at(ms)

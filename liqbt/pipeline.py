@@ -48,6 +48,14 @@ class RunResult:
     warmup_bars: int = 0
     seed: int = 0
 
+    def plot(self):
+        """The run as a plotly figure (what report.html shows): candles over the point-in-time
+        heatmap with entries and exits, equity with buy-and-hold, drawdown. In Jupyter it
+        displays itself; ``.write_html(path)`` saves it."""
+        from liqbt.report.html import build_figure
+
+        return build_figure(self)
+
 
 class _Stages:
     def __init__(self, progress: bool, label: str):

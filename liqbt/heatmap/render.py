@@ -210,12 +210,27 @@ def _to_ms(ts) -> int:
 def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,
                 max_columns: int = 800, price_lo=None, price_hi=None, title: str | None = None) -> Path:
     """Self-contained interactive HTML (plotly.js inlined: works offline)."""
+    fig = plotly_figure(heatmap, market=market, at=at, start=start_ms, end=end_ms,
+                        max_columns=max_columns, price_lo=price_lo, price_hi=price_hi, title=title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="liqbt-heatmap")
+    return path
+
+
+def plotly_figure(heatmap, *, market=None, at=None, start=None, end=None, max_columns: int = 800,
+                  price_lo=None, price_hi=None, title: str | None = None):
+    """The interactive map as a ``plotly.graph_objects.Figure`` (:meth:`Heatmap.plot`);
+    ``start``/``end`` are any time :func:`liqbt.timeutil.to_ms` reads."""
     import pandas as pd
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    start_ms = None if start is None else _to_ms(start)
+    end_ms = None if end is None else _to_ms(end)
     trace = plotly_heatmap_trace(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     if at is not None:
+        trace.colorbar.update(x=0.79, xanchor="right", len=1.0)  # on the map, not past the profile
         fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2],
                             horizontal_spacing=0.01)
     else:
@@ -231,6 +246,8 @@ def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=No
     if at is not None:
         ms = _to_ms(at)
         prices, lu, su = heatmap.at(ms)
+        ok = (prices >= float(trace.y[0])) & (prices <= float(trace.y[-1]))  # the map's price range
+        prices, lu, su = prices[ok], lu[ok], su[ok]
         fig.add_trace(go.Bar(y=prices, x=lu, orientation="h", marker_color=LONG_COLOUR, name="longs (below)",
                              hovertemplate="%{y:,.2f}: %{x:$,.0f}<extra>longs</extra>"), row=1, col=2)
         fig.add_trace(go.Bar(y=prices, x=su, orientation="h", marker_color=SHORT_COLOUR, name="shorts (above)",
@@ -239,17 +256,16 @@ def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=No
         fig.update_layout(barmode="overlay", bargap=0)
     lo, hi = float(trace.y[0]), float(trace.y[-1])
     fig.update_yaxes(range=[lo, hi], title_text="price", row=1, col=1)
+    if at is not None:
+        fig.update_yaxes(range=[lo, hi], row=1, col=2)
     fig.update_xaxes(title_text="time (UTC)", row=1, col=1)
     fig.update_layout(
         title=title or f"{heatmap.symbol} liquidation heatmap (liqbt, point-in-time)",
         paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, font=dict(color="#e0e0e0"),
-        legend=dict(orientation="h", y=1.02, x=0.0), margin=dict(l=60, r=20, t=60, b=50),
-        height=800,
+        title_y=0.98, legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"),
+        margin=dict(l=60, r=20, t=80, b=50), height=800,
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="liqbt-heatmap")
-    return path
+    return fig
 
 
 def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,

@@ -270,7 +270,7 @@ def plotly_figure(heatmap, *, market=None, at=None, start=None, end=None, max_co
 
 def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,
                max_columns: int = 800, price_lo=None, price_hi=None, title: str | None = None,
-               size=(14.0, 8.0), dpi: int = 100) -> Path:
+               size=(14.0, 8.0), dpi: int = 100, trades=None) -> Path:
     """CoinGlass-style PNG: clusters as bright bands on a dark background (:func:`display_scale`:
     each column scaled against its recent background and p99, clipped), price line on top, UTC
     time axis, colour bar beside the map, optional profile at ``at`` on the map's price axis."""
@@ -312,6 +312,16 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     pt, pc = _price_line(heatmap, market)
     keep = (pt >= te[0]) & (pt <= te[-1])
     ax.plot(pt[keep].astype("datetime64[ms]"), pc[keep], color=PRICE_COLOUR, lw=1.1, label="price")
+    if trades is not None and len(trades):  # a run's round trips: ▲ long / ▼ short entries, ✕ exits
+        for side, marker, colour in (("long", "^", "#3fb950"), ("short", "v", "#ff7b72")):
+            t = trades[trades["side"] == side]
+            if len(t):
+                ax.scatter(t["entry_time"].dt.tz_localize(None).to_numpy("datetime64[ms]"), t["entry_price"],
+                           marker=marker, s=46, color=colour, edgecolors="black", linewidths=0.6, zorder=5,
+                           label=f"{side} entry")
+                ax.scatter(t["exit_time"].dt.tz_localize(None).to_numpy("datetime64[ms]"), t["exit_price"],
+                           marker="x", s=30, color=colour, linewidths=1.2, zorder=5)
+        ax.legend(facecolor=BACKGROUND, labelcolor="#e0e0e0", fontsize=8, loc="upper left")
     ax.set_ylim(pe[0], pe[-1])
     ax.set_xlim(te[0].astype("datetime64[ms]"), te[-1].astype("datetime64[ms]"))
     loc = mdates.AutoDateLocator(minticks=5, maxticks=10)

@@ -126,6 +126,8 @@ def test_figures_colour_bar_on_map_and_legend_clear_of_titles(runs):
     hfig = result.heatmap.plot(result.market, at=int(result.heatmap.snapshot_times[10]))
     assert hfig.data[0].type == "heatmap"
     assert list(hfig.layout.yaxis.range) == list(hfig.layout.yaxis2.range)  # profile = map range
+    cb = hfig.data[0].colorbar  # in the gap between map and profile, not over either
+    assert hfig.layout.xaxis.domain[1] <= cb.x < hfig.layout.xaxis2.domain[0]
     bars = [t for t in hfig.data if t.type == "bar"]
     assert bars and all(min(b.y) >= hfig.layout.yaxis.range[0] for b in bars)
 
@@ -139,6 +141,7 @@ def test_compare_dark_theme_and_best_only_where_defined(runs, tmp_path):
     assert "background:#0f1117" in doc and "plotly_white" not in doc
     row = re.search(r"<tr><th>Benchmark Return \[%\]</th>(.*?)</tr>", doc).group(1)
     assert "best" not in row
+    assert "Total Fees Paid" not in doc  # one fee figure, as in the run report
     assert not re.search(r"\d\.\d{5,}", _visible_text(doc))
 
 

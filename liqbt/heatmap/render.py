@@ -230,9 +230,10 @@ def plotly_figure(heatmap, *, market=None, at=None, start=None, end=None, max_co
     end_ms = None if end is None else _to_ms(end)
     trace = plotly_heatmap_trace(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     if at is not None:
-        trace.colorbar.update(x=0.79, xanchor="right", len=1.0)  # on the map, not past the profile
         fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2],
-                            horizontal_spacing=0.01)
+                            horizontal_spacing=0.09)  # the gap holds the map's colour bar
+        dom = fig.layout.xaxis.domain
+        trace.colorbar.update(x=dom[1] + 0.005, xanchor="left", len=1.0, thickness=12)
     else:
         fig = make_subplots(rows=1, cols=1)
     fig.add_trace(trace, row=1, col=1)
@@ -258,6 +259,7 @@ def plotly_figure(heatmap, *, market=None, at=None, start=None, end=None, max_co
     fig.update_yaxes(range=[lo, hi], title_text="price", row=1, col=1)
     if at is not None:
         fig.update_yaxes(range=[lo, hi], row=1, col=2)
+        fig.update_xaxes(gridcolor="rgba(255,255,255,0.12)", row=1, col=2)
     fig.update_xaxes(title_text="time (UTC)", row=1, col=1)
     fig.update_layout(
         title=title or f"{heatmap.symbol} liquidation heatmap (liqbt, point-in-time)",

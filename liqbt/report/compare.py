@@ -218,7 +218,11 @@ def write_compare_html(c: Comparison, path: str | Path) -> Path:
         paper_bgcolor="#0f1117", plot_bgcolor="#0f1117",
     )
     rows = []
+    from liqbt.report.html import _HIDDEN  # one fee figure: the same rows the run report hides
+
     for metric, row in c.metrics.iterrows():
+        if str(metric) in _HIDDEN:
+            continue
         cells = "".join(
             f'<td class="{"best" if c.best.get(str(metric)) == lbl else ""}">{html.escape(_fmt(row[lbl]))}</td>'
             for lbl in c.labels

@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C anywhere (even while the command modules import): one line, exit 130
+        print("liqbt: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose + getattr(args, "verbose_sub", 0))
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"liqbt {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"liqbt {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # output piped into `head` and closed early: not an error of ours

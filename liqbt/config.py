@@ -147,6 +147,13 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
             errors.append(exc)
         else:
             params = section(cls.Params, strategy.params, f"{source} [strategy.params]")
+    if heatmap is not None and data is not None:
+        from liqbt.heatmap.timeframe import check_interval
+
+        try:  # [heatmap].interval must be a whole multiple of [data].interval
+            check_interval(heatmap, data.interval, where=f"{source} [heatmap].interval")
+        except InputError as exc:
+            errors.append(exc)
     raise_all(errors)
     extra = {k: raw[k] for k in _EXTRA_SECTIONS if k in raw}
     return RunConfig(

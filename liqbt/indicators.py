@@ -1,4 +1,4 @@
-"""Point-in-time indicators: EMA, RSI, ATR, session VWAP, rolling max/min.
+"""Point-in-time indicators: EMA, RSI, ATR, session VWAP, rolling max/min, CVD.
 
 Each indicator is a numba kernel ``*_nb`` (pure, array in / array out, no pandas) plus a thin
 wrapper that accepts numpy arrays or pandas Series and returns the same kind. Every value at bar
@@ -16,6 +16,11 @@ Conventions (pinned by tests against pandas reference implementations):
 * ``session_vwap`` restarts at every session boundary (UTC days by default): the volume-weighted
   typical price ``(h + l + c) / 3`` of the session's bars up to and including bar *t* (bars with a
   NaN price or volume are skipped); NaN while the session has no volume.
+* ``volume_delta(volume, taker_buy)`` = ``2·taker_buy − volume`` (taker buys minus taker sells,
+  base units), NaN where either input is NaN. ``cvd`` is its running sum, restarting at every
+  session boundary when a session is given (else one sum from the first bar); bars with a NaN
+  delta add nothing and are themselves NaN. ``cvd_divergence`` compares bar *t* with the extreme
+  of the ``n`` bars *before* it (see :func:`cvd_divergence_nb`).
 
 >>> import numpy as np
 >>> ema(np.array([1.0, 2.0, 3.0, 4.0]), 2).round(4).tolist()
@@ -32,6 +37,10 @@ from numba import njit
 __all__ = [
     "atr",
     "atr_nb",
+    "cvd",
+    "cvd_divergence",
+    "cvd_divergence_nb",
+    "cvd_nb",
     "ema",
     "ema_nb",
     "rolling_max",
@@ -43,6 +52,8 @@ __all__ = [
     "session_vwap",
     "session_vwap_nb",
     "true_range_nb",
+    "volume_delta",
+    "volume_delta_nb",
 ]
 
 DAY_MS = 86_400_000
@@ -191,6 +202,74 @@ def _rolling_extreme_nb(x: np.ndarray, n: int, sign: float) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def volume_delta_nb(volume: np.ndarray, taker_buy: np.ndarray) -> np.ndarray:
+    """Signed taker volume ``2·taker_buy − volume`` per bar (NaN where either is NaN)."""
+    m = len(volume)
+    out = np.empty(m)
+    for i in range(m):
+        out[i] = 2.0 * taker_buy[i] - volume[i]
+    return out
+
+
+@njit(cache=True)
+def cvd_nb(open_time: np.ndarray, delta: np.ndarray, session_ms: int, offset_ms: int) -> np.ndarray:
+    """Running sum of ``delta`` (cumulative volume delta). ``session_ms`` > 0 restarts it at every
+    session boundary (epoch blocks shifted by ``offset_ms``); 0 = one sum from the first bar.
+    A NaN delta adds nothing and leaves that bar NaN (the sum carries on after it)."""
+    m = len(delta)
+    out = np.full(m, np.nan)
+    total = 0.0
+    session = np.int64(-(2**62))
+    for i in range(m):
+        if session_ms > 0:
+            s = (open_time[i] - offset_ms) // session_ms
+            if s != session:
+                session = s
+                total = 0.0
+        d = delta[i]
+        if not np.isnan(d):
+            total += d
+            out[i] = total
+    return out
+
+
+@njit(cache=True)
+def cvd_divergence_nb(low: np.ndarray, high: np.ndarray, cvd: np.ndarray, n: int, margin: float) -> np.ndarray:
+    """+1 where bar *t* makes a lower low than every one of the ``n`` bars before it while its
+    CVD stays above the CVD of the bar that held that low by more than ``margin`` (sellers did
+    not follow price down: a floor, not a trap); −1 for the mirror at highs (higher high, CVD
+    lower); 0 otherwise; NaN until ``n`` earlier bars exist or where the CVD involved is NaN.
+    Only bars ``<= t`` are read."""
+    m = len(low)
+    out = np.full(m, np.nan)
+    for t in range(n, m):
+        if np.isnan(cvd[t]):
+            continue
+        jl = -1
+        jh = -1
+        for j in range(t - n, t):
+            if not np.isnan(low[j]) and (jl < 0 or low[j] < low[jl]):
+                jl = j
+            if not np.isnan(high[j]) and (jh < 0 or high[j] > high[jh]):
+                jh = j
+        if jl < 0 or jh < 0:
+            continue
+        v = 0.0
+        if low[t] < low[jl]:
+            if np.isnan(cvd[jl]):
+                continue
+            if cvd[t] > cvd[jl] + margin:
+                v = 1.0
+        if high[t] > high[jh]:
+            if np.isnan(cvd[jh]):
+                continue
+            if cvd[t] < cvd[jh] - margin:
+                v = -1.0 if v == 0.0 else 0.0  # an outside bar diverging both ways: no opinion
+        out[t] = v
+    return out
+
+
 # --------------------------------------------------------------------------- wrappers
 
 
@@ -266,3 +345,36 @@ def rolling_max(x, n: int):
 def rolling_min(x, n: int):
     """Lowest value of the last ``n`` bars, bar *t* included (``Series.rolling(n).min()``)."""
     return _like(x, rolling_min_nb(_arr(x), _check_period(n, "window")), f"min_{n}")
+
+
+def volume_delta(volume, taker_buy):
+    """Signed taker volume per bar, ``2·taker_buy − volume``.
+
+    >>> volume_delta(np.array([10.0, 4.0, 5.0]), np.array([7.0, 1.0, np.nan])).tolist()
+    [4.0, -2.0, nan]
+    """
+    return _like(volume, volume_delta_nb(_arr(volume), _arr(taker_buy)), "volume_delta")
+
+
+def cvd(open_time, volume, taker_buy, session_ms: int = 0, offset_ms: int = 0):
+    """Cumulative volume delta; ``session_ms`` > 0 restarts it every session (0: never).
+
+    >>> cvd(np.array([0, 1, 2]), np.array([10.0, 4.0, 6.0]), np.array([7.0, 1.0, 3.0])).tolist()
+    [4.0, 2.0, 2.0]
+    """
+    t = np.ascontiguousarray(np.asarray(open_time, dtype=np.int64))
+    delta = volume_delta_nb(_arr(volume), _arr(taker_buy))
+    return _like(volume, cvd_nb(t, delta, int(session_ms), int(offset_ms)), "cvd")
+
+
+def cvd_divergence(low, high, cvd_values, n: int, margin: float = 0.0):
+    """CVD divergence against the previous ``n`` bars: +1 bullish, −1 bearish, 0 none (NaN while
+    undefined); see :func:`cvd_divergence_nb`.
+
+    >>> cvd_divergence(np.array([5.0, 4.0, 3.0]), np.array([6.0, 5.0, 4.0]),
+    ...                np.array([0.0, -5.0, 1.0]), 2).tolist()
+    [nan, nan, 1.0]
+    """
+    n = _check_period(n, "divergence window")
+    out = cvd_divergence_nb(_arr(low), _arr(high), _arr(cvd_values), n, float(margin))
+    return _like(low, out, f"cvd_div_{n}")

@@ -45,8 +45,18 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"config file not found: {path}")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
+                         expected="a readable TOML file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                         where=f"{path}:{line}", expected="a UTF-8 encoded TOML file") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", where=str(path)) from None
 

@@ -12,6 +12,10 @@ Time conventions (all UTC epoch milliseconds, int64):
 * A funding settlement stamped ``ts`` belongs to the bar with ``open_time <= ts < open_time +
   interval_ms`` (Binance stamps carry a few ms of jitter after the hour): it is paid by the
   position held when that bar opens.
+* Realised liquidations (``liq_*``, optional): a row covers ``[liq_time, liq_end)`` — an event has
+  ``liq_end == liq_time``, an aggregated interval ends at ``ts + interval`` — and is available at
+  ``liq_end``. :meth:`MarketFrame.liquidations_per_bar` adds each row to the bar in which it
+  became available: the bar with ``open_time <= max(liq_time, liq_end - 1) < close``.
 """
 
 from __future__ import annotations
@@ -147,6 +151,14 @@ class MarketFrame:
     contract_type: str = LINEAR
     contract_size: float = 1.0
     source: str = ""
+    # realised liquidations (see the module docstring); liq_cover is the [start, end] span (ms)
+    # the archive covers for them — bars outside it are NaN (unknown), inside it 0 when quiet
+    liq_time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    liq_end: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    liq_long_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    liq_short_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    liq_cover: tuple[int, int] | None = None
+    liq_source: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.open_time)
@@ -162,6 +174,14 @@ class MarketFrame:
         set_(self, "oi_value", _f64(self.oi_value))
         set_(self, "funding_time", np.ascontiguousarray(self.funding_time, dtype=np.int64))
         set_(self, "funding_rate", _f64(self.funding_rate))
+        set_(self, "liq_time", np.ascontiguousarray(self.liq_time, dtype=np.int64))
+        set_(self, "liq_end", np.ascontiguousarray(self.liq_end, dtype=np.int64))
+        set_(self, "liq_long_usd", _f64(self.liq_long_usd))
+        set_(self, "liq_short_usd", _f64(self.liq_short_usd))
+        if not (len(self.liq_time) == len(self.liq_end) == len(self.liq_long_usd) == len(self.liq_short_usd)):
+            raise InputError("MarketFrame liquidation arrays differ in length")
+        if len(self.liq_end) > 1 and np.any(np.diff(self.liq_end) < 0):
+            raise InputError("MarketFrame.liq_end must be sorted (rows in order of availability)")
         for name in (
             "open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
             "mark_high", "mark_low",
@@ -203,6 +223,37 @@ class MarketFrame:
         """Funding rate settled inside each bar (0 where none), see module docstring."""
         return sum_into_bars(self.open_time, self.interval_ms, self.funding_time, self.funding_rate)
 
+    def liquidations_per_bar(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(long_usd, short_usd)`` realised liquidations that became known during each bar
+        (longs liquidated = price fell). 0 for a quiet bar the archive covers, NaN outside the
+        covered span or when the frame carries no liquidation source (see the module docstring).
+        Point-in-time: bar *t* sums rows available in ``(open_time[t], close_time[t]]``."""
+        n = len(self)
+        if self.liq_cover is None:
+            return np.full(n, np.nan), np.full(n, np.nan)
+        key = np.maximum(self.liq_time, self.liq_end - 1)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        long_ = sum_into_bars(self.open_time, self.interval_ms, key, self.liq_long_usd[order])
+        short = sum_into_bars(self.open_time, self.interval_ms, key, self.liq_short_usd[order])
+        lo, hi = self.liq_cover
+        outside = (self.open_time < lo) | (self.close_time > hi)
+        long_[outside] = np.nan
+        short[outside] = np.nan
+        return long_, short
+
+    def with_liquidations(self, time, end, long_usd, short_usd, cover: tuple[int, int] | None,
+                          source: str = "") -> MarketFrame:
+        """A copy carrying realised-liquidation rows (sorted here by availability)."""
+        end = np.asarray(end, dtype=np.int64)
+        order = np.argsort(end, kind="stable")
+        return replace(
+            self, liq_time=np.asarray(time, dtype=np.int64)[order], liq_end=end[order],
+            liq_long_usd=np.asarray(long_usd, dtype=np.float64)[order],
+            liq_short_usd=np.asarray(short_usd, dtype=np.float64)[order],
+            liq_cover=None if cover is None else (int(cover[0]), int(cover[1])), liq_source=source,
+        )
+
     def slice_time(self, start_ms: int | None = None, end_ms: int | None = None) -> MarketFrame:
         """Bars with ``start_ms <= open_time < end_ms``; OI and funding rows available by
         ``end_ms`` (the last kept bar's close) are kept, older ones too: they seed the state."""
@@ -231,6 +282,9 @@ class MarketFrame:
             kw.update(oi_time=self.oi_time[:k], oi_qty=self.oi_qty[:k], oi_value=self.oi_value[:k])
             f = int(np.searchsorted(self.funding_time, avail_end_ms, "left"))
             kw.update(funding_time=self.funding_time[:f], funding_rate=self.funding_rate[:f])
+            q = int(np.searchsorted(self.liq_end, avail_end_ms, "left"))
+            kw.update(liq_time=self.liq_time[:q], liq_end=self.liq_end[:q],
+                      liq_long_usd=self.liq_long_usd[:q], liq_short_usd=self.liq_short_usd[:q])
         return replace(self, **kw)
 
     def fingerprint(self) -> str:
@@ -246,6 +300,10 @@ class MarketFrame:
                      "funding_time", "funding_rate"):
             h.update(name.encode())
             h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        if self.liq_cover is not None:  # only frames that carry liquidations (older hashes unchanged)
+            h.update(f"liq|{self.liq_source}|{self.liq_cover}".encode())
+            for name in ("liq_time", "liq_end", "liq_long_usd", "liq_short_usd"):
+                h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
         return h.hexdigest()
 
     def to_frame(self):

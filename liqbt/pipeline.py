@@ -99,7 +99,22 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         raise no_data("" if " candles for " in detail else detail) from exc
     if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
+    market = attach_liquidations(market, archive, first, int(market.open_time[-1]) + 1, d.interval, prefer=(d.exchange, d.oi_exchange))
     return market, market.fingerprint()
+
+
+def attach_liquidations(market: MarketFrame, archive, start_ms: int, end_ms: int, interval: str,
+                        prefer=()) -> MarketFrame:
+    """``market`` with the archive's realised liquidations (``ctx.liquidations()``); unchanged
+    when the archive has none (or is not an :class:`~liqbt.archive.Archive`)."""
+    fetch = getattr(archive, "realised_liquidations", None)
+    if fetch is None:
+        return market
+    rows = fetch(market.symbol, start_ms, end_ms, interval, prefer=tuple(p for p in prefer if p))
+    if rows is None:
+        return market
+    return market.with_liquidations(rows["time"], rows["end"], rows["long_usd"], rows["short_usd"],
+                                    rows["cover"], rows["source"])
 
 
 def warmup_bars(config: RunConfig, market: MarketFrame) -> int:
@@ -148,9 +163,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         strategy_cls = _strategy_class(config)
         strategy = strategy_cls(config.strategy_params)
         with stages.stage("heatmap"):
-            from liqbt.heatmap import reconstruct
-
-            heatmap_full = reconstruct(full, config.heatmap)
+            heatmap_full, validation_inputs = _build_heatmap(full, config, n_warm)
             heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
         with stages.stage("strategy"):
             # indicators and features run over the warm-up too; trading starts at [data].start
@@ -165,7 +178,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
             result.metrics["null_control"] = null
             result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")
         with stages.stage("validation"):
-            validation = _validation_scores(heatmap, market, archive, config)
+            validation = _validation_scores(*(validation_inputs or (heatmap, market)), archive, config)
     finally:
         stages.close()
         if own:
@@ -176,6 +189,25 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         timings=stages.timings, records={k: v[n_warm:] for k, v in getattr(ctx, "records", {}).items()},
         warmup_bars=n_warm, seed=seed,
     )
+
+
+def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int):
+    """``(heatmap over full, validation inputs or None)``. With ``[heatmap].interval`` the map is
+    built on completed higher bars and aligned as-of to the execution bars
+    (:mod:`liqbt.heatmap.timeframe`); validation then scores the higher-bar map against the
+    higher bars of the run's period (a 4h prediction is not a 5m one)."""
+    from liqbt.heatmap import reconstruct
+    from liqbt.heatmap.timeframe import reconstruct_timeframe
+
+    htf = reconstruct_timeframe(full, config.heatmap)
+    if htf is None:
+        return reconstruct(full, config.heatmap), None
+    start = int(full.open_time[n_warm]) if n_warm < len(full) else int(full.open_time[-1])
+    lo = int(np.searchsorted(htf.market.open_time, start, "left"))
+    if lo >= len(htf.market):
+        return htf.aligned, None
+    hm = slice_heatmap(htf.heatmap, lo, len(htf.market)) if lo else htf.heatmap
+    return htf.aligned, (hm, htf.market.slice_time(int(htf.market.open_time[lo])))
 
 
 def _strategy_class(config: RunConfig):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -43,13 +45,47 @@ _META_COLUMNS = {
 
 
 def export_parquet(archive, out_dir, partition: str = "month") -> dict[str, int]:
-    """Write every table of ``archive`` under ``out_dir``; returns rows per table."""
+    """Write every table of ``archive`` under ``out_dir``; returns rows per table.
+
+    The files are written into a fresh ASCII-named temporary folder next to ``out_dir`` and
+    renamed into place at the end: DuckDB 1.4's partitioned COPY drops a trailing multibyte
+    character of its target path (``exports/ü`` → ``exports/``), which would overwrite another
+    folder; a failed export leaves nothing behind."""
     if partition not in ("day", "month"):
         raise InputError(f"partition {partition!r}", expected="day or month")
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise InputError("export target exists and is not a folder", where=str(out_dir),
+                         expected="a new or empty folder")
     if out.exists() and any(out.iterdir()):
-        raise InputError("export folder is not empty", where=str(out), expected="a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+        raise InputError("export folder is not empty", where=str(out_dir), expected="a new or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".liqbt-export-", dir=out.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write the export folder ({exc.strerror or exc})", where=str(out_dir),
+                         expected="a writable location") from None
+    try:
+        counts = _write(archive, tmp, partition)
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.rename(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"cannot write the export ({exc.strerror or exc})", where=str(out_dir),
+                         expected="a writable location with free space") from None
+    except duckdb.Error as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"cannot write the export ({str(exc).splitlines()[0]})", where=str(out_dir),
+                         expected="a writable location with free space") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s to %s", counts, out)
+    return counts
+
+
+def _write(archive, out: Path, partition: str) -> dict[str, int]:
     fmt = "%Y-%m-%d" if partition == "day" else "%Y-%m"
     con = archive.con
     counts = {}
@@ -68,7 +104,6 @@ def export_parquet(archive, out_dir, partition: str = "month") -> dict[str, int]
     (out / "_meta").mkdir(exist_ok=True)
     for table in META_TABLES:
         con.execute(f"COPY {table} TO {sql_str(str(out / '_meta' / (table + '.parquet')))} (FORMAT parquet)")
-    log.info("exported %s to %s", counts, out)
     return counts
 
 

@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 import urllib.error
@@ -338,6 +339,46 @@ class _Retryable(Exception):
     """A transient error worth another try (5xx, 408, 429, timeouts, cut connections)."""
 
 
+class TooSlow(InputError):
+    """The per-file deadline (``--timeout``) passed or the transfer stalled: the server (or the
+    ``--base-url``) does not deliver the file in reasonable time. The ``.part`` stays to resume."""
+
+
+class TooLarge(InputError):
+    """The body is longer than its Content-Length or the size ceiling: rejected, part removed."""
+
+
+DEFAULT_DEADLINE = 1800.0  # s per file, whole transfer (a 1 GB monthly zip at ~0.6 MB/s)
+DEFAULT_STALL = 60.0  # s: fewer than STALL_BYTES arriving in this window is a stall
+STALL_BYTES = 1024
+DEFAULT_MAX_BYTES = 4_000_000_000  # the largest archive files (aggTrades monthly) are a few GB
+CHECKSUM_MAX_BYTES = 64 << 10  # a .CHECKSUM is one line
+
+
+def check_base_url(url: str) -> str:
+    """Only ``http://`` / ``https://`` URLs with a host (``file://`` would read local files).
+
+    >>> check_base_url("http://127.0.0.1:8000/")
+    'http://127.0.0.1:8000/'
+    >>> check_base_url("file:///etc")
+    Traceback (most recent call last):
+    ...
+    liqbt.errors.InputError: --base-url: 'file:///etc' (expected an http:// or https:// URL such as https://data.binance.vision)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InputError(repr(url), where="--base-url",
+                         expected="an http:// or https:// URL such as https://data.binance.vision")
+    return url
+
+
 # Errors that do not depend on the request: try again after a pause.
 _TRANSIENT = (
     urllib.error.URLError,
@@ -355,7 +396,10 @@ class Http:
 
     retries: int = 3
     backoff: float = 1.0
-    timeout: float = 60.0
+    timeout: float = 60.0  # per socket operation
+    deadline: float = DEFAULT_DEADLINE  # per file, the whole transfer
+    stall: float = DEFAULT_STALL  # fewer than STALL_BYTES in this many seconds = stalled
+    max_bytes: int = DEFAULT_MAX_BYTES  # ceiling when the server sends no Content-Length
     user_agent: str = f"liqbt/{__version__}"
     sleep: Callable[[float], None] = time.sleep
 
@@ -364,7 +408,8 @@ class Http:
             url, headers={"User-Agent": self.user_agent, **(headers or {})}, method=method
         )
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
+            # a socket read blocking longer than the stall window is a stall too
+            return urllib.request.urlopen(req, timeout=min(self.timeout, self.stall))
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 404:
@@ -395,10 +440,39 @@ class Http:
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def get_bytes(self, url: str) -> bytes:
+    def _stream(self, url: str, resp, write: Callable[[bytes], None], cap: int, started: float) -> int:
+        """Copy the body to ``write`` in socket-sized reads, enforcing the per-file deadline,
+        the stall detector and the size cap (a per-read socket timeout alone lets a server
+        trickling one byte every few seconds hold a download for days)."""
+        got = 0
+        window_start, window_bytes = time.monotonic(), 0
+        while True:
+            chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
+            if not chunk:
+                return got
+            got += len(chunk)
+            if got > cap:
+                raise TooLarge(f"body larger than {cap} bytes", where=url,
+                               expected="Content-Length or at most the size ceiling (--max-size)")
+            write(chunk)
+            now = time.monotonic()
+            if now - started > self.deadline:
+                raise TooSlow(f"not complete after {self.deadline:g} s ({got} bytes received)",
+                              where=url, expected="the whole file within --timeout seconds")
+            window_bytes += len(chunk)
+            if now - window_start >= self.stall:
+                if window_bytes < STALL_BYTES:
+                    raise TooSlow(f"stalled: {window_bytes} bytes in the last {now - window_start:.0f} s",
+                                  where=url, expected=f"at least {STALL_BYTES} bytes per {self.stall:g} s")
+                window_start, window_bytes = now, 0
+
+    def get_bytes(self, url: str, cap: int = CHECKSUM_MAX_BYTES) -> bytes:
         def once() -> bytes:
+            parts: list[bytes] = []
+            started = time.monotonic()
             with self._open(url) as resp:
-                return resp.read()
+                self._stream(url, resp, parts.append, cap, started)
+            return b"".join(parts)
 
         return self.retry(url, once)
 
@@ -420,8 +494,13 @@ class Http:
         """
         total = 0
 
+        started = time.monotonic()  # the deadline covers every attempt of this file
+
         def once() -> int:
             nonlocal total
+            if time.monotonic() - started > self.deadline:
+                raise TooSlow(f"not complete after {self.deadline:g} s", where=url,
+                              expected="the whole file within --timeout seconds")
             offset = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
@@ -442,14 +521,30 @@ class Http:
                         log.info("%s: server ignored the Range request; downloading again", url)
                     mode, offset = "wb", 0
                 expected = resp.headers.get("Content-Length")
+                try:
+                    cap = int(expected) if expected is not None else self.max_bytes
+                except ValueError:
+                    cap = self.max_bytes
+                if cap > self.max_bytes:
+                    part.unlink(missing_ok=True)
+                    raise TooLarge(f"Content-Length {cap} bytes", where=url,
+                                   expected=f"at most {self.max_bytes} bytes (raise --max-size)")
                 got = 0
-                with open(part, mode) as fh:
-                    while chunk := resp.read(_CHUNK):
-                        fh.write(chunk)
-                        got += len(chunk)
-                        total += len(chunk)
-                        if on_bytes:
-                            on_bytes(len(chunk))
+
+                def write(chunk: bytes) -> None:
+                    nonlocal got, total
+                    fh.write(chunk)
+                    got += len(chunk)
+                    total += len(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+
+                try:
+                    with open(part, mode) as fh:
+                        self._stream(url, resp, write, cap, started)
+                except TooLarge:
+                    part.unlink(missing_ok=True)  # never keep an oversized body around
+                    raise
                 if expected is not None and got < int(expected):
                     # The part keeps what arrived: the next attempt resumes from there.
                     raise _Retryable(f"connection closed after {got} of {expected} bytes")
@@ -720,9 +815,48 @@ def _local_checksum(path: Path, file: RemoteFile) -> str | None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    # a unique temporary name: two writers never share one ``.tmp`` file
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DestLock:
+    """An exclusive, non-blocking lock on ``dest/.liqbt-fetch.lock`` for the whole fetch: two
+    fetches into one folder would race on its ``.part`` and ``.CHECKSUM`` files."""
+
+    def __init__(self, dest: Path):
+        self.dest = dest
+        self.fh = None
+
+    def __enter__(self) -> DestLock:
+        try:
+            self.dest.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.dest / ".liqbt-fetch.lock", "a+b")  # noqa: SIM115 - held until exit
+        except OSError as exc:
+            raise InputError(f"cannot write the download folder ({exc.strerror or exc})",
+                             where=str(self.dest), expected="a writable --dest folder") from None
+        try:
+            import fcntl
+
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            pass
+        except OSError:
+            self.fh.close()
+            raise InputError("another `liqbt fetch` is downloading into this folder",
+                             where=str(self.dest),
+                             expected="one fetch per --dest at a time (wait, or use another --dest)") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fh is not None:
+            self.fh.close()  # closing releases the lock
 
 
 def fetch_binance(
@@ -742,6 +876,9 @@ def fetch_binance(
     retries: int = 3,
     backoff: float = 1.0,
     timeout: float = 60.0,
+    deadline: float = DEFAULT_DEADLINE,
+    stall: float = DEFAULT_STALL,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     today: date | None = None,
 ) -> FetchReport:
     """Download, verify and (with ``archive``) ingest Binance archive files; see the module doc.
@@ -749,7 +886,25 @@ def fetch_binance(
     ``archive=None`` only downloads. ``recheck=True`` fetches the ``.CHECKSUM`` files again even
     for files already downloaded or ingested (to notice files Binance has replaced).
     ``workers`` downloads run in parallel; ingest runs once, at the end, on the good files.
+    ``deadline`` (s) bounds each file's whole transfer, ``stall`` (s) rejects a transfer that
+    delivers under 1 KiB in that window, ``max_bytes`` caps a body without Content-Length.
+    ``dest`` is locked for the duration: a second fetch into it fails at once.
     """
+    check_base_url(base_url)
+    for name, value in (("--timeout", deadline), ("stall", stall), ("--max-size", max_bytes)):
+        if not value > 0:
+            raise InputError(f"{value!r}", where=name, expected="a positive number")
+    with DestLock(Path(dest)):
+        return _fetch_binance(symbol, start, end, kinds, base_url=base_url, dest=dest, archive=archive,
+                              market=market, progress=progress,
+                              allow_missing_checksum=allow_missing_checksum, recheck=recheck,
+                              workers=workers, retries=retries, backoff=backoff, timeout=timeout,
+                              deadline=deadline, stall=stall, max_bytes=max_bytes, today=today)
+
+
+def _fetch_binance(symbol, start, end, kinds, *, base_url, dest, archive, market, progress,
+                   allow_missing_checksum, recheck, workers, retries, backoff, timeout, deadline,
+                   stall, max_bytes, today) -> FetchReport:
     t0 = time.perf_counter()
     plan = plan_files(symbol, start, end, kinds, market=market, today=today)
     for note in plan.unavailable:
@@ -759,7 +914,8 @@ def fetch_binance(
     if retries < 0:
         raise InputError(f"retries={retries}", where="--retries", expected=">= 0")
     dest = Path(dest)
-    http = Http(retries=retries, backoff=backoff, timeout=timeout)
+    http = Http(retries=retries, backoff=backoff, timeout=timeout, deadline=deadline, stall=stall,
+                max_bytes=max_bytes)
 
     bar = _progress_bar(len(plan.files), progress)
     lock = threading.Lock()

@@ -114,6 +114,8 @@ class Source:
     arrow: object | None = None
     checks: list[Check] = field(default_factory=list)
     dataset: str | None = None
+    # a key already archived with other values: False = conflict error, True = keep the archived row
+    keep_existing: bool = False
 
 
 def sql_str(value: str) -> str:
@@ -198,7 +200,36 @@ def price_checks(cols=("open", "high", "low", "close")) -> list[Check]:
     ]
     if "high" in cols:
         checks.append(Check("high < low", "high below low", "high >= low"))
+        # a candle's open and close lie inside its range (a swapped or shifted column otherwise)
+        checks.append(Check("open > high OR open < low OR close > high OR close < low",
+                            "open or close outside [low, high]", "low <= open, close <= high"))
+        # candle tables carry volume columns (NULL where the source has none)
+        checks.append(Check("volume < 0 OR quote_volume < 0 OR taker_buy_volume < 0 "
+                            "OR taker_buy_quote_volume < 0 OR trades < 0",
+                            "negative volume or trade count", "volumes and counts >= 0"))
     return checks
+
+
+def check_text(path: Path, display: str) -> None:
+    """Refuse a file that is not UTF-8 text, naming the encoding problem (UTF-16, binary data,
+    another 8-bit encoding) instead of a confusing "wrong columns" later."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("UTF-16 text (byte-order mark)", where=display,
+                         expected="UTF-8 text (re-save the file as UTF-8 CSV)")
+    if b"\x00" in head:
+        nul, at = head.count(b"\x00"), head.index(b"\x00")
+        what = ("UTF-16 text without a byte-order mark" if nul * 3 > len(head)
+                else f"binary data (NUL byte at offset {at})")
+        raise InputError(what, where=display, expected="UTF-8 text (a CSV or JSON-lines file)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4 or len(head) < (1 << 16):  # not just a character cut at 64 KB
+            line = head[: exc.start].count(b"\n") + 1
+            raise InputError(f"not UTF-8 text (byte 0x{head[exc.start]:02x} at offset {exc.start})",
+                             where=f"{display}:{line}", expected="UTF-8 text") from None
 
 
 def first_line(path: Path) -> str:
@@ -234,6 +265,7 @@ def detect(path: Path, display: str, hint_path: Path | None = None) -> Source:
         if m:
             return _freqtrade(path, display, hint, m)
         if suffix == ".json":
+            check_text(path, display)
             line = first_line(path)
             if "forceOrder" in line:
                 return _force_order(path, display)
@@ -241,6 +273,7 @@ def detect(path: Path, display: str, hint_path: Path | None = None) -> Source:
                          expected="a freqtrade file {BASE}_{QUOTE}_{SETTLE}-{tf}-{futures|mark|funding_rate}, or a dataset manifest")
     if path.stat().st_size == 0:
         raise InputError("empty file", where=display, expected="a header or data rows")
+    check_text(path, display)
     line = first_line(path)
     if not line:
         raise InputError("empty file", where=display, expected="a header or data rows")
@@ -252,6 +285,12 @@ def detect(path: Path, display: str, hint_path: Path | None = None) -> Source:
     has_header, fields = _header(line)
     parsed = parse_binance_name(name)
     if parsed is None:
+        if len(fields) in (12, 13) and fields[1].upper() in ("BUY", "SELL") and fields[3].upper() == "IOC":
+            raise InputError(
+                "a headerless forceOrder recorder CSV (symbol,side,LIMIT,IOC,...) has no self-describing name",
+                where=display,
+                expected="a dataset manifest: `liqbt ingest --dataset datasets/forceorder_recorder_csv.toml` "
+                "or a copy of it whose glob names this file (docs/datasets.md)")
         raise InputError(
             "unknown file kind", where=display,
             expected="a Binance archive name SYMBOL-{interval|metrics|fundingRate|liquidationSnapshot|aggTrades}-DATE, "

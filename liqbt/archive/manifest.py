@@ -18,7 +18,8 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     time = "timestamp"              # SQL expression over the file's columns
     time_unit = "ms"                # ms | us | s | text (ISO / 'YYYY-MM-DD HH:MM:SS[+00]')
     time_shift = "1h"               # added to the time (e.g. an OI close belongs to the bar close)
-    filter = "oi_close IS NOT NULL" # optional SQL WHERE
+    filter = "oi_close IS NOT NULL" # optional row filter: one boolean expression (see below)
+    on_conflict = "error"           # a key already archived with other values: error | keep
     origin = "binance BTCUSDT OI via CoinGlass"   # lineage: the real venue / price source
     venues = "binance,bybit,okx"    # liquidation_volume: venues the totals cover
     contract_type = "linear"        # recorded in the symbols table
@@ -31,6 +32,8 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     sides_swapped = false           # true: the file's long/short columns are the other side
     [source.types]                  # optional explicit read_csv column types
     timestamp = "BIGINT"
+    # header = false                # a CSV without a header line: `types` then names every
+                                    # column in file order (rows with fewer fields are padded)
 
 Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` are given,
 ``read_parquet``); mapping expressions are SQL, so a manifest can normalise symbols (e.g.
@@ -42,13 +45,24 @@ Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` ar
 
 from __future__ import annotations
 
+import functools
 import glob as globmod
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liqbt.archive.formats import Check, Source, detect, price_checks, sql_str, time_checks
+from liqbt.archive.formats import (
+    Check,
+    Source,
+    check_text,
+    detect,
+    price_checks,
+    sql_str,
+    time_checks,
+)
 from liqbt.archive.schema import COLUMNS
+from liqbt.archive.sqlexpr import check_expression
 from liqbt.errors import InputError
 from liqbt.mapping import from_mapping, load_toml
 from liqbt.market import interval_ms
@@ -94,6 +108,8 @@ class SourceSpec:
     contract_size: float = 1.0
     format: str = ""
     layout: str = "mapped"
+    on_conflict: str = "error"
+    header: bool = True
     columns: dict = field(default_factory=dict)
     units: dict = field(default_factory=dict)
     types: dict = field(default_factory=dict)
@@ -102,8 +118,18 @@ class SourceSpec:
         if self.layout not in ("mapped", "auto"):
             raise InputError(f"layout {self.layout!r}", where=f"{where} layout",
                              expected="'mapped' (columns below) or 'auto' (a self-describing format)")
+        g = Path(self.glob)
+        if not self.glob or g.is_absolute() or ".." in g.parts or self.glob.startswith("~"):
+            raise InputError(f"glob {self.glob!r}", where=f"{where} glob",
+                             expected="a pattern relative to the data root, without '..'")
+        if self.on_conflict not in ("error", "keep"):
+            raise InputError(f"on_conflict {self.on_conflict!r}", where=f"{where} on_conflict",
+                             expected="'error' (default) or 'keep' (rows already archived win)")
         if self.layout == "auto":
             return
+        if not self.header and not self.types:
+            raise InputError("header = false without types", where=f"{where} types",
+                             expected="types = { first_column = 'TYPE', ... } naming every column in file order")
         if not self.time:
             raise InputError("missing time", where=where, expected="time = '<column or SQL>'")
         if self.table not in TABLES:
@@ -121,6 +147,16 @@ class SourceSpec:
             if key not in allowed:
                 raise InputError(f"unknown column mapping {key!r}", where=f"{where} columns",
                                  expected=f"one of {', '.join(sorted(allowed))}")
+        # every expression is pasted into SQL: one scalar expression each, nothing else
+        check_expression(self.time, f"{where} time")
+        if self.filter:
+            check_expression(self.filter, f"{where} filter")
+        for key, expr in self.columns.items():
+            check_expression(str(expr), f"{where} columns.{key}")
+        for key, typ in self.types.items():
+            if not isinstance(typ, str) or not _TYPE.fullmatch(typ):
+                raise InputError(f"types.{key} = {typ!r}", where=f"{where} types",
+                                 expected="a DuckDB type name such as BIGINT, DOUBLE, VARCHAR or DECIMAL(18,8)")
         for key, val in self.units.items():
             ok = {"oi": ("usd", "coin", "contracts"), "funding": ("percent", "raw"),
                   "sides_swapped": (True, False), "price": ("spot", "futures", "mark", "index")}
@@ -135,10 +171,20 @@ class SourceSpec:
             source = detect(path, str(path))
             if self.origin:
                 source.sql = f"SELECT * REPLACE ({sql_str(self.origin)} AS origin) FROM ({source.sql})"
+            source.keep_existing = self.on_conflict == "keep"
             return source
         fmt = self.format or path.suffix.lower().lstrip(".")
         if fmt == "csv":
-            if self.types:
+            try:
+                check_text(path, str(path))  # name an encoding problem, not "wrong columns"
+            except OSError as exc:
+                raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
+                                 expected="a readable file") from None
+            if not self.header:
+                types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
+                reader = (f"read_csv({sql_str(str(path))}, header=false, columns={types}, auto_detect=false, "
+                          "null_padding=true, delim=',', quote='\"')")
+            elif self.types:
                 types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
                 reader = f"read_csv({sql_str(str(path))}, header=true, types={types})"
             else:
@@ -148,20 +194,21 @@ class SourceSpec:
         else:
             raise InputError(f"format {fmt!r}", where=f"source {self.name}", expected="csv or parquet")
         shift = interval_ms(self.time_shift) if self.time_shift else 0
-        t = self.time
+        t = check_expression(self.time, f"source {self.name} time")
         time_sql = {
             "ms": f"CAST(({t}) AS BIGINT)",
             "us": f"CAST(({t}) AS BIGINT) // 1000",
             "s": f"CAST(({t}) AS BIGINT) * 1000",
             "text": f"epoch_ms(CAST(CAST(({t}) AS VARCHAR) AS TIMESTAMPTZ))",
         }[self.time_unit]
-        if t.startswith("epoch_ms("):  # already an expression yielding ms
+        if self.time.startswith("epoch_ms("):  # already an expression yielding ms
             time_sql = t
         time_sql = f"({time_sql}) + {shift}"
-        sym = self.columns.get("symbol") or sql_str(self.symbol)
+        sym = _expr(self.columns["symbol"]) if "symbol" in self.columns else sql_str(self.symbol)
         ns = "source" if self.table == "liquidation_volume" else "exchange"
         cols = self._mapped()
-        select = {ns: self.columns.get("exchange") or sql_str(self.exchange), "symbol": sym}
+        select = {ns: _expr(self.columns["exchange"]) if "exchange" in self.columns else sql_str(self.exchange),
+                  "symbol": sym}
         tcol = "open_time" if self.table == "candles" else "ts"
         select[tcol] = time_sql
         if self.table in ("candles", "liquidation_volume"):
@@ -175,7 +222,7 @@ class SourceSpec:
         types = COLUMNS[self.table]
         parts = [f"CAST(({select[c]}) AS {types[c]}) AS \"{c}\"" if c in select
                  else f"CAST(NULL AS {types[c]}) AS \"{c}\"" for c in types]
-        where = f" WHERE {self.filter}" if self.filter else ""
+        where = f" WHERE {_expr(self.filter)}" if self.filter else ""
         sql = f"SELECT {', '.join(parts)} FROM {reader}{where}"
         checks = time_checks(tcol)
         if self.table == "candles":
@@ -183,16 +230,23 @@ class SourceSpec:
         elif self.table == "liquidations":
             sql = f"SELECT * REPLACE (md5(concat_ws(',', ts, side, price, qty, avg_price, status, filled_qty)) AS row_hash) FROM ({sql})"
             checks += price_checks(("price",)) + [Check("side NOT IN ('long', 'short') OR side IS NULL",
-                                                        "side is not long/short", "long or short")]
+                                                        "side is not long/short", "long or short"),
+                                                  Check("qty <= 0 OR filled_qty < 0 OR usd < 0 OR avg_price <= 0",
+                                                        "non-positive quantity or fill price, or negative USD",
+                                                        "qty > 0, avg_price > 0, filled_qty and usd >= 0")]
+        elif self.table == "open_interest":
+            checks.append(Check("oi_qty < 0 OR oi_value < 0", "negative open interest", "OI >= 0"))
         elif self.table == "funding":
             checks.append(Check("rate IS NULL OR abs(rate) > 0.1", "funding rate missing or beyond ±10 % after units",
                                 "a raw rate (units.funding = 'percent' if the file is in percent)"))
         elif self.table == "liquidation_volume":
-            checks.append(Check("long_usd < 0 OR short_usd < 0", "negative liquidation volume", "USD >= 0"))
+            checks.append(Check("long_usd < 0 OR short_usd < 0 OR long_count < 0 OR short_count < 0",
+                                "negative liquidation volume or count", "USD and counts >= 0"))
         return Source(kind=f"dataset/{self.name}", table=self.table, sql=sql, exchange=self.exchange,
                       symbol=self.symbol or None, contract_type=self.contract_type,
-                      contract_size=self.contract_size, line_offset=1 if fmt == "csv" else -1,
-                      checks=checks)
+                      contract_size=self.contract_size,
+                      line_offset=(1 if self.header else 0) if fmt == "csv" else -1,
+                      checks=checks, keep_existing=self.on_conflict == "keep")
 
     def _mapped(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -202,7 +256,7 @@ class SourceSpec:
                 continue
             if key == "oi":
                 key = "oi_value" if units.get("oi", "coin") == "usd" else "oi_qty"
-            out[key] = f"({expr})"
+            out[key] = _expr(expr)
         if self.table == "funding" and "rate" in out and units.get("funding") == "percent":
             out["rate"] = f"({out['rate']}) / 100.0"
         if units.get("sides_swapped"):
@@ -213,6 +267,15 @@ class SourceSpec:
             if "side" in out:
                 out["side"] = f"CASE {out['side']} WHEN 'long' THEN 'short' WHEN 'short' THEN 'long' END"
         return out
+
+
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?")
+
+
+@functools.lru_cache(maxsize=1024)
+def _expr(expr: str) -> str:
+    """A manifest expression checked by :func:`check_expression`, ready to paste."""
+    return check_expression(str(expr), "manifest expression")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,26 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DB = "liqbt.duckdb"
 INGESTIBLE = {".csv", ".zip", ".feather", ".parquet", ".json", ".jsonl", ".ndjson", ".arrow"}
+# A zip member expands to at most this much (``--max-unzipped`` / ``$LIQBT_MAX_UNZIPPED_MB``);
+# above ZIP_RATIO_MIN_BYTES it may also not expand more than ZIP_MAX_RATIO times (a zip of
+# repeated rows is a "zip bomb"; real exchange CSVs compress 5-20x).
+DEFAULT_MAX_UNZIPPED = 1_000_000_000
+ZIP_MAX_RATIO = 200
+ZIP_RATIO_MIN_BYTES = 64 << 20
+
+
+def max_unzipped_default() -> int:
+    """``$LIQBT_MAX_UNZIPPED_MB`` in bytes, else :data:`DEFAULT_MAX_UNZIPPED`."""
+    env = os.environ.get("LIQBT_MAX_UNZIPPED_MB")
+    if not env:
+        return DEFAULT_MAX_UNZIPPED
+    try:
+        value = float(env)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise InputError(f"LIQBT_MAX_UNZIPPED_MB={env!r}", where="environment", expected="a positive number of MB")
+    return int(value * 1e6)
 
 
 def _iso(t) -> str:
@@ -107,9 +127,13 @@ def to_ms(value) -> int | None:
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
+                         expected="a readable file") from None
     return h.hexdigest()
 
 
@@ -134,6 +158,7 @@ class IngestReport:
     """Per-file results of an ingest call; ``rows`` is the number of new rows inserted."""
 
     files: list[FileResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files in the folders of no ingestible kind
 
     @property
     def rows(self) -> int:
@@ -154,8 +179,11 @@ class IngestReport:
         done = [f for f in self.files if f.status == "ingested"]
         skipped = len(self.files) - len(done)
         tables = ", ".join(f"{t} +{n}" for t, n in sorted(self.by_table().items()))
-        return (f"{len(done)} file(s) ingested, {skipped} already in the archive; "
+        text = (f"{len(done)} file(s) ingested, {skipped} already in the archive; "
                 f"{self.rows_read} rows read, {self.rows} new ({tables or 'nothing new'})")
+        if self.skipped:
+            text += f"; {len(self.skipped)} file(s) of no ingestible kind skipped ({_sample(self.skipped)})"
+        return text
 
 
 class _SlowPath(Exception):
@@ -249,17 +277,21 @@ class Archive:
         """True when a file with this sha256 is in ``ingest_log``."""
         return self.con.execute("SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
 
-    def ingest(self, paths, *, dataset=None, root=None, progress: bool = True) -> IngestReport:
+    def ingest(self, paths, *, dataset=None, root=None, progress: bool = True,
+               max_unzipped: int | None = None) -> IngestReport:
         """Ingest files and folders (recursively) of self-describing formats, each file in its own
         transaction; with ``dataset`` also (or only) the sources of that manifest. The first bad
-        file raises :class:`InputError` (files before it stay ingested, nothing of it does)."""
+        file raises :class:`InputError` (files before it stay ingested, nothing of it does).
+        ``max_unzipped`` caps the expanded size of a zip member (bytes; default
+        ``$LIQBT_MAX_UNZIPPED_MB`` or 1000 MB)."""
         self._writable()
+        self.max_unzipped = max_unzipped or max_unzipped_default()
         report = IngestReport()
         if dataset is not None:
             report.files += self.ingest_dataset(dataset, root=root, progress=progress).files
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        files = expand_paths(paths or [])
+        files = expand_paths(paths or [], report.skipped)
         from tqdm import tqdm
 
         for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
@@ -302,13 +334,28 @@ class Archive:
             log.info("%s already ingested (sha256 %s…)", path, sha[:12])
             return FileResult(str(path), sha, "skipped")
         if path.suffix.lower() != ".zip":
-            return self._load(formats.detect(path, str(path)), sha, str(path), str(path))
+            try:
+                source = formats.detect(path, str(path))
+            except OSError as exc:
+                raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
+                                 expected="a readable file") from None
+            result = self._load(source, sha, str(path), str(path))
+            _warn_name_date(path.name, str(path), result)
+            return result
         _verify_checksum(path, sha)
-        with tempfile.TemporaryDirectory(prefix="liqbt-ingest-") as tmp:
-            member = _extract_zip(path, Path(tmp))
+        try:
+            tmp_dir = tempfile.TemporaryDirectory(prefix="liqbt-ingest-")
+        except OSError as exc:
+            raise InputError(f"cannot create a temporary folder ({exc.strerror or exc})",
+                             where=tempfile.gettempdir(),
+                             expected="a writable $TMPDIR with free space") from None
+        with tmp_dir as tmp:
+            member = _extract_zip(path, Path(tmp), getattr(self, "max_unzipped", None) or max_unzipped_default())
             display = f"{path}!{member.name}"
             source = formats.detect(member, display, hint_path=path.parent / member.name)
-            return self._load(source, sha, str(path), display)
+            result = self._load(source, sha, str(path), display)
+            _warn_name_date(member.name, display, result)
+            return result
 
     def _load(self, source: formats.Source, sha: str, path: str, display: str) -> FileResult:
         """Ingest one source in one transaction. The fast path inserts straight from the reader
@@ -320,6 +367,20 @@ class Archive:
             result = self._load_fast(source, sha, path, display)
             if result is None:
                 result = self._load_staged(source, sha, path, display)
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None  # rolled back: the archive holds whole files only
+        except RuntimeError as exc:
+            # Ctrl-C inside a DuckDB query surfaces as RuntimeError("Query interrupted")
+            if "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            raise
+        except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
+            # disk full / I/O failure (usually writing the archive, possibly reading the file):
+            # the file's transaction was rolled back
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"I/O error while ingesting {display} ({first}); that file was not ingested",
+                             where=self.path,
+                             expected="free disk space, a writable archive file and a readable input") from None
         finally:
             if source.arrow is not None:
                 self.con.execute("SELECT 1").fetchall()  # no pending result before unregister
@@ -366,13 +427,25 @@ class Archive:
                 raise _SlowPath
             self._finish(source, sha, path, n, n, first, last, new)
             con.execute("COMMIT")
+        except (duckdb.InterruptException, duckdb.IOException, duckdb.OutOfMemoryException,
+                duckdb.FatalException):
+            self._rollback()
+            raise  # Ctrl-C or a full disk: the staged path would fail the same way
         except (_SlowPath, duckdb.Error):
-            con.execute("ROLLBACK")
+            self._rollback()
             return None
         except BaseException:
-            con.execute("ROLLBACK")
+            self._rollback()
             raise
         return FileResult(path, sha, "ingested", source.kind, table, n, n, 0, first, last)
+
+    def _rollback(self) -> None:
+        """ROLLBACK, never masking the error that caused it (after a failed write DuckDB may
+        already have aborted the transaction: "cannot rollback")."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            log.debug("rollback: %s", exc)
 
     def _load_staged(self, source, sha, path, display) -> FileResult:
         con = self.con
@@ -390,16 +463,19 @@ class Archive:
                 raise InputError("no data rows", where=display, expected="at least one row")
             self._check(source, display)
             dups = self._dedupe(source, display, n)
-            result = self._insert(source, table)
+            result = self._insert(source, table, display)
             first, last = con.execute(
                 f"SELECT min({TIME_COLUMN[table]}), max({TIME_COLUMN[table]}) FROM _stg").fetchone()
             self._finish(source, sha, path, n, result, first, last, "SELECT * FROM _stg")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            self._rollback()
             raise
         finally:
-            con.execute("DROP TABLE IF EXISTS temp._stg")
+            try:
+                con.execute("DROP TABLE IF EXISTS temp._stg")
+            except duckdb.Error as exc:
+                log.debug("drop _stg: %s", exc)
         return FileResult(path, sha, "ingested", source.kind, table, n, result, dups, first, last)
 
     def _check(self, source: formats.Source, display: str) -> None:
@@ -448,10 +524,12 @@ class Archive:
         log.info("%s: dropped %d exact duplicate row(s)", display, n - n_rows)
         return n - n_rows
 
-    def _insert(self, source: formats.Source, table: str) -> int:
+    def _insert(self, source: formats.Source, table: str, display: str = "") -> int:
         """Insert staging rows whose key is not in the table yet; returns the number inserted.
         The anti-join only looks at the file's own time range (zone maps skip the rest), and is
-        skipped entirely when nothing of the table falls in that range (the common case)."""
+        skipped entirely when nothing of the table falls in that range (the common case).
+        A key already archived with different values is a conflict (InputError naming both
+        files), not silently resolved in favour of whichever file came first."""
         key = KEYS[table]
         tcol = TIME_COLUMN[table]
         ns = NAMESPACE[table]
@@ -467,9 +545,45 @@ class Archive:
         if not overlap:
             sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM _stg"
         else:
+            if not source.keep_existing:
+                self._check_conflicts(source, table, display, lo, hi)
             cols = ", ".join(f's."{c}"' for c in COLUMNS[table])
             sql = f"INSERT INTO {table} ({names}) SELECT {cols} FROM _stg s ANTI JOIN ({existing}) e USING ({k})"
         return int(self.con.execute(sql).fetchone()[0])
+
+    def _check_conflicts(self, source, table: str, display: str, lo, hi) -> None:
+        key = KEYS[table]
+        values = [c for c in COLUMNS[table] if c not in key and c != "origin"]
+        if not values:
+            return
+        differ = []
+        for c in values:
+            if COLUMNS[table][c] == "DOUBLE":
+                # the same reading printed with other rounding is not a conflict
+                differ.append(f's."{c}" IS NOT NULL AND e."{c}" IS NOT NULL AND '
+                              f'abs(s."{c}" - e."{c}") > 1e-9 * greatest(abs(s."{c}"), abs(e."{c}"), 1e-12)')
+            else:
+                differ.append(f's."{c}" IS NOT NULL AND e."{c}" IS NOT NULL AND s."{c}" <> e."{c}"')
+        on = " AND ".join(f's."{c}" = e."{c}"' for c in key)
+        tcol, ns = TIME_COLUMN[table], NAMESPACE[table]
+        row = self.con.execute(
+            f"""SELECT {', '.join(f's."{c}"' for c in key)}
+                FROM _stg s JOIN (SELECT * FROM {table} WHERE {tcol} BETWEEN {int(lo)} AND {int(hi)}) e ON {on}
+                WHERE {' OR '.join(f'({d})' for d in differ)} LIMIT 1""").fetchone()
+        if row is None:
+            return
+        kv = dict(zip(key, row, strict=True))
+        ts = kv[tcol]
+        other = self.con.execute(
+            'SELECT path FROM ingest_log WHERE "table" = ? AND first_ts <= ? AND last_ts >= ? '
+            "ORDER BY ingested_at DESC LIMIT 1", [table, ts, ts]).fetchone()
+        cond = " AND ".join(f'"{c}" IS NOT DISTINCT FROM {_lit(v)}' for c, v in kv.items())
+        where = self._locate(source, display, cond) if display else self.path
+        raise InputError(
+            f"conflicts with a row already in the archive from {other[0] if other else 'an earlier ingest'}: "
+            f"same key ({', '.join(f'{a}={b}' for a, b in kv.items() if a != ns)}) with different values",
+            where=where,
+            expected="the same values for a key in every file (remove or fix one of the two files)")
 
     # -- queries -----------------------------------------------------------------------------
     def _pick_exchange(self, table: str, symbol: str, exchange: str | None, extra: str = "", params=()) -> str | None:
@@ -669,10 +783,86 @@ class Archive:
             contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
         )
 
+    def realised_liquidations(self, symbol, start, end, interval="1m", *, prefer=(), as_of=None) -> dict | None:
+        """Realised liquidation rows for the bars ``start <= open_time < end`` of ``interval``, as
+        :meth:`MarketFrame.with_liquidations` takes them, or None when the archive has none.
+
+        Kept apart from :meth:`market` on purpose (a separate point-in-time input). Source: the
+        ``liquidation_volume`` table when it holds the symbol (complete per-interval totals), else
+        events from ``liquidations`` (Binance's snapshot feed is throttled, so events undercount).
+        Namespaces listed in ``prefer`` win (then alphabetical); of a namespace's intervals the
+        one equal to the bar interval, else the coarsest dividing it, else the finest. Only rows
+        available (``ts + interval`` for volumes, ``ts`` for events) by the last bar's close and
+        ``as_of`` are returned. ``cover`` is the span the archive holds for that source (events:
+        whole UTC days, as Binance publishes them), also capped at ``as_of``.
+        """
+        ms = interval_ms(interval)
+        s_ms, e_ms = to_ms(start), to_ms(end)
+        last_close = e_ms + ms  # a bar opening just before end closes up to one interval later
+        cap = last_close if as_of is None else min(last_close, to_ms(as_of))
+        iv_table = _interval_table()
+
+        def rank(ns):
+            return (prefer.index(ns) if ns in prefer else len(prefer), ns)
+
+        vol = self.con.execute("SELECT DISTINCT source, interval FROM liquidation_volume WHERE symbol = ?",
+                               [symbol]).fetchall()
+        vol = [(src, iv) for src, iv in vol if iv in iv_table]
+        if vol:
+            src = min({v[0] for v in vol}, key=rank)
+            ivs = [iv_table[iv] for s_, iv in vol if s_ == src]
+            dividing = [x for x in ivs if ms % x == 0]
+            step = ms if ms in ivs else (max(dividing) if dividing else min(ivs))
+            name = next(k for k, v in iv_table.items() if v == step)
+            args = [src, symbol, name]
+            lo, hi = self.con.execute(
+                "SELECT min(ts), max(ts) FROM liquidation_volume WHERE source = ? AND symbol = ? AND interval = ?",
+                args).fetchone()
+            rows = self.con.execute(
+                "SELECT ts, ts + ? AS e, coalesce(long_usd, 0), coalesce(short_usd, 0) FROM liquidation_volume "
+                "WHERE source = ? AND symbol = ? AND interval = ? AND ts + ? > ? AND ts + ? <= ? ORDER BY e, ts",
+                [step, *args, step, s_ms, step, cap]).fetchnumpy()
+            cover = (int(lo), min(int(hi) + step, cap if as_of is not None else int(hi) + step))
+            label = f"liquidation_volume:{src}:{name}"
+            t = np.asarray(rows["ts"], np.int64)
+            e = np.asarray(rows["e"], np.int64)
+            cols = list(rows)
+            lu, su = np.asarray(rows[cols[2]], np.float64), np.asarray(rows[cols[3]], np.float64)
+        else:
+            exs = [r[0] for r in self.con.execute(
+                "SELECT DISTINCT exchange FROM liquidations WHERE symbol = ?", [symbol]).fetchall()]
+            if not exs:
+                return None
+            ex = min(exs, key=rank)
+            lo, hi = self.con.execute("SELECT min(ts), max(ts) FROM liquidations WHERE exchange = ? AND symbol = ?",
+                                      [ex, symbol]).fetchone()
+            rows = self.con.execute(
+                "SELECT ts, CASE WHEN side = 'long' THEN usd ELSE 0 END AS l, "
+                "CASE WHEN side = 'short' THEN usd ELSE 0 END AS s FROM liquidations "
+                "WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts <= ? AND usd IS NOT NULL ORDER BY ts",
+                [ex, symbol, s_ms, cap]).fetchnumpy()
+            day = 86_400_000
+            end_cover = (int(hi) // day + 1) * day
+            cover = (int(lo) // day * day, end_cover if as_of is None else min(end_cover, cap))
+            label = f"liquidations:{ex}"
+            t = np.asarray(rows["ts"], np.int64)
+            e = t
+            lu, su = np.asarray(rows["l"], np.float64), np.asarray(rows["s"], np.float64)
+        log.info("realised liquidations for %s from %s: %d rows, archive covers %s .. %s",
+                 symbol, label, len(t), cover[0], cover[1])
+        return {"time": t, "end": e, "long_usd": lu, "short_usd": su, "cover": cover, "source": label}
+
     def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        return self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange).fingerprint()
+        m = self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange)
+        # runs also carry the realised liquidations (liqbt.pipeline.attach_liquidations): same rows
+        rows = self.realised_liquidations(symbol, start, int(m.open_time[-1]) + 1, interval,
+                                          prefer=tuple(p for p in (exchange, oi_exchange) if p))
+        if rows is not None:
+            m = m.with_liquidations(rows["time"], rows["end"], rows["long_usd"], rows["short_usd"],
+                                    rows["cover"], rows["source"])
+        return m.fingerprint()
 
     def info(self) -> pd.DataFrame:
         """Per table, namespace, symbol (and interval/kind): rows, first/last time (UTC), the
@@ -729,25 +919,73 @@ def _interval_table() -> dict[str, int]:
     return dict(_INTERVALS_MS)
 
 
-def expand_paths(paths) -> list[Path]:
+def expand_paths(paths, skipped: list[str] | None = None) -> list[Path]:
     """Files under the given files/folders with an ingestible extension, sorted; ``.CHECKSUM``
-    siblings are skipped (they are verified with their zip)."""
+    siblings are skipped (they are verified with their zip). Other files found in folders are
+    appended to ``skipped`` (and logged); a folder with nothing to ingest is an InputError
+    saying what it holds."""
     out: list[Path] = []
+    skipped = [] if skipped is None else skipped
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INGESTIBLE)
+            try:
+                # hidden files and folders (.quarantine/ of `liqbt fetch`, .git, editor files)
+                # are never data: a quarantined zip must not come back in through its folder
+                found = sorted(f for f in p.rglob("*") if f.is_file()
+                               and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            except OSError as exc:
+                raise InputError(f"cannot list folder ({exc.strerror or exc})", where=str(p),
+                                 expected="a readable folder") from None
             # a `liqbt simulate` folder: ground_truth/ is the answer key for `validate`, not market data
-            truth = [f for f in found if _is_sim_ground_truth(f)]
+            truth = [f for f in found if f.suffix.lower() in INGESTIBLE and _is_sim_ground_truth(f)]
             if truth:
                 log.info("%s: skipped %d ground-truth files of `liqbt simulate` (use them with "
                          "`liqbt validate --ground-truth %s`)", p, len(truth), p)
-            out += [f for f in found if not _is_sim_ground_truth(f)]
+            found = [f for f in found if not _is_sim_ground_truth(f)]
+            good = [f for f in found if f.suffix.lower() in INGESTIBLE]
+            other = [str(f) for f in found if f.suffix.lower() not in INGESTIBLE
+                     and not (f.name.endswith(".CHECKSUM") and f.with_name(f.name[:-9]).is_file())]
+            if not good:
+                what = (f"holds {len(other)} file(s), none ingestible ({_sample(other)})" if other
+                        else "holds no files (hidden files and folders are ignored)")
+                raise InputError(f"nothing to ingest: folder {what}", where=str(p),
+                                 expected=f"files ending in {', '.join(sorted(INGESTIBLE))}")
+            if other:
+                log.warning("%s: skipped %d file(s) of no ingestible kind: %s", p, len(other), _sample(other))
+            out += good
+            skipped += other
         elif p.is_file():
             out.append(p)
+        elif p.exists():
+            raise InputError("not a regular file or folder", where=str(p), expected="a file or folder")
         else:
             raise InputError("no such file or folder", where=str(p))
     return out
+
+
+def _sample(names: list[str], k: int = 3) -> str:
+    shown = ", ".join(Path(n).name for n in names[:k])
+    return shown + (f", … {len(names) - k} more" if len(names) > k else "")
+
+
+def _warn_name_date(name: str, display: str, result: FileResult) -> None:
+    """Warn when the date in a Binance-style file name disagrees with the rows inside (a file
+    renamed or mixed up: ``…-2024-03-01.csv`` holding May)."""
+    parsed = formats.parse_binance_name(name)
+    if parsed is None or result.first_ts is None or result.status != "ingested":
+        return
+    day = parsed[2]
+    try:
+        start = pd.Timestamp(day + ("-01" if len(day) == 7 else ""), tz="UTC")
+    except ValueError:
+        return
+    end = start + (pd.DateOffset(months=1) if len(day) == 7 else pd.Timedelta(days=1))
+    lo = int(start.value // 1_000_000) - 86_400_000  # a day of slack either side
+    hi = int(end.value // 1_000_000) + 86_400_000
+    if result.first_ts < lo or result.last_ts >= hi:
+        log.warning("%s: file name says %s but its rows run %s → %s UTC", display, day,
+                    utc_text(result.first_ts), utc_text(result.last_ts))
 
 
 def _is_sim_ground_truth(f: Path) -> bool:
@@ -757,25 +995,57 @@ def _is_sim_ground_truth(f: Path) -> bool:
 def _verify_checksum(path: Path, sha: str) -> None:
     """Compare with the sibling ``<zip>.CHECKSUM`` (``<sha256>  <name>``) when present."""
     cs = path.with_name(path.name + ".CHECKSUM")
-    if not cs.is_file():
+    if not cs.exists():
         return
-    text = cs.read_text(errors="replace").split()
+    if not cs.is_file():
+        raise InputError("checksum path is not a file", where=str(cs),
+                         expected=f"a '<sha256>  {path.name}' file (or no .CHECKSUM at all)")
+    try:
+        text = cs.read_text(errors="replace").split()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", where=str(cs),
+                         expected="a readable .CHECKSUM file") from None
     if not text or text[0].lower() != sha:
         raise InputError(f"checksum mismatch: file sha256 {sha[:16]}…, {cs.name} says {(text or ['nothing'])[0][:16]}…",
                          where=str(path), expected="the sha256 in the .CHECKSUM file (re-download the zip)")
 
 
-def _extract_zip(path: Path, tmp: Path) -> Path:
-    """Extract the one CSV of a Binance archive zip into ``tmp``."""
+def _extract_zip(path: Path, tmp: Path, max_bytes: int = DEFAULT_MAX_UNZIPPED) -> Path:
+    """Extract the one CSV of a Binance archive zip into ``tmp``, stopping at ``max_bytes``
+    expanded (or a ZIP_MAX_RATIO expansion beyond ZIP_RATIO_MIN_BYTES): the declared size in
+    the zip may lie, so the bytes are counted while streaming."""
     try:
         with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if not n.endswith("/")]
-            if len(names) != 1:
-                raise InputError(f"zip holds {len(names)} files", where=str(path), expected="exactly one CSV")
-            target = tmp / Path(names[0]).name
-            with zf.open(names[0]) as src, target.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+            infos = [i for i in zf.infolist() if not i.filename.endswith("/")]
+            if len(infos) != 1:
+                raise InputError(f"zip holds {len(infos)} files", where=str(path), expected="exactly one CSV")
+            info = infos[0]
+            packed = max(path.stat().st_size, 1)
+
+            def too_big(n: int) -> InputError | None:
+                if n > max_bytes:
+                    return InputError(f"zip member {info.filename} expands beyond {max_bytes / 1e6:.0f} MB",
+                                      where=str(path), expected="a smaller file, or raise --max-unzipped MB")
+                if n > ZIP_RATIO_MIN_BYTES and n > ZIP_MAX_RATIO * packed:
+                    return InputError(f"zip member {info.filename} expands more than {ZIP_MAX_RATIO}x "
+                                      f"({packed} → over {n} bytes): a zip bomb, not an exchange file",
+                                      where=str(path), expected=f"an ordinary zip (under {ZIP_MAX_RATIO}x)")
+                return None
+
+            if err := too_big(info.file_size):
+                raise err
+            target = tmp / Path(info.filename).name
+            written = 0
+            try:
+                with zf.open(info) as src, target.open("wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if err := too_big(written):
+                            raise err
+                        dst.write(chunk)
+            except OSError as exc:
+                raise InputError(f"cannot extract into {tmp} ({exc.strerror or exc})", where=str(path),
+                                 expected="free space in $TMPDIR (or point TMPDIR at a larger disk)") from None
             return target
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
         raise InputError(f"truncated or corrupt zip ({exc})", where=str(path),

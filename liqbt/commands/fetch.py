@@ -6,6 +6,7 @@ import argparse
 
 from liqbt.archive import fetch as lib
 from liqbt.cli import add_db_option, resolve_db
+from liqbt.errors import InputError
 
 DEFAULT_KINDS = "klines_1m,markPriceKlines_1m,metrics,fundingRate"
 
@@ -82,6 +83,23 @@ def register(subparsers) -> None:
         default=3,
         help="retries after a transient HTTP/network error, with back-off (default: 3)",
     )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=lib.DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help=f"overall deadline per file, all attempts included (default: {lib.DEFAULT_DEADLINE:g}); "
+        f"a transfer delivering under {lib.STALL_BYTES} bytes in {lib.DEFAULT_STALL:g} s is "
+        "rejected as stalled",
+    )
+    p.add_argument(
+        "--max-size",
+        type=float,
+        default=lib.DEFAULT_MAX_BYTES / 1e6,
+        metavar="MB",
+        help="largest file accepted (also the cap when the server sends no Content-Length; "
+        f"default: {lib.DEFAULT_MAX_BYTES / 1e6:.0f})",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -90,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     # Check symbol, dates and kinds before creating an archive file for nothing.
     lib.plan_files(args.symbol, args.start, args.end, kinds, market=args.market)
+    lib.check_base_url(args.base_url)
+    for opt, value in (("--timeout", args.timeout), ("--max-size", args.max_size)):
+        if not value > 0:  # also NaN
+            raise InputError(repr(value), where=opt, expected="a positive number")
     archive = None
     if not args.download_only:
         from liqbt.archive.store import Archive
@@ -110,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             recheck=args.recheck,
             workers=args.workers,
             retries=args.retries,
+            deadline=args.timeout,
+            max_bytes=int(args.max_size * 1e6),
         )
     finally:
         close = getattr(archive, "close", None)

@@ -114,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
         if args.snapshot_every < 1:
             raise InputError("--snapshot-every must be >= 1", where="--snapshot-every")
         params = replace(params, snapshot_every=args.snapshot_every)
+    from liqbt.heatmap.timeframe import reconstruct_timeframe
+
     bar.set_postfix_str("map")
-    hm = reconstruct(market, params)
+    htf = reconstruct_timeframe(market, params)  # [heatmap].interval: draw the higher-bar map itself
+    hm, market = (reconstruct(market, params), market) if htf is None else (htf.heatmap, htf.market)
     bar.update()
     if len(hm.snapshot_times) == 0 and (args.png or args.html or args.at):
         raise InputError(f"no snapshot in the period ({len(market)} bars, snapshot_every="
@@ -129,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
         to_ms(data.start) if duration_ms(data.warmup) > 0 else None)
     hi = to_ms(args.draw_to, where="--to") if args.draw_to else None
     parquet = args.parquet or (None if (args.png or args.html) else f"{data.symbol}_heatmap.parquet")
-    print(f"{data.symbol} {data.interval}: {len(market)} bars {ms_to_iso(market.open_time[0])} → "
+    from liqbt.market import interval_name
+
+    print(f"{data.symbol} {interval_name(market.interval_ms)}: {len(market)} bars {ms_to_iso(market.open_time[0])} → "
           f"{ms_to_iso(market.open_time[-1] + market.interval_ms)}, {len(hm.snapshot_times)} snapshots, "
           f"predicted liquidations long {hm.pred[:, 0].sum():,.0f} USD / short {hm.pred[:, 1].sum():,.0f} USD")
     written = []

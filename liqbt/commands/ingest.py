@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--root", metavar="DIR", default=None,
                    help="folder the manifest globs are relative to (default: <repo>/../shared/data "
                    "or $LIQBT_DATA_ROOT)")
+    p.add_argument("--max-unzipped", type=float, default=None, metavar="MB",
+                   help="largest expanded size of a zip member (default: $LIQBT_MAX_UNZIPPED_MB or 1000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_db_option(p)
     p.set_defaults(func=run)
@@ -34,8 +36,11 @@ def run(args) -> int:
 
     if not args.paths and not args.dataset:
         raise InputError("nothing to ingest", expected="PATH... or --dataset FILE")
+    if args.max_unzipped is not None and not args.max_unzipped > 0:
+        raise InputError(f"{args.max_unzipped!r}", where="--max-unzipped", expected="a positive number of MB")
+    max_unzipped = int(args.max_unzipped * 1e6) if args.max_unzipped else None
     with Archive(resolve_db(args, writing=True)) as archive:
         report = archive.ingest(args.paths, dataset=args.dataset, root=args.root,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, max_unzipped=max_unzipped)
     print(report.summary())
     return 0

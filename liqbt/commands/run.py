@@ -20,6 +20,8 @@ def register(sub) -> None:
     )
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="run config TOML file(s)")
     p.add_argument("--out", help="run folder (only with a single CONFIG)")
+    p.add_argument("--force", action="store_true",
+                   help="write into --out even when it already holds files (they are overwritten)")
     p.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out and len(args.configs) > 1:
         raise InputError("--out takes a single CONFIG; use --runs-dir for several")
+    if args.out:
+        check_out_dir(Path(args.out), force=args.force)
     extra = [str(Path(p).resolve()) for p in args.strategy_path]
     cli = config_overrides(args)
     configs = []
@@ -55,6 +59,22 @@ def run(args: argparse.Namespace) -> int:
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
                             null_draws=args.null_draws, seed=args.seed)
         out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)
-        folder = write_run(result, out, html=not args.no_html)
+        try:
+            folder = write_run(result, out, html=not args.no_html)
+        except OSError as exc:
+            raise InputError(f"cannot write the run folder ({exc.strerror or exc})", where=str(out),
+                             expected="a writable folder with free space") from None
         print(summary_text(result, folder))
     return 0
+
+
+def check_out_dir(out: Path, *, force: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a folder already holding files (the user's own
+    config.toml or metrics.json would be overwritten) unless ``force``; checked before the run."""
+    from liqbt.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError("--out exists and is not a folder", where=str(out), expected="a new or empty folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError("--out folder is not empty", where=str(out),
+                         expected="a new or empty folder (or --force to overwrite its run files)")

@@ -223,6 +223,9 @@ class HeatmapParams:
     cluster_threshold: float = 1.25
     atr_period: int = 14
     sweep_half_life_hours: float = 8.0  # memory of swept notional behind features' "consumed"
+    # build the map on completed bars of this interval ("4h"; a multiple of [data].interval),
+    # aligned as-of to the execution bars; "" = the execution bars (liqbt.heatmap.timeframe)
+    interval: str = ""
 
     def validate(self) -> None:
         n = len(self.leverages)
@@ -241,6 +244,14 @@ class HeatmapParams:
         if self.snapshot_every < 0 or self.oi_lag < 0 or self.atr_period < 1:
             raise InputError("snapshot_every >= 0 (0 = hourly), oi_lag >= 0 and atr_period >= 1 required",
                              where="[heatmap]")
+        if self.interval:
+            from liqbt.market import interval_ms
+
+            try:
+                interval_ms(self.interval)
+            except InputError as exc:
+                raise InputError(f"unknown interval {self.interval!r}", where="[heatmap].interval",
+                                 expected=exc.expected) from None
         if not self.sweep_half_life_hours > 0:
             raise InputError("sweep_half_life_hours must be > 0 (inf = never forget)",
                              where="[heatmap].sweep_half_life_hours")

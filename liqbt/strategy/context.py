@@ -138,6 +138,52 @@ class StrategyContext:
     def lowest(self, n: int, source: str = "low") -> np.ndarray:
         return self._cached(("min", n, source), lambda: indicators.rolling_min(self._source(source), n))
 
+    # ---- order flow (taker-buy volume) and realised liquidations
+    def _taker_buy(self) -> np.ndarray:
+        tb = self.market.taker_buy_volume
+        if len(tb) and np.isnan(tb).all() and not self._cache.get("warned_taker"):
+            self._cache["warned_taker"] = True
+            log.warning(
+                "%s: the candles carry no taker-buy volume (freqtrade OHLCV and CoinGlass price "
+                "candles lack it; Binance klines have it), so ctx.volume_delta/cvd/cvd_divergence "
+                "are NaN and conditions on them never hold", self.market.symbol)
+        return tb
+
+    def volume_delta(self) -> np.ndarray:
+        """Signed taker volume per bar, ``2·taker_buy − volume`` (base units; NaN without
+        taker-buy volume)."""
+        return self._cached(("delta",), lambda: indicators.volume_delta(self.volume, self._taker_buy()))
+
+    def cvd(self, session: str | int | None = None, offset_ms: int = 0) -> np.ndarray:
+        """Cumulative volume delta at each bar's close. ``session`` ("1d", "4h", ms) restarts it
+        every session; None = one running sum from the first bar (its level depends on where the
+        data starts: compare changes, not levels). NaN without taker-buy volume."""
+        ms = 0 if session is None else (interval_ms(session) if isinstance(session, str) else int(session))
+        return self._cached(
+            ("cvd", ms, offset_ms),
+            lambda: indicators.cvd(self.open_time, self.volume, self._taker_buy(), ms, offset_ms),
+        )
+
+    def cvd_divergence(self, n: int = 20, margin: float = 0.0, session: str | int | None = None) -> np.ndarray:
+        """+1 where bar *t* makes a lower low than the ``n`` bars before it while the CVD holds
+        above that low's CVD by more than ``margin`` (absorption: a floor, not a trap), −1 for the
+        mirror at highs, 0 otherwise, NaN while undefined (see :func:`liqbt.indicators.cvd_divergence`)."""
+        return self._cached(
+            ("cvd_div", n, margin, session),
+            lambda: indicators.cvd_divergence(self.low, self.high, self.cvd(session), n, margin),
+        )
+
+    def liquidations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(long_usd, short_usd)`` realised liquidations that became known during each bar
+        (longs liquidated = price fell): events stamped inside the bar, aggregated intervals in
+        the bar where they end. 0 for a quiet bar the archive covers, NaN where it has none
+        (see :meth:`MarketFrame.liquidations_per_bar`)."""
+        if self.market.liq_cover is None and not self._cache.get("warned_liq"):
+            self._cache["warned_liq"] = True
+            log.warning("%s: no realised liquidations in the input (archive tables liquidations / "
+                        "liquidation_volume are empty for it): ctx.liquidations() is NaN", self.market.symbol)
+        return self._cached(("liq",), self.market.liquidations_per_bar)
+
     def record(self, name: str, values) -> None:
         """Keep an extra per-bar column (e.g. an intermediate condition) for the run report and
         for ``check-lookahead``, which compares it like a signal column."""

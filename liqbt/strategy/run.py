@@ -110,9 +110,9 @@ def compute_pipeline(
     if features_fn is not None:
         features = features_fn(market)
     if heatmap is None and features is None and heatmap_params is not None:
-        from liqbt.heatmap import reconstruct
+        from liqbt.heatmap.timeframe import reconstruct_on
 
-        heatmap = reconstruct(market, heatmap_params)
+        heatmap = reconstruct_on(market, heatmap_params)  # honours [heatmap].interval
     ctx = build_context(market, heatmap, features)
     return ctx, run_strategy(strategy, ctx)
 

@@ -95,7 +95,7 @@ class HeatmapCache:
 
     def get(self, market, fingerprint: str, params):
         """The heatmap of ``market`` (whose rows hash to ``fingerprint``) under ``params``."""
-        from liqbt.heatmap import reconstruct
+        from liqbt.heatmap.timeframe import reconstruct_on
 
         key = heatmap_key(fingerprint, params)
         if key in self._mem:
@@ -111,7 +111,7 @@ class HeatmapCache:
                 log.warning("heatmap cache file %s unreadable (%s); rebuilding", path, exc)
                 hm = None
         if hm is None:
-            hm = reconstruct(market, params)
+            hm = reconstruct_on(market, params)  # honours [heatmap].interval
             self.builds += 1
             if path is not None:
                 save_heatmap(hm, path)

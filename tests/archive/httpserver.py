@@ -6,7 +6,11 @@ the CDN in front of data.binance.vision, records every request, and can inject f
 * ``server.fail[path] = [503, 503]`` — answer the next requests for ``path`` with these codes;
 * ``server.cut[path] = n`` — on the next full GET of ``path``, send the headers for the whole
   file but only ``n`` bytes of body, then close the connection (a dropped download);
-* ``server.ignore_range = True`` — answer Range requests with the whole file (200).
+* ``server.ignore_range = True`` — answer Range requests with the whole file (200);
+* ``server.trickle[path] = (n, delay)`` — send the body ``n`` bytes at a time, ``delay`` s apart;
+* ``server.endless[path] = limit`` — answer 200 with no Content-Length and a body of junk that
+  goes on until the client hangs up (or ``limit`` bytes);
+* ``server.claim_length[path] = n`` — announce Content-Length ``n`` (whatever the file's size).
 
 Usage::
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -31,6 +36,9 @@ class ArchiveServer:
         self.fail: dict[str, list[int]] = {}
         self.cut: dict[str, int] = {}
         self.ignore_range = False
+        self.trickle: dict[str, tuple[int, float]] = {}
+        self.endless: dict[str, int] = {}
+        self.claim_length: dict[str, int] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -96,6 +104,8 @@ def _handler_for(server: ArchiveServer):
                 code = queue.pop(0) if queue else None
             if code is not None:
                 return self._error(code, path, rng)
+            if path in server.endless:
+                return self._endless(path, rng, server.endless[path])
             file = (server.root / path.lstrip("/")).resolve()
             if not file.is_file() or server.root not in file.parents:
                 return self._error(404, path, rng)
@@ -107,21 +117,22 @@ def _handler_for(server: ArchiveServer):
                     return self._error(400, path, rng)
                 start = int(m.group(1))
                 if start >= len(data):
+                    # recorded before answering: the client may look right after the response
+                    server.record(self.command, path, 416, rng)
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.record(self.command, path, 416, rng)
                     return
             status = 206 if start else 200
             chunk = data[start:]
+            server.record(self.command, path, status, rng)
             self.send_response(status)
             self.send_header("Content-Type", "application/zip")
-            self.send_header("Content-Length", str(len(chunk)))
+            self.send_header("Content-Length", str(server.claim_length.get(path, len(chunk))))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
-            server.record(self.command, path, status, rng)
             if not body:
                 return
             with server._lock:
@@ -131,6 +142,32 @@ def _handler_for(server: ArchiveServer):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if path in server.trickle:
+                n, delay = server.trickle[path]
+                try:
+                    for i in range(0, len(chunk), n):
+                        self.wfile.write(chunk[i:i + n])
+                        self.wfile.flush()
+                        time.sleep(delay)
+                except OSError:  # the client gave up
+                    pass
+                self.close_connection = True
+                return
             self.wfile.write(chunk)
+
+        def _endless(self, path: str, rng: str | None, limit: int) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            server.record(self.command, path, 200, rng)
+            self.close_connection = True
+            block, sent = b"A" * 65536, 0
+            try:
+                while sent < limit and self.command == "GET":
+                    self.wfile.write(block)
+                    sent += len(block)
+            except OSError:  # the client gave up
+                pass
 
     return Handler

@@ -97,7 +97,7 @@ def test_exact_duplicates_dropped_conflicts_rejected(tmp_path, seeded, capsys):
         res = ar.ingest([dup], progress=False).files[0]
         assert (res.rows, res.duplicates) == (5, 1)
     other = rows[3].split(",")
-    other[4] = "1.0"  # same open_time, different close
+    other[5] = "999.0"  # same open_time, different volume
     conflict = write_csv(tmp_path / "c" / "BTCUSDT-1m-2024-01-03.csv",
                          kline_rows(5, T0 + 2 * 86_400_000) + [rows[3], ",".join(other)], KLINE_HEADER)
     _cli_fails(seeded, conflict, capsys, f"{conflict}:7", "two different rows for the same key")

@@ -139,7 +139,7 @@ def test_liquidation_event_samples(real):
     assert len(cm) == 7 and (cm["side"] == "short").sum() == 3 and (cm["side"] == "long").sum() == 4
     assert ar.contract("binance", "BTCUSD_PERP") == ("inverse", 100.0)
     np.testing.assert_allclose(cm["usd"], cm["qty"] * 100)
-    tv = ar.liquidations("BTCUSDT", exchange="binance")
+    tv = ar.liquidations("BTCUSDT", "2023-11-01", "2023-12-01", exchange="binance")  # trivix's day
     assert len(tv) == 20 and (tv["side"] == "short").all()
     assert tv["ts"].iloc[0] == ms("2023-11-24 17:06:54.456")
 
@@ -178,3 +178,51 @@ def test_manifest_errors(tmp_path):
         load_manifest(p)
     p.write_text('[dataset]\nname = "x"\n[[source]]\nname = "a"\nglob = "nothing/*.csv"\ntable = "funding"\ntime = "t"\nexchange = "e"\nsymbol = "S"\n')
     assert main(["ingest", "--dataset", str(p), "--root", str(tmp_path), "--db", str(tmp_path / "d.duckdb")]) == 2
+
+
+def test_every_real_dataset_folder_has_a_manifest(shared_data):
+    """Each dataset folder of ../shared/data is matched by some manifest's glob."""
+    import tomllib
+
+    covered = set()
+    for m in MANIFESTS:
+        for src in tomllib.loads(m.read_text()).get("source", []):
+            covered.add(Path(src["glob"]).parts[0])
+    folders = {p.name for p in shared_data.iterdir() if p.is_dir()}
+    assert folders - covered == set()
+
+
+def test_forceorder_recorder_csv(real, shared_data):
+    """The course-recorder layout (FORMATS.md): headerless, USDT stripped, SELL = long
+    liquidated, fill price in average_price, usd recomputed as filled qty x fill price."""
+    ar, _ = real
+    rows = q(ar, "SELECT origin LIKE '%riftfern%', count(*), count(DISTINCT symbol), count_if(side = 'long'), "
+                 "count_if(side = 'short'), min(ts), max(ts) FROM liquidations "
+                 "WHERE origin LIKE '%course recorder%' GROUP BY 1 ORDER BY 1")
+    # PROVENANCE.md: riftfern 2,045 rows / 257 symbols / SELL 880 / BUY 1,165, 2025-12-27 14:31:23 → 12-28 20:43:47
+    assert rows[1][1:5] == (2045, 257, 880, 1165)
+    assert rows[1][5] // 1000 == ms("2025-12-27 14:31:23") // 1000
+    assert rows[1][6] // 1000 == ms("2025-12-28 20:43:47") // 1000
+    # BandsThoBaby: 456 + 385 rows, 2024-08-17 11:58:23 → 2024-08-18 09:47:08
+    assert rows[0][1] == 456 + 385
+    assert rows[0][5] // 1000 == ms("2024-08-17 11:58:23") // 1000 and rows[0][6] // 1000 == ms("2024-08-18 09:47:08") // 1000
+    # symbols: BTC → BTCUSDT, USDC perps and the rows that kept USDT unchanged, no USDTUSDT
+    syms = {r[0] for r in q(ar, "SELECT DISTINCT symbol FROM liquidations WHERE origin LIKE '%course recorder%'")}
+    assert {"BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDC", "RAREUSDT"} <= syms
+    assert not [s for s in syms if s.endswith("USDTUSDT") or s in ("BTC", "ETH")]
+    # the first riftfern line: ME,BUY,...,4500.0,0.2139000,0.2108477,FILLED,1032.0,4500.0,1766845883281,962.55
+    first = ar.liquidations("MEUSDT", exchange="binance").iloc[0]
+    assert first["ts"] == 1766845883281 and first["side"] == "short"
+    assert first["price"] == pytest.approx(0.2139) and first["avg_price"] == pytest.approx(0.2108477)
+    assert first["qty"] == 4500 and first["filled_qty"] == 4500
+    assert first["usd"] == pytest.approx(4500 * 0.2108477)  # not the file's 962.55 (= last fill x p)
+    # a BUY (short liquidated) order is priced above its fill, a SELL below: price is p, fill is ap
+    sides = q(ar, "SELECT side, avg(sign(price - avg_price)) FROM liquidations "
+                  "WHERE origin LIKE '%course recorder%' GROUP BY 1 ORDER BY 1")
+    assert sides[0][0] == "long" and sides[0][1] < -0.9 and sides[1][0] == "short" and sides[1][1] > 0.9
+    # riftfern overlaps the 10-symbol 5m candles: every BTC event's fill lies inside its 5m bar
+    btc = ar.liquidations("BTCUSDT", "2025-12-27", "2025-12-29", exchange="binance")
+    c5 = ar.candles("BTCUSDT", "2025-12-27", "2025-12-29", "5m", exchange="binance")
+    assert len(btc) == 6
+    bar = c5.set_index("open_time").loc[(btc["ts"] // 300_000 * 300_000).to_numpy()]
+    assert ((btc["avg_price"].to_numpy() >= bar["low"].to_numpy()) & (btc["avg_price"].to_numpy() <= bar["high"].to_numpy())).all()

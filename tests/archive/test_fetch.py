@@ -670,3 +670,91 @@ def test_mark_price_klines_land_as_mark_candles(tmp_path, db_path):
         "trade": 1440,
         "mark": 1440,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile servers and arguments (issue #16)
+# ---------------------------------------------------------------------------------------------
+
+
+def _cli_fetch(tmp_path, *extra):
+    return main(["fetch", "binance", "--symbol", "BTCUSDT", "--start", "2024-01-30", "--end", "2024-01-30",
+                 "--kinds", "klines_1m", "--download-only", "--no-progress",
+                 "--dest", str(tmp_path / "dl"), *extra])
+
+
+@pytest.mark.parametrize("url", ["notaurl", "file:///etc", "ftp://example.com/x", "http://", "http://h:port/"])
+def test_cli_base_url_must_be_http(tmp_path, capsys, url):
+    assert _cli_fetch(tmp_path, "--base-url", url) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--base-url" in err and repr(url) in err, err
+    assert not (tmp_path / "dl").exists()  # nothing read, nothing written
+
+
+def test_trickling_server_hits_the_stall_detector(server, tmp_path):
+    f = um("klines_1m", "2024-01-30")
+    server.trickle["/" + f.path] = (10, 0.05)  # 200 B/s: far below 1 KiB per window
+    t0 = datetime.now()
+    rep = _fetch(server, tmp_path / "dl", start="2024-01-30", end="2024-01-30", kinds=["klines_1m"], stall=0.5)
+    assert (datetime.now() - t0).total_seconds() < 10
+    (res,) = rep.results
+    assert res.status == REJECTED and "stalled" in res.detail and f.name in res.detail
+    assert rep.exit_code == 2
+
+
+def test_overall_deadline_per_file(server, tmp_path, capsys):
+    f = um("klines_1m", "2024-01-30")
+    server.trickle["/" + f.path] = (4096, 0.2)  # 20 KB/s: not a stall, but slow
+    assert _cli_fetch(tmp_path, "--base-url", server.url, "--timeout", "0.5") == 2
+    out = capsys.readouterr().out
+    assert "not complete after 0.5 s" in out and f.name in out, out
+    assert not (tmp_path / "dl" / f.path).exists()  # never handed to ingest
+
+
+def test_endless_body_is_capped_and_removed(server, tmp_path):
+    f = um("klines_1m", "2024-01-30")
+    server.endless["/" + f.path] = 200 << 20
+    dest = tmp_path / "dl"
+    rep = _fetch(server, dest, start="2024-01-30", end="2024-01-30", kinds=["klines_1m"], max_bytes=2 << 20)
+    (res,) = rep.results
+    assert res.status == REJECTED and "larger than" in res.detail
+    leftovers = [p for p in dest.rglob("*") if p.is_file() and p.name.startswith(f.name)]
+    assert [p.name for p in leftovers] == [f.name + ".CHECKSUM"]  # no .part, no quarantine copy
+    assert not (dest / QUARANTINE_DIR).exists()
+
+
+def test_content_length_above_the_ceiling_is_refused(server, tmp_path):
+    f = um("klines_1m", "2024-01-30")
+    server.claim_length["/" + f.path] = 50 << 20
+    rep = _fetch(server, tmp_path / "dl", start="2024-01-30", end="2024-01-30", kinds=["klines_1m"], max_bytes=1 << 20)
+    (res,) = rep.results
+    assert res.status == REJECTED and "Content-Length" in res.detail
+    assert not list((tmp_path / "dl").rglob("*.part"))
+
+
+def test_oversized_checksum_file_is_refused(server, remote, tmp_path):
+    f = um("fundingRate", "2024-01")
+    server.endless["/" + f.path + ".CHECKSUM"] = 10 << 20
+    rep = _fetch(server, tmp_path / "dl", start="2024-01-01", end="2024-01-31", kinds=["fundingRate"])
+    (res,) = rep.results
+    assert res.status == REJECTED and "larger than" in res.detail
+
+
+def test_concurrent_fetch_into_one_dest_is_refused(server, tmp_path, capsys):
+    from liqbt.archive.fetch import DestLock
+
+    dest = tmp_path / "dl"
+    with DestLock(dest):  # another fetch holds the folder
+        assert _cli_fetch(tmp_path, "--base-url", server.url) == 2
+        err = capsys.readouterr().err.strip()
+        assert "another `liqbt fetch`" in err and str(dest) in err and len(err.splitlines()) == 1
+    assert not list(dest.rglob("*.zip"))
+    assert _cli_fetch(tmp_path, "--base-url", server.url) == 0  # released: works again
+
+
+@pytest.mark.parametrize(("opt", "value"), [("--timeout", "0"), ("--timeout", "nan"), ("--max-size", "-5")])
+def test_cli_deadline_and_size_must_be_positive(tmp_path, capsys, opt, value):
+    assert _cli_fetch(tmp_path, opt, value) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and opt in err and "positive" in err, err
+    assert not (tmp_path / "dl").exists()

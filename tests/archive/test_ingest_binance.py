@@ -11,13 +11,17 @@ from liqbt.cli import main
 
 from .binance_fixtures import (
     DAY_MS,
+    KLINE_HEADER,
     T0,
     aggtrades_zip,
     force_order_jsonl,
     funding_zip,
+    kline_rows,
     klines_zip,
     liqsnap_zip,
     metrics_zip,
+    write_csv,
+    zip_with_checksum,
 )
 
 
@@ -57,8 +61,11 @@ def test_ingest_um_folder_every_kind(um_tree, db_path):
 
 
 def test_idempotent_and_overlap(tmp_path, db_path):
-    a = klines_zip(tmp_path / "a", n=100)
-    b = klines_zip(tmp_path / "b", n=150, start_ms=T0 + 50 * 60_000, seed=0, day="2024-01-01")
+    # a = bars 0-99, b = bars 50-199 of one series (overlapping bars identical, as in a
+    # re-published file; different values for one key are a conflict, see test_hostile)
+    rows = kline_rows(200, T0, seed=0)
+    a = zip_with_checksum(write_csv(tmp_path / "a" / "BTCUSDT-1m-2024-01-01.csv", rows[:100], KLINE_HEADER))
+    b = zip_with_checksum(write_csv(tmp_path / "b" / "BTCUSDT-1m-2024-01-01.csv", rows[50:], KLINE_HEADER))
     with Archive(db_path) as ar:
         assert ar.ingest([a], progress=False).rows == 100
         again = ar.ingest([a], progress=False)

@@ -63,6 +63,9 @@ def main() -> dict:
     warmup = time.perf_counter() - t0
 
     t_core, hm = _best(lambda: reconstruct(market, p_core))
+    # the model before issue #10 (leverage tiers, no churn) in the same run: what churn costs
+    p_before = HeatmapParams(features=False, snapshot_every=60, distance_model="tiers", churn=0.0)
+    t_before, _ = _best(lambda: reconstruct(market, p_before))
     t_feat, hm_f = _best(lambda: reconstruct(market, p_feat), repeat=2)
     peak_core_mb = _peak_rss_mb(False)
     peak_feat_mb = _peak_rss_mb(True)
@@ -84,6 +87,8 @@ def main() -> dict:
         "snapshot_width_bins": int(hm.snapshots_long.shape[1]),
         "first_call_s": round(warmup, 3),
         "year_core_s": round(t_core, 3),
+        "year_core_before_issue10_s": round(t_before, 3),
+        "core_vs_before_x": round(t_core / t_before, 2),
         "year_with_features_s": round(t_feat, 3),
         "features_cost_x_core": round(t_feat / t_core, 1),
         "target_core_s": 0.5,

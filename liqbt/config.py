@@ -64,6 +64,45 @@ class StrategySpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class NullSpec:
+    """``[null]``: the random-entry null control every run reports (docs/honest-statistics.md).
+
+    ``method``: ``"shift"`` (default; the real entries circularly shifted by a random number of
+    whole days), ``"uniform"`` (random entries over the whole window) or ``"same_day"`` (the
+    legacy, biased method, kept for comparison). ``draws``: replays (0 skips the null control).
+    """
+
+    method: str = "shift"
+    draws: int = 200
+
+    def validate(self, where: str = "[null]") -> None:
+        from liqbt.stats import NULL_METHODS
+
+        if self.method not in NULL_METHODS:
+            raise InputError(f"{self.method!r} is not a null method", where=f"{where}.method",
+                             expected=" | ".join(NULL_METHODS))
+        if self.draws < 0:
+            raise InputError(f"{self.draws} draws", where=f"{where}.draws", expected="draws >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChecksSpec:
+    """``[checks]``: the guards every run applies.
+
+    ``lookahead``: re-run the strategy on data cut at a few bars and stop (exit 3) when a past
+    value changes (``--no-lookahead-check`` overrides). ``min_trades``: metrics computed on fewer
+    trades than this (per run, per walk-forward window) are flagged as too small a sample.
+    """
+
+    lookahead: bool = True
+    min_trades: int = 30
+
+    def validate(self, where: str = "[checks]") -> None:
+        if self.min_trades < 0:
+            raise InputError(f"{self.min_trades}", where=f"{where}.min_trades", expected="min_trades >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """A whole ``liqbt run`` config, resolved: every section holds its full defaults.
 
@@ -100,10 +139,20 @@ class RunConfig:
     def hash(self) -> str:
         return config_hash(self.to_mapping())
 
+    @property
+    def null(self) -> NullSpec:
+        """The ``[null]`` section (defaults when absent)."""
+        return from_mapping(NullSpec, self.extra.get("null", {}), where=f"{self.source} [null]")
+
+    @property
+    def checks(self) -> ChecksSpec:
+        """The ``[checks]`` section (defaults when absent)."""
+        return from_mapping(ChecksSpec, self.extra.get("checks", {}), where=f"{self.source} [checks]")
+
 
 # Sections other commands own (sweep, validation) are kept verbatim in ``extra`` and validated
 # by the command that reads them.
-_EXTRA_SECTIONS = ("sweep", "validation", "simulate")
+_EXTRA_SECTIONS = ("sweep", "validation", "simulate", "null", "checks")
 _TOP_KEYS = ("name", "description", "data", "heatmap", "strategy", "backtest") + _EXTRA_SECTIONS
 
 
@@ -156,6 +205,8 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
             errors.append(exc)
     raise_all(errors)
     extra = {k: raw[k] for k in _EXTRA_SECTIONS if k in raw}
+    from_mapping(NullSpec, extra.get("null", {}), where=f"{source} [null]")  # fail early, naming the key
+    from_mapping(ChecksSpec, extra.get("checks", {}), where=f"{source} [checks]")
     return RunConfig(
         name=name, description=str(raw.get("description", "")), data=data, strategy=strategy,
         heatmap=heatmap, backtest=backtest, strategy_params=params, source=source, extra=extra,

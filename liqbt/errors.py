@@ -69,3 +69,10 @@ def raise_all(errors: list[InputError]) -> None:
 
 class ArchiveLockedError(InputError):
     """The DuckDB file is held by another writer."""
+
+
+class LookaheadError(LiqbtError):
+    """A run's strategy uses data from later bars (``liqbt run``'s look-ahead guard, exit 3, the
+    same code as ``liqbt check-lookahead``)."""
+
+    exit_code = 3

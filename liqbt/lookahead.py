@@ -7,13 +7,16 @@ column that differs is reported with the first bar where it differs:
 
 * ``signal`` columns: long/short entry and exit, break-even flags;
 * ``stop`` columns: stop price, take-profit, stop updates, trailing distance;
+* ``order`` columns: entry type and price, expiry, partial take-profits, scale-in, break-even
+  trigger (docs/orders.md);
 * ``feature`` columns: the heatmap's cluster features (a difference there is a liqbt bug unless
   you supplied the features yourself);
 * ``record`` columns: anything the strategy stored with ``ctx.record``.
 
-Cut points: ``n_cuts`` evenly spaced ones, plus ``entry_cuts`` cuts placed right after entry bars
-of the full run (the last kept bar is the entry bar), because a signal that peeks one bar ahead
-only changes when the data ends right there.
+Cut points (:func:`choose_cuts`): evenly spaced ones; cuts right after entry bars (and other
+signal events) of the full run, the last kept bar being the entry bar, because a signal that
+peeks one bar ahead only changes when the data ends right there; and cuts at random bars
+without an entry, where a leak that *invents* entries shows.
 
 >>> from liqbt.strategy import Strategy, example_market
 >>> from liqbt.signals import Signals
@@ -49,6 +52,10 @@ __all__ = ["Finding", "LookaheadReport", "check_lookahead", "choose_cuts"]
 
 SIGNAL_COLUMNS = ("long_entry", "short_entry", "long_exit", "short_exit", "breakeven")
 STOP_COLUMNS = ("stop_price", "take_profit", "stop_update", "trail_pct")
+ORDER_COLUMNS = (
+    "entry_type", "entry_price", "expire_bars", "tp1_price", "tp1_frac", "tp2_price", "tp2_frac",
+    "add_price", "add_frac", "be_trigger",
+)
 
 FIX_HINT = (
     "The value at that bar used data from later bars. Look for: shift(-k) or x[t + 1]; centred "
@@ -75,7 +82,7 @@ class Finding:
     """First bar where one column differs between the full run and a cut run."""
 
     column: str
-    kind: str  # "signal" | "stop" | "feature" | "record"
+    kind: str  # "signal" | "stop" | "order" | "feature" | "record"
     cut: int  # bars kept in the cut run
     bar: int  # first differing bar (< cut)
     time: str
@@ -158,27 +165,51 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def choose_cuts(n_bars: int, entry_bars: np.ndarray, n_cuts: int = 4, entry_cuts: int = 6, min_bars: int = 20) -> list[int]:
-    """Cut sizes (bars kept): ``n_cuts`` evenly spaced in ``[max(min_bars, n/10), n)`` and
-    ``entry_cuts`` right after entry bars spread over the run.
+def choose_cuts(n_bars: int, entry_bars: np.ndarray, n_cuts: int = 6, entry_cuts: int = 12,
+                min_bars: int = 20, *, event_bars: np.ndarray | None = None, random_cuts: int = 6,
+                seed: int = 0) -> list[int]:
+    """Cut sizes (bars kept), sorted and distinct:
 
-    >>> choose_cuts(1000, np.array([500, 700]), n_cuts=2, entry_cuts=2)
+    * ``n_cuts`` evenly spaced in ``[max(min_bars, n/10), n)``;
+    * ``entry_cuts`` right after entry bars spread over the run (the entry bar is the last one
+      kept: a signal that peeks k bars ahead loses its future there, whatever k);
+      when ``event_bars`` (exits, stop moves...) are given, a third of these go right after them;
+    * ``random_cuts`` at seeded random bars *without* an entry: a leak that invents an entry
+      where the full run has none (``np.roll(x, -1)`` wraps the first bar to the end) only shows
+      on such a cut.
+
+    >>> choose_cuts(1000, np.array([500, 700]), n_cuts=2, entry_cuts=2, random_cuts=0)
     [400, 501, 700, 701]
+    >>> len(choose_cuts(1000, np.array([500, 700]), n_cuts=2, entry_cuts=2, random_cuts=3))
+    7
     """
     out: list[int] = []
     lo = max(min_bars, n_bars // 10)
     if n_bars - 1 > lo and n_cuts > 0:
         out += [int(c) for c in np.linspace(lo, n_bars, n_cuts + 2)[1:-1].round()]
+
+    def after(bars: np.ndarray | None, k: int) -> list[int]:
+        if bars is None or k <= 0:
+            return []
+        bars = np.asarray(bars, dtype=np.int64)
+        bars = bars[(bars + 1 >= min_bars) & (bars + 1 < n_bars)]
+        if not len(bars):
+            return []
+        pick = np.unique(np.linspace(0, len(bars) - 1, min(k, len(bars))).round().astype(int))
+        return [int(e) + 1 for e in bars[pick]]
+
     entries = np.asarray(entry_bars, dtype=np.int64)
-    entries = entries[(entries + 1 >= min_bars) & (entries + 1 < n_bars)]
-    if len(entries) and entry_cuts > 0:
-        pick = np.unique(np.linspace(0, len(entries) - 1, min(entry_cuts, len(entries))).round().astype(int))
-        out += [int(e) + 1 for e in entries[pick]]
-    seen: list[int] = []
-    for c in out:
-        if c not in seen and 0 < c < n_bars:
-            seen.append(c)
-    return sorted(seen)
+    n_event = entry_cuts // 3 if event_bars is not None and len(event_bars) else 0
+    out += after(entries, entry_cuts - n_event)
+    if n_event:
+        others = np.setdiff1d(np.asarray(event_bars, dtype=np.int64), entries)
+        out += after(others, n_event)
+    if random_cuts > 0 and n_bars - 1 > min_bars:
+        rng = np.random.default_rng(seed)
+        free = np.setdiff1d(np.arange(lo - 1, n_bars - 1), entries)  # no shorter than the even cuts
+        if len(free):
+            out += [int(b) + 1 for b in rng.choice(free, min(random_cuts, len(free)), replace=False)]
+    return sorted({c for c in out if 0 < c < n_bars})
 
 
 def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndarray]]:
@@ -187,6 +218,9 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
         cols[name] = ("signal", np.asarray(getattr(sig, name)))
     for name in STOP_COLUMNS:
         cols[name] = ("stop", np.asarray(getattr(sig, name)))
+    for name in ORDER_COLUMNS:  # resting orders, partial exits, break-even trigger
+        if getattr(sig, name, None) is not None:
+            cols[name] = ("order", np.asarray(getattr(sig, name)))
     for name in ctx.features.columns:
         cols[str(name)] = ("feature", ctx.features[name].to_numpy())
     for name, values in ctx.records.items():
@@ -212,6 +246,12 @@ def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
+def _event_bars(sig: Signals) -> np.ndarray:
+    """Bars where any signal column other than an entry is active (exits, stop moves)."""
+    active = sig.long_exit | sig.short_exit | sig.breakeven | ~np.isnan(sig.stop_update)
+    return np.flatnonzero(active)
+
+
 def check_lookahead(
     market: MarketFrame,
     strategy: Strategy,
@@ -219,33 +259,48 @@ def check_lookahead(
     heatmap_params: Any = None,
     features_fn: Any = None,
     cuts: list[int] | None = None,
-    n_cuts: int = 4,
-    entry_cuts: int = 6,
+    n_cuts: int = 6,
+    entry_cuts: int = 12,
+    random_cuts: int = 6,
     progress: bool = False,
+    heatmap: Any = None,
+    heatmap_for_cut: Any = None,
+    full: tuple[StrategyContext, Signals] | None = None,
 ) -> LookaheadReport:
     """Run the pipeline on ``market`` and on truncated copies; report columns that peek.
 
-    ``heatmap_params`` reconstructs the heatmap on every cut (what ``liqbt run`` does);
-    ``features_fn(market) -> DataFrame`` replaces it (tests); with neither, features are NaN.
+    ``heatmap_params`` reconstructs the heatmap on every cut (what ``check-lookahead`` does, so
+    the heatmap features are checked too); ``heatmap`` + ``heatmap_for_cut(n)`` instead use one
+    reconstruction and its first ``n`` bars per cut (the fast check inside ``liqbt run``: the
+    heatmap is point-in-time by its own tests); ``features_fn(market) -> DataFrame`` replaces it
+    (tests); with none, features are NaN. ``full`` passes the full run's ``(ctx, signals)`` when
+    they are already computed.
     """
     kw = {"features_fn": features_fn}
-    ctx_full, sig_full = compute_pipeline(market, heatmap_params, strategy, **kw)
-    full = _columns(ctx_full, sig_full)
+    if full is None:
+        full = compute_pipeline(market, heatmap_params, strategy, heatmap=heatmap, **kw)
+    ctx_full, sig_full = full
+    full_cols = _columns(ctx_full, sig_full)
     entry_bars = np.flatnonzero(sig_full.long_entry | sig_full.short_entry)
     if cuts is None:
-        cuts = choose_cuts(len(market), entry_bars, n_cuts=n_cuts, entry_cuts=entry_cuts)
+        cuts = choose_cuts(len(market), entry_bars, n_cuts=n_cuts, entry_cuts=entry_cuts,
+                           event_bars=_event_bars(sig_full), random_cuts=random_cuts)
     report = LookaheadReport(
         strategy=strategy.name, module=type(strategy).source(), n_bars=len(market), cuts=list(cuts),
         total_entries=len(entry_bars),
     )
-    for _, (kind, _) in full.items():
+    for _, (kind, _) in full_cols.items():
         report.columns_checked[kind] = report.columns_checked.get(kind, 0) + 1
     earliest: dict[str, Finding] = {}
     failed: dict[str, int] = {}
     index = ctx_full.index
     for n in tqdm(cuts, desc=f"check-lookahead {strategy.name}", unit="cut", disable=not progress):
         try:
-            ctx_cut, sig_cut = compute_pipeline(market.truncate(n), heatmap_params, strategy, **kw)
+            cut_market = market.truncate(n)
+            if heatmap_for_cut is not None:
+                ctx_cut, sig_cut = compute_pipeline(cut_market, None, strategy, heatmap=heatmap_for_cut(n), **kw)
+            else:
+                ctx_cut, sig_cut = compute_pipeline(cut_market, heatmap_params, strategy, **kw)
         except LiqbtError as exc:
             raise StrategyError(
                 f"check-lookahead: the pipeline failed on the first {n} bars "
@@ -254,7 +309,9 @@ def check_lookahead(
                 module_path=type(strategy).source(),
             ) from exc
         cut_cols = _columns(ctx_cut, sig_cut)
-        for name, (kind, values) in full.items():
+        for name, (kind, values) in full_cols.items():
+            if name not in cut_cols and kind == "record":
+                continue  # recorded only once there is enough history (a short prefix): not a leak
             if name not in cut_cols:
                 bar = 0
                 f = Finding(name, kind, n, bar, index[bar].isoformat(), "present", "missing")

@@ -21,13 +21,14 @@ from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
+from liqbt.guards import data_warnings, lookahead_guard
 from liqbt.market import MarketFrame
 from liqbt.signals import Signals, slice_signals
 from liqbt.timeutil import duration_ms, to_ms
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load data", "heatmap", "strategy", "backtest", "null control", "validation")
+STAGES = ("load data", "heatmap", "strategy", "look-ahead check", "backtest", "null control", "validation")
 NULL_DRAWS = 200
 
 
@@ -47,6 +48,7 @@ class RunResult:
     records: dict[str, Any] = field(default_factory=dict)
     warmup_bars: int = 0
     seed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def plot(self):
         """The run as a plotly figure (what report.html shows): candles over the point-in-time
@@ -140,11 +142,14 @@ def slice_heatmap(heatmap, lo: int, hi: int):
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,
-               null_draws: int = NULL_DRAWS, seed: int = 0) -> RunResult:
+               null_draws: int | None = None, seed: int = 0, lookahead: bool | None = None) -> RunResult:
     """Run one configured backtest and return a :class:`RunResult` (nothing is written).
 
-    ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`,
-    seeded by ``seed``) give the edge-over-chance p-value stored in the metrics; 0 skips them.
+    ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`
+    with ``[null].method``, seeded by ``seed``; default ``[null].draws``) give the edge-over-chance
+    p-value stored in the metrics; 0 skips them. ``lookahead`` (default ``[checks].lookahead``)
+    runs the fast look-ahead guard (:func:`liqbt.guards.lookahead_guard`, exit 3 on a leak).
+    Data problems are collected in ``RunResult.warnings`` (:func:`liqbt.guards.data_warnings`).
     """
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
@@ -165,18 +170,34 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         with stages.stage("heatmap"):
             heatmap_full, validation_inputs = _build_heatmap(full, config, n_warm)
             heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
+        warnings = data_warnings(config, full, market, heatmap_full, n_warm, strategy)
         with stages.stage("strategy"):
             # indicators and features run over the warm-up too; trading starts at [data].start
             ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full)
             signals = slice_signals(signals_full, n_warm, len(full)) if n_warm else signals_full
+        # ---- look-ahead guard (issue #11): a leaky strategy stops here with exit 3
+        checks = config.checks
+        lookahead_info: dict[str, Any] = {"ok": None, "skipped": True}
+        if checks.lookahead if lookahead is None else lookahead:
+            with stages.stage("look-ahead check"):
+                lookahead_info = lookahead_guard(
+                    full, strategy, heatmap_full, lambda n: slice_heatmap(heatmap_full, 0, n), ctx, signals_full)
+        else:
+            warnings.append("look-ahead check skipped (--no-lookahead-check or [checks].lookahead = false): "
+                            "nothing tested whether the strategy uses later data")
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)
         with stages.stage("null control"):
             from liqbt.stats import null_control
 
-            null = null_control(market, signals, config.backtest, draws=null_draws, seed=seed)
+            nspec = config.null
+            draws = nspec.draws if null_draws is None else null_draws
+            null = null_control(market, signals, config.backtest, draws=draws, seed=seed, method=nspec.method)
             result.metrics["null_control"] = null
             result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")
+        add_sample_stats(result.metrics, result.sim, market, checks.min_trades, seed=seed)
+        result.metrics["lookahead_check"] = lookahead_info
+        result.metrics["warnings"] = warnings
         with stages.stage("validation"):
             validation = _validation_scores(*(validation_inputs or (heatmap, market)), archive, config)
     finally:
@@ -187,8 +208,16 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         config=config, market=market, heatmap=heatmap, signals=signals, backtest=result,
         validation=validation, fingerprint=fingerprint, db=str(getattr(archive, "path", db)),
         timings=stages.timings, records={k: v[n_warm:] for k, v in getattr(ctx, "records", {}).items()},
-        warmup_bars=n_warm, seed=seed,
+        warmup_bars=n_warm, seed=seed, warnings=warnings,
     )
+
+
+def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trades: int, seed: int = 0) -> None:
+    """Small-sample flag and bootstrap intervals of Sharpe and return (issue #11) into ``metrics``."""
+    from liqbt.stats import sample_stats
+
+    metrics.update(sample_stats(sim.equity, sim.init_cash, len(sim.trades_i), market.interval_ms,
+                                min_trades=min_trades, seed=seed))
 
 
 def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int):

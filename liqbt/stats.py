@@ -275,12 +275,38 @@ def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: 
 
 
 # --------------------------------------------------------------------------- null control
+#
+# Why not "a random bar of the same UTC day" (the method before issue #11): a random entry
+# placed *before* the real signal can catch the very move that triggered it, so the null of a
+# momentum entry is optimistic and that of a fade entry pessimistic (measured on driftless random
+# walks: 22 % of fade runs had p < 0.05, 1.3 % of momentum runs). And random entries that land
+# inside an open null position were dropped or reversed it, so the null had fewer trades than the
+# strategy and too narrow a spread.
+#
+# The methods below place null entries *in time order*, each one only after the previous null
+# position is closed, and choose every bar with information available at that bar only (the
+# random offset or gap, the exits of earlier null trades). Under zero edge the future after any such
+# bar is distributed as after the real signals, which is what makes the p-values uniform
+# (benchmarks/bench_null.py measures it; tests/test_null_calibration.py checks a smaller case).
+
+NULL_METHODS = ("shift", "uniform", "same_day")
+DEFAULT_NULL_METHOD = "shift"
+NULL_METHOD_TEXT = {
+    "uniform": "random entries over the whole trading window, placed in time order after the previous "
+               "null position closed; same count, sides, stop/TP distances, trailing stop and signal exits",
+    "shift": "the real signal bars circularly shifted by a random offset (whole days ± 30 min, at least a "
+             "tenth of the window), an entry that lands inside an open null position waits until it closes; "
+             "same count, sides, "
+             "stop/TP distances, trailing stop and signal exits",
+    "same_day": "LEGACY, biased (see docs/honest-statistics.md): a random bar of the same UTC day as each "
+                "real signal; entries inside an open null position are dropped",
+}
 
 
 @njit(cache=True)
 def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
-    """For each original signal bar, a random bar of the same UTC day (``day_start[k] <= bar <
-    day_end[k]``, never the last bar of the data), distinct within the draw where possible."""
+    """``same_day`` method (legacy): for each original signal bar, a random bar of the same UTC
+    day (``day_start[k] <= bar < day_end[k]``, never the last bar), distinct where possible."""
     np.random.seed(seed)
     k = len(sig_bars)
     out = np.empty(k, dtype=np.int64)
@@ -301,9 +327,111 @@ def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
     return out
 
 
-def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit):
+@njit(cache=True)
+def exit_bar_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, long_exit, short_exit):
+    """Bar on which a position signalled at bar ``b`` (filled at the open of ``b + 1``) is closed
+    by its stop, take-profit, trailing stop or a signal exit (``n - 1`` if none): the kernel's
+    rules, less liquidation and fees, which can only close it *earlier*. Used to keep null
+    positions from overlapping; the null's P&L itself comes from the real kernel."""
+    n = len(close)
+    ref = close[b]
+    stop = ref * (1.0 + stop_frac)  # NaN when the trade had no stop: comparisons stay False
+    tp = ref * (1.0 + tp_frac)
+    if b + 1 >= n:
+        return n - 1
+    ext = open_[b + 1]
+    for i in range(b + 1, n):
+        if i >= b + 2 and ((side > 0 and long_exit[i - 1]) or (side < 0 and short_exit[i - 1])):
+            return i
+        eff = stop
+        if side > 0:
+            if trail == trail:
+                t = ext * (1.0 - trail)
+                if not (eff >= t):
+                    eff = t
+            if low[i] <= eff or high[i] >= tp:
+                return i
+            if high[i] > ext:
+                ext = high[i]
+        else:
+            if trail == trail:
+                t = ext * (1.0 + trail)
+                if not (eff <= t):
+                    eff = t
+            if high[i] >= eff or low[i] <= tp:
+                return i
+            if low[i] < ext:
+                ext = low[i]
+    return n - 1
+
+
+@njit(cache=True)
+def place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold, bars_per_day,
+                          open_, high, low, close, long_exit, short_exit, seed):
+    """One null draw: a signal bar for each real trade (``-1`` if it found no room), in time order.
+
+    ``mode`` 1 = uniform: after the previous null exit, a uniform gap in ``[0, 2 × slack / trades
+    left]`` where the slack is the bars left minus ``mean_hold`` per trade left, so the entries
+    spread over the whole window and all of them fit. ``mode`` 2 = shift: ``sig_bars`` shifted
+    circularly by a random offset of at least a tenth of the window (whole days ± 30 minutes
+    when ``bars_per_day`` > 0 and the window is long enough), an entry inside an open null
+    position waiting until it closes. Either way each bar is chosen from the past only (earlier
+    null exits), so the null entries are as blind to the future as the real ones."""
+    np.random.seed(seed)
+    n = len(close)
+    k = len(sig_bars)
+    hi = n - 1  # the last bar cannot signal (its fill would be after the data)
+    out = np.full(k, -1, dtype=np.int64)
+    order = np.arange(k)
+    cand_shift = np.empty(k, dtype=np.int64)
+    if mode == 2 and k > 0:
+        lo_shift = max(1, hi // 10)
+        tau = lo_shift + np.random.randint(0, max(1, hi - 2 * lo_shift + 1))
+        if bars_per_day > 0:
+            # whole days keep each entry's time of day (intraday volatility and liquidity cycles)
+            d_lo = (lo_shift + bars_per_day - 1) // bars_per_day
+            d_hi = (hi - lo_shift) // bars_per_day
+            if d_hi >= d_lo and d_lo >= 1:
+                jitter = bars_per_day // 48  # ± 30 minutes, so there are many distinct offsets
+                tau = bars_per_day * (d_lo + np.random.randint(0, d_hi - d_lo + 1))
+                tau += np.random.randint(-jitter, jitter + 1)
+        for j in range(k):
+            cand_shift[j] = (sig_bars[j] + tau) % hi
+        order = np.argsort(cand_shift, kind="mergesort")
+    t = 0
+    for jj in range(k):
+        j = order[jj]
+        if t >= hi:
+            break
+        if mode == 2:
+            b = max(cand_shift[j], t)
+        else:
+            left = k - jj
+            slack = (hi - t) - left * mean_hold
+            width = slack / left if slack > 0 else 0.0
+            b = t + int(np.random.random() * 2.0 * width)
+        if b >= hi:
+            continue
+        out[j] = b
+        t = exit_bar_nb(b, side[j], stop_frac[j], tp_frac[j], trail[j], open_, high, low, close,
+                        long_exit, short_exit)
+        if t <= b:
+            t = b + 1
+    return out
+
+
+def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None):
+    """Entries at ``bars`` with the exit levels at the actual distances ``fracs`` (level name →
+    fraction of the entry's reference price) and the actual partial fractions (``*_frac``).
+    Market entries (``et`` 0) are referenced to the bar's close; limit/stop orders are placed at
+    ``close × (1 + entry_frac)`` with their expiry and referenced to that price."""
     from liqbt.signals import Signals
 
+    keep = bars >= 0  # a draw that found no room for an entry leaves it out
+    bars, side, trail = bars[keep], side[keep], trail[keep]
+    fracs = {k: v[keep] for k, v in fracs.items()}
+    if et is not None:
+        et, entry_frac, expire = et[keep], entry_frac[keep], expire[keep]
     s = Signals.empty(n)
     long_k = side > 0
     s.long_entry[bars[long_k]] = True
@@ -311,8 +439,17 @@ def _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, sh
     both = s.long_entry & s.short_entry
     s.short_entry &= ~both
     px = close[bars]
-    s.stop_price[bars] = np.where(np.isnan(stop_frac), np.nan, px * (1.0 + stop_frac))
-    s.take_profit[bars] = np.where(np.isnan(tp_frac), np.nan, px * (1.0 + tp_frac))
+    if et is not None:
+        pending = et != 0
+        px = np.where(pending, px * (1.0 + entry_frac), px)
+        s.entry_type[bars] = et
+        s.entry_price[bars] = np.where(pending, px, np.nan)
+        s.expire_bars[bars] = expire
+    for name, frac in fracs.items():
+        if name.endswith("_frac"):
+            getattr(s, name)[bars] = frac
+        else:
+            getattr(s, name)[bars] = np.where(np.isnan(frac), np.nan, px * (1.0 + frac))
     s.trail_pct[bars] = trail
     s.long_exit[:] = long_exit
     s.short_exit[:] = short_exit
@@ -328,20 +465,27 @@ def _sim_numbers(sim, ppy: float) -> dict[str, float]:
     }
 
 
-def null_control(market, signals, backtest_params=None, draws: int = 200, seed: int = 0) -> dict[str, Any]:
+def null_control(market, signals, backtest_params=None, draws: int = 200, seed: int = 0,
+                 method: str = DEFAULT_NULL_METHOD) -> dict[str, Any]:
     """The strategy's exit rules applied to random entry times: edge above chance, with p-values.
 
-    The actual trades are simulated first. Each draw then places the same number of entries,
-    each one on a random bar of the *same UTC day* as an actual trade's signal bar, with that
-    trade's side and its stop / take-profit *distances* (as fractions of the signal bar's close)
-    and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
+    The actual trades are simulated first. Each draw then places the same number of entries: one
+    per actual position for market entries, one per order placed (filled or not) for limit/stop
+    entries, replayed as the same order type at the same offset from the close and with the same
+    expiry, so the null fills them only as often as random timing does. Each keeps its side, its
+    stop / take-profit / partial take-profit / scale-in / break-even trigger *distances* (as
+    fractions of the signal bar's close, or of the order price for a limit/stop entry), partial
+    fractions and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
     bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
-    positions and are not carried over. The p-value of a metric is
-    ``(1 + #draws ≥ actual) / (1 + draws)`` (one-sided: "random entries do at least as well").
+    positions and are not carried over. Where the entries go is ``method`` (see
+    :data:`NULL_METHOD_TEXT`): ``"shift"`` (default), ``"uniform"`` or the legacy, biased
+    ``"same_day"``. The p-value of a metric is ``(1 + #draws ≥ actual) / (1 + draws)``
+    (one-sided: "random entries do at least as well"); with zero edge it is uniform on (0, 1].
 
-    Returns ``{"draws", "seed", "entries", "actual": {...}, "null": {metric: {"mean", "std",
-    "p05", "p50", "p95"}}, "p_value": {metric: p}, "edge": {metric: actual − null mean}}``
-    for ``total_return_pct`` and ``sharpe`` (annualised).
+    Returns ``{"method", "method_text", "draws", "seed", "entries", "actual": {...}, "null":
+    {metric: {"mean", "std", "p05", "p50", "p95"}}, "p_value": {metric: p}, "edge": {metric:
+    actual − null mean}, "null_trades_mean", "null_trades_min"}`` for ``total_return_pct`` and
+    ``sharpe`` (annualised).
 
     >>> from liqbt.strategy import example_market
     >>> from liqbt.signals import Signals
@@ -349,47 +493,103 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     >>> s = Signals.empty(len(m)); s.long_entry[::200] = True
     >>> s.stop_price[::200] = m.close[::200] * 0.99; s.take_profit[::200] = m.close[::200] * 1.02
     >>> out = null_control(m, s, draws=20, seed=1)
-    >>> out["draws"], 0 < out["p_value"]["total_return_pct"] <= 1
-    (20, True)
+    >>> out["draws"], out["method"], 0 < out["p_value"]["total_return_pct"] <= 1
+    (20, 'shift', True)
     """
     from liqbt.backtest import BacktestParams, simulate
-    from liqbt.backtest.kernel import TI_ENTRY_BAR, TI_SIDE
+    from liqbt.backtest.kernel import TI_EXIT_BAR, TI_POSITION, TI_SIDE, TI_SIGNAL_BAR
+    from liqbt.errors import InputError
+    from liqbt.signals import MARKET
 
+    if method not in NULL_METHODS:
+        raise InputError(f"null method {method!r}", where="[null].method", expected=" | ".join(NULL_METHODS))
     params = backtest_params or BacktestParams()
     n = len(market)
     ppy = periods_per_year(market.interval_ms)
     actual_sim = simulate(market, signals, params)
     actual = _sim_numbers(actual_sim, ppy)
     ti = actual_sim.trades_i
-    # the signal bar is the bar before the fill (entries fill at the next open)
-    sig_bars = np.clip(ti[:, TI_ENTRY_BAR] - 1, 0, max(n - 1, 0)).astype(np.int64)
-    side = ti[:, TI_SIDE].astype(np.int64)
+    # one entry per position (partial exits are extra trade rows), at the bar that decided it
+    _, first = np.unique(ti[:, TI_POSITION], return_index=True)
+    ti = ti[np.sort(first)]
+    pos_bars = np.clip(ti[:, TI_SIGNAL_BAR], 0, max(n - 1, 0)).astype(np.int64)
+    pos_side = ti[:, TI_SIDE].astype(np.int64)
+    entry_type = signals.entry_type if signals.entry_type is not None else np.zeros(n, np.int64)
+    # resting orders: every order placed (filled or not) is replayed as the same order at a random
+    # time, so the null fills as often as random timing allows (only the filled ones would bias it)
+    market_pos = entry_type[pos_bars] == MARKET
+    rest = np.flatnonzero((signals.long_entry | signals.short_entry) & (entry_type != MARKET))
+    sig_bars = np.concatenate([pos_bars[market_pos], rest])
+    side = np.concatenate([pos_side[market_pos], np.where(signals.long_entry[rest], 1, -1)]).astype(np.int64)
+    order = np.argsort(sig_bars, kind="stable")
+    sig_bars, side = sig_bars[order], side[order]
     out: dict[str, Any] = {
+        "method": method,
+        "method_text": NULL_METHOD_TEXT[method]
+        + ("; limit/stop orders replayed as orders (same offset and expiry)" if len(rest) else ""),
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
-        "method": "same count, side, UTC day, stop/TP distances; random bar within the day",
     }
     metrics = ("total_return_pct", "sharpe")
-    if len(sig_bars) == 0 or draws <= 0:
+    if len(pos_bars) == 0 or len(sig_bars) == 0 or draws <= 0:
         out.update(null={}, p_value={m: None for m in metrics}, edge={m: None for m in metrics},
                    note="no trades: nothing to compare against chance")
         return out
     close = market.close
+    # distances from the entry's reference price: the order price of a limit/stop entry, the
+    # signal bar's close of a market one; the null enters at market with the same distances
+    et = entry_type[sig_bars]
+    ref = close[sig_bars]
+    entry_frac = np.zeros(len(sig_bars))
+    expire = np.ones(len(sig_bars), np.int64)
+    if signals.entry_price is not None:
+        ref = np.where(et != MARKET, signals.entry_price[sig_bars], ref)
+        entry_frac = ref / close[sig_bars] - 1.0
+        expire = signals.expire_bars[sig_bars]
+    fracs = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        stop_frac = signals.stop_price[sig_bars] / close[sig_bars] - 1.0
-        tp_frac = signals.take_profit[sig_bars] / close[sig_bars] - 1.0
-    trail = signals.trail_pct[sig_bars]
-    day = market.open_time // 86_400_000
-    day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
-    day_end = np.searchsorted(day, day[sig_bars], "right").astype(np.int64)
-    long_exit = np.asarray(signals.long_exit, dtype=bool)
-    short_exit = np.asarray(signals.short_exit, dtype=bool)
+        for name in ("stop_price", "take_profit", "tp1_price", "tp2_price", "add_price", "be_trigger"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars] / ref - 1.0
+        for name in ("tp1_frac", "tp2_frac", "add_frac"):
+            arr = getattr(signals, name)
+            if arr is not None:
+                fracs[name] = arr[sig_bars]
+    nan = np.full(len(sig_bars), np.nan)
+    # the stop / final take-profit distances only steer where null entries may go (no overlap)
+    stop_frac = np.ascontiguousarray(fracs.get("stop_price", nan), dtype=np.float64)
+    tp_frac = np.ascontiguousarray(fracs.get("take_profit", nan), dtype=np.float64)
+    trail = np.ascontiguousarray(signals.trail_pct[sig_bars], dtype=np.float64)
+    long_exit = np.ascontiguousarray(signals.long_exit, dtype=bool)
+    short_exit = np.ascontiguousarray(signals.short_exit, dtype=bool)
+    if method == "same_day":
+        day = market.open_time // 86_400_000
+        day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
+        day_end = np.searchsorted(day, day[sig_bars], "right").astype(np.int64)
+    else:
+        # a position's hold: its signal bar to its last exit row (partial exits are extra rows)
+        rows = actual_sim.trades_i
+        uniq = np.unique(rows[:, TI_POSITION])
+        last_exit = np.full(len(uniq), -1, dtype=np.int64)
+        np.maximum.at(last_exit, np.searchsorted(uniq, rows[:, TI_POSITION]), rows[:, TI_EXIT_BAR].astype(np.int64))
+        last_exit = np.where(last_exit < 0, n - 1, last_exit)
+        hold = last_exit[np.searchsorted(uniq, ti[:, TI_POSITION])] - pos_bars
+        mean_hold = float(np.mean(np.maximum(hold, 1)))
+        mode = {"uniform": 1, "shift": 2}[method]
+        bars_per_day = int(86_400_000 // market.interval_ms) if 86_400_000 % market.interval_ms == 0 else 0
+        o, h, lo_ = market.open, market.high, market.low
     null = {m: np.empty(draws) for m in metrics}
     null_trades = np.empty(draws)
     ss = np.random.SeedSequence(seed)
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
-        bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
-        s = _null_signals(n, close, bars, side, stop_frac, tp_frac, trail, long_exit, short_exit)
+        if method == "same_day":
+            bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
+        else:
+            bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold,
+                                         bars_per_day, o, h, lo_, close, long_exit, short_exit,
+                                         int(draw_seeds[d]))
+        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]
@@ -414,4 +614,66 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
         out["p_value"][m] = float((1 + np.sum(fin >= a)) / (1 + len(fin)))
         out["edge"][m] = float(a - fin.mean())
     out["null_trades_mean"] = float(null_trades.mean())
+    out["null_trades_min"] = int(null_trades.min())
     return out
+
+
+P_VALUE_MEANING = (
+    "The null-control p-value is the share of random-entry replays (same number of trades, sides, "
+    "stop/take-profit distances and exits, entries at random times) that did at least as well as "
+    "the strategy. p = 0.03 means 3 % of random entries matched or beat it: on a market where the "
+    "entries carry no information, p-values are spread evenly between 0 and 1, so p < 0.05 "
+    "happens by luck in 1 run out of 20. A small p says the entry timing beats chance on this data; "
+    "it does not say the edge survives costs you did not model, other periods or the many "
+    "variants you tried (see the deflated Sharpe ratio of a sweep)."
+)
+
+
+# --------------------------------------------------------------------------- small samples
+
+MIN_TRADES = 30
+
+
+def too_few_trades(trades: Any, min_trades: int = MIN_TRADES) -> bool:
+    """True when a metric rests on fewer than ``min_trades`` trades (None/NaN count as zero).
+
+    >>> too_few_trades(12), too_few_trades(30), too_few_trades(None)
+    (True, False, True)
+    """
+    try:
+        t = float(trades)
+    except (TypeError, ValueError):
+        return True
+    return not (t >= min_trades)
+
+
+def sample_stats(equity: np.ndarray, init_cash: float, n_trades: int, interval_ms: int, *,
+                 min_trades: int = MIN_TRADES, n_boot: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Sample-size facts every run reports: the trade count against ``min_trades`` and block
+    bootstrap 95 % intervals (:func:`bootstrap_ci`) of the annualised Sharpe ratio and the total
+    return of the equity curve's per-bar returns.
+
+    >>> eq = 100 * np.cumprod(1 + np.random.default_rng(0).normal(0, 0.01, 400))
+    >>> s = sample_stats(eq, 100.0, 12, 60_000, n_boot=200)
+    >>> s["small_sample"], s["bootstrap"]["sharpe"]["low"] < s["bootstrap"]["sharpe"]["high"]
+    (True, True)
+    """
+    r = equity_returns_nb(np.ascontiguousarray(equity, dtype=np.float64), float(init_cash))
+    return {
+        "min_trades": int(min_trades),
+        "small_sample": too_few_trades(n_trades, min_trades),
+        "bootstrap": bootstrap_ci(r, periods_per_year=periods_per_year(interval_ms), n_boot=n_boot, seed=seed),
+    }
+
+
+def distinguishable(best: dict[str, Any] | None, other_estimates: list[float]) -> bool | None:
+    """Whether a "best" value is told apart from the others: every other estimate lies outside
+    the best's bootstrap interval (``{"low", "high"}``). None when the interval is unknown.
+
+    >>> distinguishable({"low": 1.0, "high": 2.0}, [0.5, 0.2]), distinguishable({"low": 1.0, "high": 2.0}, [1.5])
+    (True, False)
+    """
+    if not best or best.get("low") is None or best.get("high") is None:
+        return None
+    lo, hi = float(best["low"]), float(best["high"])
+    return not any(lo <= float(v) <= hi for v in other_estimates if v is not None and np.isfinite(v))

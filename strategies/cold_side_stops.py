@@ -57,6 +57,12 @@ class ColdSideStops(Strategy):
             if self.entry == "ema_cross" and self.fast >= self.slow:
                 raise InputError(f"fast={self.fast} >= slow={self.slow}", where="cold_side_stops params", expected="fast < slow")
 
+    @property
+    def needs_map(self) -> bool:
+        """Only the cold-side stop reads the heatmap; with ``stop = "fixed"`` the strategy runs
+        without open interest (``liqbt run`` then warns instead of stopping)."""
+        return self.params.stop != "fixed"
+
     def signals(self, ctx: StrategyContext) -> Signals:
         p = self.params
         long_in, short_in, long_out, short_out = self.base_entries(ctx)

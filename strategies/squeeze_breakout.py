@@ -1,6 +1,20 @@
 """Squeeze breakout: trade into a large liquidation cluster in the trend's direction.
 
-Long side (the short side mirrors it), decided at the close of bar *t*:
+Two entry modes (``entry``):
+
+* ``"stop"`` (default, the playbook's "enter on breakout when price touches the cluster edge"):
+  while the trend filter holds (close above the ``ema_period`` EMA for longs) and a large
+  short-liquidation cluster sits above the close (conditions 1 and 2 below, known at the close
+  of *t*), rest a **buy-stop at the cluster's near edge** for ``expire_bars`` bars: it fills when
+  price reaches the edge (at the edge, or the open if price gaps over it; taker fee and
+  slippage). Stop-loss ``stop_atr`` ATRs below the edge (or the cold-side policy), take-profit at
+  the far edge and/or trailing stop as below. Break-even (fees included) once ``be_consumed`` of
+  the cluster's span is consumed: the backtest moves the stop when a bar trades to
+  ``near + be_consumed × (far − near)`` (``be_trigger``), from the next bar on.
+* ``"market"`` (the original rule, kept as it was): wait for the touch, enter at the next open;
+  the strategy follows its own position to flag break-even (below).
+
+Market mode, long side (the short side mirrors it), decided at the close of bar *t*:
 
 1. trend filter: ``close > EMA(ema_period)`` (200 by default);
 2. a large short-liquidation cluster above, as known at the close of *t-1*: the ``short_big``
@@ -32,7 +46,8 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from liqbt.signals import Signals
+from liqbt.errors import InputError
+from liqbt.signals import STOP, Signals
 from liqbt.strategy import Strategy, StrategyContext, cold_side_stop, param
 
 
@@ -55,16 +70,23 @@ class SqueezeBreakout(Strategy):
         be_consumed: float = param(0.5, low=0.25, high=1.0, step=0.25, help="cluster fraction consumed before the stop moves to break-even (>1 = never)")
         be_measure: Literal["span", "feature"] = param("span", choices=("span", "feature"), help="how consumption is measured")
         be_track_pct: float = param(0.1, low=0.0, high=0.5, step=0.1, help="be_measure='feature': far-edge tolerance (% of price) for 'same cluster'; 0.1 = one default 10 bps bin")
+        entry: Literal["stop", "market"] = param("stop", choices=("stop", "market"), help="stop order at the cluster's near edge, or the old market entry after the touch")
+        expire_bars: int = param(6, low=1, high=24, step=1, help="bars the stop order rests (entry = 'stop')")
 
         def validate(self) -> None:
-            from liqbt.errors import InputError
-
+            if self.entry == "stop" and self.be_measure == "feature":
+                raise InputError("be_measure = 'feature' with entry = 'stop'", where="squeeze_breakout params",
+                                 expected="be_measure = 'span' (the backtest triggers break-even on price), or entry = 'market'")
+            if self.expire_bars < 1:
+                raise InputError(f"expire_bars {self.expire_bars}", where="squeeze_breakout params", expected=">= 1")
             if not 0 < self.trail_pct < 1:
                 raise InputError(f"trail_pct {self.trail_pct}", where="squeeze_breakout params", expected="0 < trail_pct < 1")
             if not self.be_track_pct >= 0:
                 raise InputError(f"be_track_pct {self.be_track_pct}", where="squeeze_breakout params", expected=">= 0")
 
     def signals(self, ctx: StrategyContext) -> Signals:
+        if self.params.entry == "stop":
+            return self._stop_signals(ctx)
         p = self.params
         n = ctx.n
         close, high, low = ctx.close, ctx.high, ctx.low
@@ -117,6 +139,64 @@ class SqueezeBreakout(Strategy):
             if trail > 0:
                 sig.trail_pct[entry] = trail
         return sig
+
+
+    def _stop_signals(self, ctx: StrategyContext) -> Signals:
+        """A stop order at the near edge of the big cluster ahead (see the module docstring)."""
+        p = self.params
+        close = ctx.close
+        ema = ctx.ema(p.ema_period)
+        sig = Signals.empty(ctx.n)
+        use_tp = p.exit in ("far_edge", "both")
+        trail = p.trail_pct if p.exit in ("trailing", "both") else 0.0
+        orders = {}
+        for trade, cluster, s in (("long", "short", 1.0), ("short", "long", -1.0)):
+            ne = ctx.feature(f"{cluster}_big_near_edge")
+            fe = ctx.feature(f"{cluster}_big_far_edge")
+            usd = ctx.feature(f"{cluster}_big_usd")
+            share = ctx.feature(f"{cluster}_big_share")
+            if p.stop == "atr":
+                stop = ne - s * p.stop_atr * ctx.atr(p.atr_period)
+            else:
+                stop = cold_side_stop(trade, close, ctx.features, buffer_pct=p.cold_buffer_pct, fallback_pct=p.fallback_stop_pct)
+            with np.errstate(invalid="ignore"):
+                ok = (
+                    (s * (close - ema) > 0)
+                    & (usd >= p.min_usd)
+                    & (share >= p.min_share)
+                    & (s * (ne - close) > 0)  # the edge is still ahead: the order rests
+                    & (s * (fe - ne) > 0)
+                    & (s * (ne - stop) > 0)
+                )
+            orders[trade] = (ok, ne, fe, stop, s)
+        lok, sok = orders["long"][0], orders["short"][0]
+        # one order per expiry window per side (it rests; not re-placed every bar)
+        sig.long_entry[:] = _cooldown(lok & ~sok, p.expire_bars - 1)
+        sig.short_entry[:] = _cooldown(sok & ~lok, p.expire_bars - 1)
+        for trade, entry in (("long", sig.long_entry), ("short", sig.short_entry)):
+            _, ne, fe, stop, s = orders[trade]
+            sig.entry_type[entry] = STOP
+            sig.entry_price[entry] = ne[entry]
+            sig.expire_bars[entry] = p.expire_bars
+            sig.stop_price[entry] = stop[entry]
+            if use_tp:
+                sig.take_profit[entry] = fe[entry]
+            if trail > 0:
+                sig.trail_pct[entry] = trail
+            if p.be_consumed <= 1:
+                sig.be_trigger[entry] = (ne + p.be_consumed * (fe - ne))[entry]
+        return sig
+
+
+def _cooldown(ok: np.ndarray, bars: int) -> np.ndarray:
+    """Keep a True only when no kept True lies in the previous ``bars`` bars."""
+    out = np.zeros(len(ok), dtype=bool)
+    last = -(10**9)
+    for t in np.flatnonzero(ok):
+        if t - last > bars:
+            out[t] = True
+            last = t
+    return out
 
 
 def _lag(x: np.ndarray) -> np.ndarray:

@@ -222,7 +222,7 @@ def test_smoothing_merges_adjacent_spikes_into_one_cluster():
 # ----------------------------------------------------------------------------- through the kernel
 
 M = 60_000
-ONE_CLASS_20X = dict(leverages=(20.0,), aggressor_long=(1.0,), aggressor_short=(1.0,),
+ONE_CLASS_20X = dict(distance_model="tiers", churn=0.0, leverages=(20.0,), aggressor_long=(1.0,), aggressor_short=(1.0,),
                      passive_long=(1.0,), passive_short=(1.0,), oi_lag=0, snapshot_every=60)
 
 

@@ -82,11 +82,12 @@ def test_compare_shows_differences_and_warns(sim_db, tmp_path):
         folders.append(write_run(run_config(cfg, db=str(sim_db), progress=False), tmp_path / name, html=False))
     same = compare_runs(folders[:2])
     assert "backtest.taker_bps" in same.config_diff.index
-    assert not same.warnings  # same data, same period
+    assert not [w for w in same.warnings if "different" in w]  # same data, same period
     if same.metrics.loc["total_return_pct"].nunique() > 1:
-        assert same.best["total_return_pct"] == "cheap"  # lower fees, same trades
+        # lower fees, same trades: best, unless the sample is too small to tell (issue #11)
+        assert same.best.get("total_return_pct") == "cheap" or "total_return_pct" in same.undecided
     text = format_text(same)
-    assert "taker_bps" in text and "*" in text
+    assert "taker_bps" in text and ("*" in text or "~" in text)
     mixed = compare_runs([folders[0], folders[2]])
     assert any("different" in w for w in mixed.warnings)
     out = write_compare_html(mixed, tmp_path / "cmp.html")

@@ -76,7 +76,7 @@ def test_report_cards_tables_and_number_format(runs):
     # numbers as a trader reads them: no float noise, no 10.000 counts, durations in d/h/m
     assert not re.search(r"\d\.\d{5,}", text), re.search(r".{30}\d\.\d{5,}.{10}", text)
     assert not re.search(r"\b\d+\.0{3,}\b", text)
-    assert "days" not in text and re.search(r"\b\d+h \d+m\b", text)
+    assert not re.search(r"\d+ days \d\d:\d\d", text) and re.search(r"\b\d+h \d+m\b", text)
     # heatmap validation: a table with long and short columns, not a JSON dump
     assert "spearman" in text and "{" not in text.split("heatmap validation")[1][:3000]
     assert "Monthly returns" in text and "Jan" in text
@@ -133,15 +133,20 @@ def test_figures_colour_bar_on_map_and_legend_clear_of_titles(runs):
 
 
 def test_compare_dark_theme_and_best_only_where_defined(runs, tmp_path):
+    from liqbt.report.compare import direction
+
     c = compare_runs([f for _, f in runs])
     assert "Benchmark Return [%]" not in c.best
     assert not any(k.startswith("null_control.null.") for k in c.best)
-    assert "total_return_pct" in c.best and "total_fees" in c.best
+    # better is defined for the strategy's own results, not for the market or the null's moments
+    assert direction("total_return_pct") == 1 and direction("total_fees") == -1
+    assert direction("Benchmark Return [%]") == 0 and direction("null_control.null.sharpe.p95") == 0
+    assert direction("null_control.p_value.sharpe") == -1
     doc = write_compare_html(c, tmp_path / "c.html").read_text()
     assert "background:#0f1117" in doc and "plotly_white" not in doc
     row = re.search(r"<tr><th>Benchmark Return \[%\]</th>(.*?)</tr>", doc).group(1)
     assert "best" not in row
-    assert "Total Fees Paid" not in doc  # one fee figure, as in the run report
+    assert "<tr><th>Total Fees Paid</th>" not in doc  # one fee figure, as in the run report
     assert not re.search(r"\d\.\d{5,}", _visible_text(doc))
 
 

@@ -54,6 +54,7 @@ from liqbt.backtest.kernel import (
     TI_ENTRY_BAR,
     TI_EXIT_BAR,
     TI_EXIT_ORDER,
+    TI_POSITION,
     TI_REASON,
     TI_SIDE,
     simulate_nb,
@@ -70,6 +71,7 @@ TRADE_COLUMNS = (
     "side", "entry_bar", "exit_bar", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
     "notional", "margin", "fees", "slippage_cost", "funding", "pnl", "pnl_ex_funding", "return",
     "return_on_margin", "exit_reason", "stop_price", "take_profit", "pnl_coin", "pnl_usd",
+    "position_id",
 )
 
 
@@ -114,7 +116,9 @@ class SimResult:
         return self.equity - np.cumsum(self.funding_cash)
 
     def trades_frame(self) -> pd.DataFrame:
-        """One row per trade; columns :data:`TRADE_COLUMNS`. An open trade (only with
+        """One row per exit order (a partial take-profit is its own row, like vectorbt's exit
+        trades; ``position_id`` groups the rows of one position); columns :data:`TRADE_COLUMNS`.
+        ``entry_price`` is the position's average entry price at the exit. An open trade (only with
         ``close_at_end = false``) has ``exit_bar = -1``, missing exit time/reason and is marked at the
         last close.
 
@@ -161,6 +165,7 @@ class SimResult:
                 "take_profit": tf[:, TF_TP],
                 "pnl_coin": pnl_coin,
                 "pnl_usd": pnl_usd,
+                "position_id": ti[:, TI_POSITION],
             },
             columns=list(TRADE_COLUMNS),
         ).rename_axis("trade_id")
@@ -225,12 +230,16 @@ def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | Non
         signals.long_entry, signals.short_entry, signals.long_exit, signals.short_exit,
         signals.stop_price, signals.take_profit, signals.stop_update, signals.breakeven,
         signals.trail_pct,
+        signals.entry_type, signals.entry_price, signals.expire_bars,
+        signals.tp1_price, signals.tp1_frac, signals.tp2_price, signals.tp2_frac,
+        signals.add_price, signals.add_frac, signals.be_trigger,
         float(params.init_cash), params.size_pct / 100.0, float(params.leverage),
         params.maker_bps / 1e4, params.taker_bps / 1e4,
         params.slippage_bps / 1e4, coef, params.max_slippage_bps / 1e4,
         params.tp_order == "limit", bool(params.liquidation), params.margin_mode == "isolated",
         float(params.maintenance_margin), bool(params.close_at_end),
         market.contract_type == INVERSE, float(market.contract_size),
+        params.breakeven == "fees", float(params.tick_size * params.limit_through_ticks),
     )
     orders_i, orders_f, n_orders, trades_i, trades_f, n_trades, equity, fcash, pos, skipped = out
     if skipped:
@@ -384,6 +393,7 @@ def own_metrics(sim: SimResult, trades: pd.DataFrame) -> dict[str, Any]:
         "max_drawdown_pct": _max_drawdown_pct(eq),
         "exposure_pct": float(np.mean(sim.position != 0) * 100) if len(eq) else 0.0,
         "trades": int(len(trades)),
+        "positions": int(trades["position_id"].nunique()) if len(trades) else 0,
         "skipped_entries": sim.skipped_entries,
         "final_equity_usd": float(sim.equity_usd[-1]),
         # from the first close: no order can fill before bar 1, so equity[0] is init_cash

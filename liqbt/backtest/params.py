@@ -33,6 +33,12 @@ class BacktestParams:
     flat, plus for ``slippage = "sqrt"`` a square-root impact ``sqrt_coef × σ × √(notional / V)``
     with σ (Parkinson volatility per bar) and V (mean quote volume per bar) taken over the
     ``vol_window`` bars before the fill; the total is capped at ``max_slippage_bps``.
+
+    Resting orders (``docs/orders.md``): a limit entry or scale-in fills only when the bar trades
+    ``limit_through_ticks`` × ``tick_size`` beyond it (``tick_size = 0``: any amount beyond; a
+    touch never fills), with the maker fee; stop entries pay taker fee and slippage.
+    ``breakeven = "fees"`` puts a break-even stop where closing nets zero after the entry fees,
+    the exit's taker fee, flat slippage and the funding paid; ``"entry"`` at the entry price.
     """
 
     init_cash: float = 10_000.0
@@ -51,6 +57,9 @@ class BacktestParams:
     margin_mode: Literal["isolated", "cross"] = "isolated"
     maintenance_margin: float = 0.004
     close_at_end: bool = True
+    tick_size: float = 0.0
+    limit_through_ticks: float = 1.0
+    breakeven: Literal["fees", "entry"] = "fees"
 
     def validate(self, where: str = "[backtest]") -> None:
         """Cross-field and range checks; raises :class:`InputError` naming the key."""
@@ -69,6 +78,8 @@ class BacktestParams:
             ("vol_window", self.vol_window >= 1, "vol_window >= 1 (bars)"),
             ("max_slippage_bps", 0 < self.max_slippage_bps < 10_000, "0 < max_slippage_bps < 10000"),
             ("maintenance_margin", 0 <= self.maintenance_margin < 0.5, "0 <= maintenance_margin < 0.5"),
+            ("tick_size", self.tick_size >= 0, "tick_size >= 0 (price units; 0 = unknown)"),
+            ("limit_through_ticks", self.limit_through_ticks >= 0, "limit_through_ticks >= 0"),
         ]
         for key, ok, expected in checks:
             value = getattr(self, key)

@@ -19,17 +19,21 @@ def register(sub) -> None:
         help="re-run on data cut at several points; name any column that uses later data",
         description=(
             "Runs heatmap → features → strategy on the config's data and on copies cut at several "
-            "bars (evenly spaced, and right after entries of the full run). Every signal, stop, "
+            "bars (evenly spaced, right after entries and other signal events of the full run, and at "
+            "random bars without an entry). Every signal, stop, "
             "feature and ctx.record column must be identical before each cut. Exit code 0 when "
             "nothing changed, 3 when a column peeks (the report names it and its first bar), 2 on "
             "bad input."
         ),
     )
     p.add_argument("config", metavar="CONFIG", help="run config TOML (same file as `liqbt run`)")
-    p.add_argument("--cuts", type=int, default=4, help="evenly spaced cuts (default 4)")
-    p.add_argument("--entry-cuts", type=int, default=6, help="cuts right after entries of the full run (default 6)")
+    p.add_argument("--cuts", type=int, default=6, help="evenly spaced cuts (default 6)")
+    p.add_argument("--entry-cuts", type=int, default=12,
+                   help="cuts right after entries (and other signal events) of the full run (default 12)")
+    p.add_argument("--random-cuts", type=int, default=6,
+                   help="cuts at seeded random bars without an entry (default 6): catch leaks that invent entries")
     p.add_argument("--at", type=int, action="append", default=None, metavar="BARS",
-                   help="cut keeping exactly BARS bars (repeatable; replaces --cuts/--entry-cuts)")
+                   help="cut keeping exactly BARS bars (repeatable; replaces the other cut options)")
     p.add_argument("--bars", type=int, default=None, help="check only the first BARS bars of the period (faster)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder of strategy modules (repeatable)")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {market_summary(market)}")
     report = check_lookahead(
         market, strategy, heatmap_params=config.heatmap, cuts=args.at,
-        n_cuts=args.cuts, entry_cuts=args.entry_cuts, progress=not args.no_progress,
+        n_cuts=args.cuts, entry_cuts=args.entry_cuts, random_cuts=args.random_cuts, progress=not args.no_progress,
     )
     print(report.format())
     if args.json:

@@ -15,7 +15,9 @@ def register(sub) -> None:
         description=(
             "Run the configured strategy on the archive: heatmap → features → signals → backtest. "
             "Several configs run in one process (numba and vectorbt compile once). Each gets a "
-            "folder runs/<utc-time>-<name>/ unless --out is given (one config) or --runs-dir."
+            "folder runs/<utc-time>-<name>/ unless --out is given (one config) or --runs-dir. "
+            "Every run checks itself for look-ahead first (exit 3 names the column that peeks), "
+            "warns about missing or partial data, and flags metrics on too few trades."
         ),
     )
     p.add_argument("configs", nargs="+", metavar="CONFIG", help="run config TOML file(s)")
@@ -25,8 +27,11 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--null-draws", type=int, default=200, metavar="N",
-                   help="random-entry replays for the null control (default 200; 0 skips it)")
+    p.add_argument("--null-draws", type=int, default=None, metavar="N",
+                   help="random-entry replays for the null control (default [null].draws = 200; 0 skips it)")
+    p.add_argument("--no-lookahead-check", action="store_true",
+                   help="skip the look-ahead guard (by default each run re-runs the strategy on data cut at "
+                        "a few bars and stops with exit 3 when a past value changes)")
     p.add_argument("--seed", type=int, default=0, help="seed of the null control's draws (default 0)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder to look for strategy modules in (repeatable)")
@@ -57,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         configs.append(load_run_config(c, overrides=overrides or None))
     for cfg in configs:
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
-                            null_draws=args.null_draws, seed=args.seed)
+                            null_draws=args.null_draws, seed=args.seed,
+                            lookahead=False if args.no_lookahead_check else None)
         out = Path(args.out) if args.out else default_run_dir(cfg.name, args.runs_dir)
         try:
             folder = write_run(result, out, html=not args.no_html)

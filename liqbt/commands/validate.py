@@ -13,7 +13,9 @@ class ValidationSpec:
     ``realised_exchange``: namespace (source) of the realised liquidations (default: the only
     one); ``realised_interval``: interval of ``liquidation_volume`` rows to use (default: the
     finest); ``ground_truth``: a ``liqbt simulate`` output folder whose ``ground_truth/`` adds
-    simulator scores; ``oi_exchange``: take OI from another namespace."""
+    simulator scores; ``oi_exchange``: take OI from another namespace; ``venue_scale``: realised
+    liquidations cover more venues than the OI (CoinGlass: Binance+Bybit+OKX vs Binance OI), so
+    predicted USD is multiplied by this in the magnitude ratios (see docs/validation.md)."""
 
     realised_exchange: str | None = None
     realised_interval: str | None = None
@@ -24,6 +26,8 @@ class ValidationSpec:
     incremental: bool = True
     snapshot_every: int | None = None
     capture_window_pct: float = 10.0
+    venue_scale: float = 1.0
+    self_calibrate: bool = False
     out: str = "validation.json"
 
 
@@ -55,6 +59,10 @@ def register(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", help="skip the baseline maps")
     p.add_argument("--no-ablations", action="store_true", help="skip the ablations")
     p.add_argument("--no-incremental", action="store_true", help="skip the incremental-R² regressions")
+    p.add_argument("--venue-scale", type=float, help="multiply predicted USD by this in the magnitude "
+                   "ratios (realised venues' OI / this market's OI; default [validation].venue_scale or 1)")
+    p.add_argument("--self-calibrate", action="store_true", help="also score liqbt_selfcal: model and "
+                   "magnitude re-chosen every 3 h from the realised liquidations known by then")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from liqbt.errors import InputError
     from liqbt.heatmap.validate import realised_from_archive, validate
     from liqbt.mapping import deep_merge, from_mapping, load_toml
+    from liqbt.timeutil import duration_ms, to_ms
 
     raw = load_toml(args.config) if args.config else {}
     spec_raw = deep_merge(raw, config_overrides(args)).get("validation", {})
@@ -76,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     if args.oi_exchange is None and spec.oi_exchange:
         args.oi_exchange = spec.oi_exchange  # [validation].oi_exchange, else [data].oi_exchange
     market, params, data, archive = load_inputs(args)
+    # the warm-up ([data].warmup) builds the map before [data].start and is never scored
+    score_start = to_ms(data.start, where="[data].start") if duration_ms(data.warmup) > 0 else None
+    venue_scale = args.venue_scale if args.venue_scale is not None else spec.venue_scale
+    if not venue_scale > 0:
+        raise InputError(f"venue_scale {venue_scale} must be > 0", where="[validation].venue_scale")
     try:
         start = int(market.open_time[0])
         end = int(market.open_time[-1]) + market.interval_ms
@@ -102,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
                       ablations=spec.ablations and not args.no_ablations,
                       incremental=spec.incremental and not args.no_incremental,
                       ground_truth=ground_truth, snapshot_every=snap,
-                      capture_window_pct=spec.capture_window_pct, progress=not args.no_progress)
+                      capture_window_pct=spec.capture_window_pct, progress=not args.no_progress,
+                      score_start=score_start, venue_scale=venue_scale,
+                      self_calibrate=args.self_calibrate or spec.self_calibrate)
     out = Path(args.out or spec.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report.to_json(out)

@@ -33,7 +33,7 @@ from liqbt.features import (
     wilder_atr_nb,
 )
 from liqbt.heatmap.kernel import PRED_COLUMNS, reconstruct_nb
-from liqbt.heatmap.model import HeatmapParams, bracket_table, class_log_offsets
+from liqbt.heatmap.model import HeatmapParams, bracket_table, model_classes
 from liqbt.mapping import from_mapping, to_mapping
 from liqbt.market import INVERSE, MarketFrame, align_asof
 
@@ -274,7 +274,7 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     ref = float(market.close[0]) if n else 1.0
     if not (ref > 0):
         raise InputError(f"{market.symbol}: first close {ref} is not a positive price")
-    long_off, short_off, hedged = class_log_offsets(params, table, ref, inverse)
+    long_off, short_off, hedged, mix = model_classes(params, table, ref, inverse)
     oi, updated = lagged_oi_per_bar(market, params.oi_lag)
     if inverse:
         oi = oi * market.contract_size  # contracts → USD face (the state's unit)
@@ -283,6 +283,8 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     with np.errstate(divide="ignore", invalid="ignore"):
         taker = market.taker_buy_volume / market.volume
     vol = np.nan_to_num(market.volume, nan=0.0)
+    if inverse:
+        vol = vol * market.contract_size  # contracts → USD face, the state's unit (churn)
     atr = wilder_atr_nb(market.high, market.low, market.close, params.atr_period)
     decay = params.decay_per_bar(market.interval_ms)
     # swept-notional memory: a half-life in wall-clock hours, so 1m and 1h bars forget alike
@@ -291,10 +293,10 @@ def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Hea
     pred, mass, sl, ss, sk0, feats = reconstruct_nb(
         market.open_time, np.ascontiguousarray(th), np.ascontiguousarray(tl), market.close,
         bar_vwap(market), vol, taker, oi, updated, atr,
-        params.log_step, long_off, short_off, hedged, params.mixtures(), params.kappa, inverse,
+        params.log_step, long_off, short_off, hedged, mix, params.kappa, inverse,
         params.consume, params.oi_close, params.post_entry_consume, decay, snaps,
         params.window_bins(), params.features, params.feature_bins(), gauss_weights(params.smooth_sigma_bins),
-        params.cluster_threshold, INIT_BAND, sweep_decay,
+        params.cluster_threshold, INIT_BAND, sweep_decay, params.churn,
     )
     if n:
         seeded = np.flatnonzero(mass[:, 0] > 0)
@@ -355,3 +357,70 @@ def synthetic_market(n_bars: int, *, seed: int = 0, interval_ms: int = 60_000, o
         oi_time=oi_time, oi_qty=oi, oi_value=oi * close[k] if len(k) else np.zeros(0),
         contract_type=contract_type, contract_size=100.0 if contract_type == "inverse" else 1.0,
     )
+
+
+# ---------------------------------------------------------------------- several venues
+
+
+@dataclass(frozen=True, eq=False)
+class VenueOI:
+    """One venue's open interest for a multi-venue map: readings (``oi_time`` ms, ``oi_usd``
+    USD notional; converted to the market's native units at the close of the last bar closed by
+    each reading) and, optionally, the venue's own model (``params``: its own margin geometry,
+    e.g. ``distance_model`` medians or a bracket table; default: the map's params)."""
+
+    name: str
+    oi_time: np.ndarray
+    oi_usd: np.ndarray
+    params: HeatmapParams | None = None
+
+
+def venue_market(market: MarketFrame, venue: VenueOI) -> MarketFrame:
+    """``market``'s candles with ``venue``'s OI (USD → native with the close of the last bar
+    closed at or before each reading: point-in-time)."""
+    from dataclasses import replace
+
+    t = np.asarray(venue.oi_time, np.int64)
+    usd = np.asarray(venue.oi_usd, np.float64)
+    order = np.argsort(t, kind="stable")
+    t, usd = t[order], usd[order]
+    bar = np.searchsorted(market.open_time + market.interval_ms, t, side="right") - 1
+    ok = (bar >= 0) & np.isfinite(usd) & (usd > 0)
+    px = market.close[np.clip(bar, 0, None)]
+    qty = usd / market.contract_size if market.contract_type == INVERSE else usd / px
+    return replace(market, oi_time=t[ok], oi_qty=qty[ok], oi_value=usd[ok])
+
+
+def reconstruct_venues(market: MarketFrame, venues, params: HeatmapParams | None = None) -> Heatmap:
+    """One map from several venues' OI, CoinGlass-style: each venue's positions are reconstructed
+    on ``market``'s candles (prices agree across venues to a few bps; one grid, one window) with
+    its own OI and its own model, and the maps are summed (predicted USD, mass, snapshots).
+    Cluster features are not summed (they are not additive): the result has none.
+    ``meta["venues"]`` lists each venue's predicted USD."""
+    from dataclasses import replace
+
+    params = params or HeatmapParams()
+    venues = list(venues)
+    if not venues:
+        raise InputError("no venues given", expected="at least one VenueOI")
+    hms = []
+    for v in venues:
+        p = replace(v.params or params, features=False)
+        if p.log_step != params.log_step or p.window_bins() != params.window_bins() or \
+                p.snapshot_every != params.snapshot_every:
+            raise InputError(f"venue {v.name}: bin_bps / window_pct / snapshot_every differ from the map's",
+                             expected="the same grid and snapshot cadence for every venue")
+        hms.append(reconstruct(venue_market(market, v), p))
+    pred = hms[0].pred.copy()
+    pred[:, :2] = sum(h.pred[:, :2] for h in hms)
+    for col, fn in ((2, np.fmin), (3, np.fmax), (4, np.fmin), (5, np.fmax)):
+        pred[:, col] = fn.reduce([h.pred[:, col] for h in hms])
+    meta = dict(hms[0].meta)
+    meta["venues"] = {v.name: {"predicted_long_usd": float(h.pred[:, 0].sum()),
+                               "predicted_short_usd": float(h.pred[:, 1].sum())}
+                      for v, h in zip(venues, hms, strict=True)}
+    return replace(hms[0], params=replace(params, features=False), pred=pred,
+                   mass=sum(h.mass for h in hms),
+                   snapshots_long=sum(h.snapshots_long for h in hms).astype(np.float32),
+                   snapshots_short=sum(h.snapshots_short for h in hms).astype(np.float32),
+                   features_array=np.zeros((0, N_FEATURES)), meta=meta)

@@ -92,11 +92,48 @@ def _record(pred, i, col_usd, col_lo, usd, lo, hi):
 
 
 @njit(cache=True)
+def _open_cohorts(side, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale, q, k0,
+                  tot, hed, edge, post, suf, pred, i, inverse):
+    """Open ``amount`` (true units) on ``side`` at log entry ``lep`` over the classes with
+    weights ``a·aggressor + (1 − a)·passive`` (shorts: the mirror). Cohorts whose level ``suf``
+    (log of a later bar's extreme in the same interval) already crossed are liquidated at once
+    when ``post``. The grid must already hold every level. Returns ``(tot, hed, edge)``: stored
+    grid total, stored hedged quantity and the side's frontier (long_top / short_bot)."""
+    for c in range(len(long_off)):
+        if side == 0:
+            w = a * mix[0, c] + (1.0 - a) * mix[1, c]
+        else:
+            w = (1.0 - a) * mix[2, c] + a * mix[3, c]
+        if w <= 0.0:
+            continue
+        qq = amount * w
+        if hedged[c]:
+            hed += qq / scale
+            continue
+        # work in log space: no exp/log per cohort on the hot path
+        llp = lep + (long_off[c] if side == 0 else short_off[c])
+        if post and ((side == 0 and llp >= suf) or (side == 1 and llp <= suf)):
+            lp = math.exp(llp)
+            _record(pred, i, side, 2 + 2 * side, qq if inverse else qq * lp, lp, lp)
+            continue
+        k = int(math.floor(llp / log_step))
+        x = qq / scale
+        q[k - k0] += x
+        tot += x
+        if side == 0:
+            if k > edge:
+                edge = k
+        elif k < edge:
+            edge = k
+    return tot, hed, edge
+
+
+@njit(cache=True)
 def reconstruct_nb(
     open_time, trig_high, trig_low, close, vwap, volume, taker_share, oi_target, oi_updated, atr,
     log_step, long_off, short_off, hedged, mix, kappa, inverse, consume, oi_close, post_entry,
     decay_factor, snap_bars, window_bins, do_features, feature_bins, gauss, cluster_threshold,
-    init_band, sweep_decay,
+    init_band, sweep_decay, churn,
 ):
     """Run the model over all bars. Returns ``(pred, mass, snap_long, snap_short, snap_k0,
     feats)``: pred (n, 6) = PRED_COLUMNS; mass (n, 2) = outstanding long/short quantity (native,
@@ -163,11 +200,16 @@ def reconstruct_nb(
     up_pow = np.exp((np.arange(ext) - hb) * log_step)  # bin-mid of bin kc ± d = mid(kc)·step^±d
     dn_pow = np.exp(-(np.arange(ext) - hb) * log_step)
 
+    # widest level offsets of any class (grid growth before opening at a price)
+    off_lo = 0.0
+    off_hi = 0.0
+    for c in range(n_cls):
+        if not hedged[c]:
+            off_lo = min(off_lo, long_off[c], short_off[c])
+            off_hi = max(off_hi, long_off[c], short_off[c])
+
     for i in range(n):
-        # ------------------------------------------------------------ 1. decay
-        if decay_factor < 1.0:
-            scale_l *= decay_factor
-            scale_s *= decay_factor
+        # ------------------------------------------------------------ 1. memory of sweeps
         if sweep_decay < 1.0:
             fade_l *= sweep_decay
             fade_s *= sweep_decay
@@ -310,14 +352,6 @@ def reconstruct_nb(
                     if v > 0.0:
                         vsum += v
                 nb = i + 1 - seg_start
-                # grow the grid once for every level this interval can create
-                off_lo = 0.0
-                off_hi = 0.0
-                for c in range(n_cls):
-                    if not hedged[c]:
-                        o = long_off[c] if side == 0 else short_off[c]
-                        off_lo = min(off_lo, o)
-                        off_hi = max(off_hi, o)
                 for b in range(seg_start, i + 1):
                     if vwap[b] > 0.0:
                         lb = math.log(vwap[b])
@@ -343,42 +377,15 @@ def reconstruct_nb(
                             a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
                         amount = gap * share
                         lep = math.log(ep)
-                        for c in range(n_cls):
-                            if side == 0:
-                                w = a * mix[0, c] + (1.0 - a) * mix[1, c]
-                            else:
-                                w = (1.0 - a) * mix[2, c] + a * mix[3, c]
-                            if w <= 0.0:
-                                continue
-                            q = amount * w
-                            if hedged[c]:
-                                if side == 0:
-                                    hed_l += q / scale_l
-                                else:
-                                    hed_s += q / scale_s
-                                continue
-                            # work in log space: no exp/log per cohort on the hot path
-                            llp = lep + (long_off[c] if side == 0 else short_off[c])
-                            if post_entry and consume and (
-                                (side == 0 and llp >= suf_lo) or (side == 1 and llp <= suf_hi)
-                            ):
-                                lp = math.exp(llp)
-                                _record(pred, i, side, 2 + 2 * side, q if inverse else q * lp, lp, lp)
-                                continue
-                            k = int(math.floor(llp / log_step))
-                            j = k - k0  # in range: the grid was grown before this loop
-                            if side == 0:
-                                x = q / scale_l
-                                ql[j] += x
-                                tot_l += x
-                                if k > long_top:
-                                    long_top = k
-                            else:
-                                x = q / scale_s
-                                qs[j] += x
-                                tot_s += x
-                                if k < short_bot:
-                                    short_bot = k
+                        post = post_entry and consume
+                        if side == 0:
+                            tot_l, hed_l, long_top = _open_cohorts(
+                                0, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale_l,
+                                ql, k0, tot_l, hed_l, long_top, post, suf_lo, pred, i, inverse)
+                        else:
+                            tot_s, hed_s, short_bot = _open_cohorts(
+                                1, amount, lep, a, mix, hedged, long_off, short_off, log_step, scale_s,
+                                qs, k0, tot_s, hed_s, short_bot, post, suf_hi, pred, i, inverse)
                     if trig_low[b] > 0.0:
                         x = math.log(trig_low[b])
                         if x < suf_lo:
@@ -409,6 +416,49 @@ def reconstruct_nb(
         if fade_s < 1e-150:
             ps *= fade_s
             fade_s = 1.0
+
+        # ------------------------------------------------------------ 3b. turnover
+        # Churn (a share of the bar's volume opens new positions and closes the same quantity
+        # pro rata) and decay (old positions close, the same quantity reopens): both move mass
+        # to fresh cohorts at this bar's VWAP and keep long = short = OI.
+        if seeded and vwap[i] > 0.0 and (churn > 0.0 or decay_factor < 1.0):
+            for side in range(2):
+                m_true = (tot_l + hed_l) * scale_l if side == 0 else (tot_s + hed_s) * scale_s
+                if not m_true > 0.0:
+                    continue
+                c_rate = 0.0
+                if churn > 0.0 and volume[i] > 0.0:
+                    c_rate = min(0.5, churn * volume[i] / m_true)
+                f = 1.0 - (1.0 - c_rate) * decay_factor
+                if f <= 0.0:
+                    continue
+                lep = math.log(vwap[i])
+                k0, ql, qs, pl, ps = _grow(int(math.floor((lep + off_lo) / log_step)) - 1, k0, ql, qs, pl, ps)
+                k0, ql, qs, pl, ps = _grow(int(math.floor((lep + off_hi) / log_step)) + 1, k0, ql, qs, pl, ps)
+                tb = taker_share[i]
+                a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + kappa * (tb - 0.5)))
+                if side == 0:
+                    scale_l *= 1.0 - f
+                    tot_l, hed_l, long_top = _open_cohorts(
+                        0, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, scale_l,
+                        ql, k0, tot_l, hed_l, long_top, False, 0.0, pred, i, inverse)
+                else:
+                    scale_s *= 1.0 - f
+                    tot_s, hed_s, short_bot = _open_cohorts(
+                        1, f * m_true, lep, a, mix, hedged, long_off, short_off, log_step, scale_s,
+                        qs, k0, tot_s, hed_s, short_bot, False, 0.0, pred, i, inverse)
+            if scale_l < 1e-150:
+                ql *= scale_l
+                pl *= scale_l
+                tot_l *= scale_l
+                hed_l *= scale_l
+                scale_l = 1.0
+            if scale_s < 1e-150:
+                qs *= scale_s
+                ps *= scale_s
+                tot_s *= scale_s
+                hed_s *= scale_s
+                scale_s = 1.0
 
         mass[i, 0] = (tot_l + hed_l) * scale_l
         mass[i, 1] = (tot_s + hed_s) * scale_s

@@ -223,6 +223,23 @@ class HeatmapParams:
     cluster_threshold: float = 1.25
     atr_period: int = 14
     sweep_half_life_hours: float = 8.0  # memory of swept notional behind features' "consumed"
+    # turnover: a share of each bar's traded volume opens new positions at the bar's VWAP and
+    # closes the same quantity pro rata (volume far exceeds |ΔOI|); 0 = positions only open on
+    # OI increases
+    churn: float = 0.3
+    # where liquidation levels sit relative to entry: "distance" (default: a per-side lognormal
+    # distribution of the entry→liquidation distance with isolated, cross-margin and hedged
+    # components, fitted on 2025-12→2026-02 realised liquidations; docs/model.md) or "tiers"
+    # (leverages × mixtures with the bracket-exact Binance formula)
+    distance_model: str = "distance"
+    distance_median_pct_long: float = 2.0
+    distance_median_pct_short: float = 2.0
+    distance_sigma: float = 1.2  # log-sd of the isolated distances
+    distance_classes: int = 12  # quantile classes per component
+    cross_share: float = 0.95  # share of new notional in cross margin (far levels; Hyperliquid study)
+    cross_median_pct: float = 35.0
+    cross_sigma: float = 0.5
+    hedged_share: float = 0.043  # never liquidated (distance model; tiers use the 1x weights): magnitude fit
     # build the map on completed bars of this interval ("4h"; a multiple of [data].interval),
     # aligned as-of to the execution bars; "" = the execution bars (liqbt.heatmap.timeframe)
     interval: str = ""
@@ -260,6 +277,20 @@ class HeatmapParams:
                              where="[heatmap]", expected="one of them (0 = no decay)")
         if self.decay_half_life_hours < 0:
             raise InputError("decay_half_life_hours must be >= 0", where="[heatmap].decay_half_life_hours")
+        if self.churn < 0:
+            raise InputError("churn must be >= 0", where="[heatmap].churn", expected="a share of bar volume, e.g. 0.3")
+        if self.distance_model not in ("tiers", "distance"):
+            raise InputError(f"distance_model {self.distance_model!r}", where="[heatmap].distance_model",
+                             expected="'tiers' or 'distance'")
+        for name in ("distance_median_pct_long", "distance_median_pct_short", "cross_median_pct"):
+            if not 0 < getattr(self, name) < 100:
+                raise InputError(f"{name} must be in (0, 100)", where=f"[heatmap].{name}")
+        if self.distance_sigma < 0 or self.cross_sigma < 0 or self.distance_classes < 1:
+            raise InputError("distance_sigma, cross_sigma >= 0 and distance_classes >= 1 required",
+                             where="[heatmap]")
+        if not (self.cross_share >= 0 and self.hedged_share >= 0 and self.cross_share + self.hedged_share < 1):
+            raise InputError("cross_share, hedged_share >= 0 with cross_share + hedged_share < 1",
+                             where="[heatmap]")
         if self.decay_half_life_bars < 0 or self.smooth_sigma_bins < 0 or self.cluster_threshold < 0:
             raise InputError("decay_half_life_bars, smooth_sigma_bins, cluster_threshold >= 0",
                              where="[heatmap]")
@@ -328,3 +359,50 @@ def class_log_offsets(params: HeatmapParams, table: BracketTable, entry: float, 
         long_off[j] = math.log(lo / entry)
         short_off[j] = math.log(hi / entry)
     return long_off, short_off, hedged
+
+
+def _lognormal_quantiles(median: float, sigma: float, k: int) -> np.ndarray:
+    """``k`` equal-probability class centres (mid-quantiles) of a lognormal distance."""
+    from scipy.stats import norm
+
+    z = norm.ppf((np.arange(k) + 0.5) / k)
+    return median * np.exp(sigma * z)
+
+
+def distance_classes(params: HeatmapParams):
+    """``(long_off, short_off, hedged, mix)`` of the "distance" model: ln(LP/EP) per class and
+    side from per-side lognormal entry→liquidation distances (isolated component) plus a
+    cross-margin component and a hedged class; every mixture row holds the same weights (the
+    distribution *is* the mix, so the aggressor tilt does not apply).
+
+    >>> p = HeatmapParams(distance_classes=1, distance_median_pct_long=22, distance_median_pct_short=8)
+    >>> lo, so, h, m = distance_classes(p)
+    >>> round(float(np.exp(lo[0]) - 1), 2), round(float(np.exp(so[0]) - 1), 2), h.tolist()
+    (-0.22, 0.08, [False, False, True])
+    """
+    k = params.distance_classes
+    iso_l = _lognormal_quantiles(params.distance_median_pct_long / 100.0, params.distance_sigma, k)
+    iso_s = _lognormal_quantiles(params.distance_median_pct_short / 100.0, params.distance_sigma, k)
+    crs = _lognormal_quantiles(params.cross_median_pct / 100.0, params.cross_sigma, k)
+    dl = np.concatenate([iso_l, crs, [0.0]])
+    ds = np.concatenate([iso_s, crs, [0.0]])
+    # a long cannot be liquidated below 0: cap the distance (such mass is effectively hedged)
+    long_off = np.log1p(-np.minimum(dl, 0.99))
+    short_off = np.log1p(ds)
+    hedged = np.zeros(len(dl), bool)
+    hedged[-1] = True
+    long_off[-1] = short_off[-1] = 0.0
+    w_iso = (1.0 - params.cross_share - params.hedged_share) / k
+    w = np.concatenate([np.full(k, w_iso), np.full(k, params.cross_share / k), [params.hedged_share]])
+    mix = np.tile(w / w.sum(), (4, 1))
+    return long_off, short_off, hedged, mix
+
+
+def model_classes(params: HeatmapParams, table: BracketTable, entry: float, inverse: bool):
+    """``(long_off, short_off, hedged, mix)`` for the kernel: the leverage tiers
+    (:func:`class_log_offsets`, ``params.mixtures()``) or the distance distribution
+    (:func:`distance_classes`)."""
+    if params.distance_model == "distance":
+        return distance_classes(params)
+    long_off, short_off, hedged = class_log_offsets(params, table, entry, inverse)
+    return long_off, short_off, hedged, params.mixtures()

@@ -21,7 +21,7 @@ from liqbt.heatmap.heatmap import (
     snapshot_bars,
 )
 from liqbt.heatmap.kernel import PRED_COLUMNS
-from liqbt.heatmap.model import HeatmapParams, bracket_table, class_log_offsets
+from liqbt.heatmap.model import HeatmapParams, bracket_table, model_classes
 from liqbt.market import INVERSE, MarketFrame
 
 
@@ -31,8 +31,7 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
     ls = params.log_step
     inverse = market.contract_type == INVERSE
     table = bracket_table(params.bracket_table or market.symbol, market.contract_type)
-    long_off, short_off, hedged = class_log_offsets(params, table, float(market.close[0]), inverse)
-    mix = params.mixtures()
+    long_off, short_off, hedged, mix = model_classes(params, table, float(market.close[0]), inverse)
     oi, updated = lagged_oi_per_bar(market, params.oi_lag)
     if inverse:
         oi = oi * market.contract_size
@@ -41,6 +40,8 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
     with np.errstate(divide="ignore", invalid="ignore"):
         taker = market.taker_buy_volume / market.volume
     vol = np.nan_to_num(market.volume, nan=0.0)
+    if inverse:
+        vol = vol * market.contract_size
     vwap = bar_vwap(market)
     decay = params.decay_per_bar(market.interval_ms)
     snaps = snapshot_bars(market.open_time, market.interval_ms, params.snapshot_every)
@@ -71,10 +72,6 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
         pred[i, c + 1] = hi if np.isnan(pred[i, c + 1]) else max(pred[i, c + 1], hi)
 
     for i in range(n):
-        if decay < 1.0:
-            book[0] *= decay
-            book[1] *= decay
-            hedge = [h * decay for h in hedge]
         if params.consume:
             # longs: bins entirely above the low are liquidated, the low's bin partly
             s = book[0]
@@ -177,6 +174,34 @@ def reference_reconstruct(market: MarketFrame, params: HeatmapParams) -> Heatmap
                     book[side] = book[side].add(add, fill_value=0.0)
             seeded = True
             seg_start = i + 1
+        # turnover: churn (share of the bar's volume) and decay close pro rata and reopen the
+        # same quantity at this bar's VWAP (long = short = OI is kept)
+        if seeded and vwap[i] > 0 and (params.churn > 0 or decay < 1.0):
+            for side in range(2):
+                m_true = float(book[side].sum()) + hedge[side]
+                if not m_true > 0:
+                    continue
+                c_rate = min(0.5, params.churn * vol[i] / m_true) if (params.churn > 0 and vol[i] > 0) else 0.0
+                f = 1.0 - (1.0 - c_rate) * decay
+                if f <= 0:
+                    continue
+                book[side] *= 1.0 - f
+                hedge[side] *= 1.0 - f
+                tb = taker[i]
+                a = 0.5 if np.isnan(tb) else min(1.0, max(0.0, 0.5 + params.kappa * (tb - 0.5)))
+                w = a * mix[0] + (1 - a) * mix[1] if side == 0 else (1 - a) * mix[2] + a * mix[3]
+                adds = {}
+                for c in range(len(w)):
+                    if w[c] <= 0:
+                        continue
+                    q = f * m_true * w[c]
+                    if hedged[c]:
+                        hedge[side] += q
+                        continue
+                    k = math.floor((math.log(vwap[i]) + (long_off[c] if side == 0 else short_off[c])) / ls)
+                    adds[k] = adds.get(k, 0.0) + q
+                if adds:
+                    book[side] = book[side].add(pd.Series(adds, dtype=np.float64), fill_value=0.0)
         mass[i] = [float(book[0].sum()) + hedge[0], float(book[1].sum()) + hedge[1]]
         if i in snap_set and market.close[i] > 0:
             s_i = snap_set[i]

@@ -45,6 +45,7 @@ import numpy as np
 
 from liqbt.errors import InputError
 from liqbt.heatmap.baselines import BASELINES, MapSeries
+from liqbt.heatmap.calibrate import realised_per_bucket as _realised_per_bucket
 from liqbt.heatmap.heatmap import Heatmap, reconstruct
 from liqbt.heatmap.model import HeatmapParams
 from liqbt.market import MarketFrame, interval_name
@@ -165,33 +166,6 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
 
 
 # --------------------------------------------------------------------------- per-bar alignment
-
-
-def _realised_per_bucket(market: MarketFrame, realised: Realised):
-    """``(bucket_ms, bucket_open, bucket_of_bar, covered, real (B, 2))``: the scoring grid is the
-    coarser of the bar interval and the realised interval."""
-    bar_ms = market.interval_ms
-    bucket = max(bar_ms, realised.interval_ms or bar_ms)
-    ot = market.open_time
-    g = ot // bucket * bucket
-    opens, bar_bucket = np.unique(g, return_inverse=True)
-    real = np.zeros((len(opens), 2))
-    covered = np.zeros(len(opens), bool)
-    if len(realised):
-        rb = realised.ts // bucket * bucket
-        idx = np.searchsorted(opens, rb)
-        ok = (idx < len(opens)) & (opens[np.clip(idx, 0, len(opens) - 1)] == rb)
-        np.add.at(real[:, 0], idx[ok], realised.long_usd[ok])
-        np.add.at(real[:, 1], idx[ok], realised.short_usd[ok])
-        if realised.is_events:
-            # events: every bucket inside the recorded span counts (no event = zero liquidations)
-            covered[(opens + bucket > realised.ts[0]) & (opens <= realised.ts[-1])] = True
-        else:
-            covered[idx[ok]] = True
-    # a bucket only scores when all its bars are present
-    n_bars = np.bincount(bar_bucket, minlength=len(opens))
-    covered &= n_bars == bucket // bar_ms
-    return bucket, opens, bar_bucket, covered, real
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -452,19 +426,48 @@ def _near_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndar
     return out
 
 
-def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
-                      horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
-                      train_frac: float = 0.6) -> dict[str, Any]:
-    """Does the map add information beyond price? Per horizon and side, regress
-    ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
-    return, 4-bar return, bar range, 24-bar volatility) and then add ``log1p(map USD within
-    ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
-    ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
-    overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
-    With ``control`` (the volume-profile map) its density enters the baseline first.
+def _reach_density(map_series: MapSeries, times_close: np.ndarray, close: np.ndarray, vol: np.ndarray,
+                   h_bars: int, chunk: int = 2048):
+    """(n, 2) expected USD the next ``h_bars`` bars reach: every bin of the last snapshot
+    available at the bar's close weighted by the probability that a driftless walk with the
+    bar's trailing volatility ``vol`` (per bar, log) touches it within the horizon,
+    ``2·(1 − Φ(d / (vol·√h)))`` (reflection principle), long bins below the close, short above.
+    NaN where the volatility is unknown."""
+    from scipy.stats import norm
 
-    Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
-    bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
+    s = np.searchsorted(map_series.snapshot_times, times_close, side="right") - 1
+    wb = map_series.window_bins
+    width = 2 * wb + 1
+    ls = map_series.log_step
+    out = np.full((len(s), 2), np.nan)
+    kc = np.floor(np.log(close) / ls).astype(np.int64)
+    offs = np.arange(width)
+    for a in range(0, len(s), chunk):
+        b = min(len(s), a + chunk)
+        si = np.clip(s[a:b], 0, None)
+        col = kc[a:b] - map_series.snapshot_k0[si]  # the close's column in that snapshot
+        dist = np.abs(offs[None, :] - col[:, None]) * ls
+        sd = vol[a:b] * math.sqrt(h_bars)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = 2.0 * norm.sf(dist / sd[:, None])
+        below = offs[None, :] <= col[:, None]
+        above = offs[None, :] >= col[:, None]
+        sl = map_series.snapshots_long[si].astype(np.float64)
+        ss = map_series.snapshots_short[si].astype(np.float64)
+        ok = (s[a:b] >= 0) & np.isfinite(sd) & (sd > 0)
+        out[a:b, 0] = np.where(ok, (sl * p * below).sum(axis=1), np.nan)
+        out[a:b, 1] = np.where(ok, (ss * p * above).sum(axis=1), np.nan)
+    return out
+
+
+def _incremental_design(market: MarketFrame, map_series: MapSeries, realised: Realised, horizons_h,
+                        near_pct: float | None, control: MapSeries | None, feature: str = "reach"):
+    """Shared design of the incremental-skill regressions: ``(near_pct, horizons_h, base_cols,
+    dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h)`` (see :func:`incremental_skill`).
+    ``feature``: ``"reach"`` (USD the horizon is expected to reach, :func:`_reach_density`) or
+    ``"near"`` (USD within ±near_pct of the close)."""
+    if feature not in ("reach", "near"):
+        raise InputError(f"feature {feature!r}", expected="'reach' or 'near'")
     bar_h = market.interval_ms / HOUR_MS
     if near_pct is None:
         near_pct = 2.0 * math.sqrt(max(1.0, bar_h))
@@ -487,10 +490,11 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
     med_rng = pd.Series(rng_).rolling(24, min_periods=12).median().shift(1).to_numpy()
     cascade = rng_ > 3.0 * med_rng
     close_t = market.open_time + market.interval_ms
-    dens = np.log1p(_near_density(map_series, close_t, c, near_pct))
-    ctrl = np.log1p(_near_density(control, close_t, c, near_pct)) if control is not None else None
+    near_dens = np.log1p(_near_density(map_series, close_t, c, near_pct)) if feature == "near" else None
+    near_ctrl = (np.log1p(_near_density(control, close_t, c, near_pct))
+                 if control is not None and feature == "near" else None)
     real_bar = np.where(covered[bar_bucket][:, None], real[bar_bucket], np.nan)
-    out: dict[str, Any] = {"near_pct": near_pct, "control": control.name if control is not None else None}
+    fwd_by_h = {}
     for h in horizons_h:
         hb = max(1, int(round(h * HOUR_MS / market.interval_ms)))
         csum = np.concatenate([np.zeros((1, 2)), np.cumsum(np.nan_to_num(real_bar), axis=0)])
@@ -499,9 +503,45 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
         idx = np.arange(n - hb)
         full = (cnt[idx + hb + 1] - cnt[idx + 1]) == hb
         fwd[idx[full]] = csum[idx[full] + hb + 1] - csum[idx[full] + 1]
+        fwd_by_h[h] = (hb, fwd)
+    dens_by_h, ctrl_by_h = {}, {}
+    for h in horizons_h:
+        hb = fwd_by_h[h][0]
+        if feature == "near":
+            dens_by_h[h], ctrl_by_h[h] = near_dens, near_ctrl
+        else:
+            dens_by_h[h] = np.log1p(_reach_density(map_series, close_t, c, vol24, hb))
+            ctrl_by_h[h] = (np.log1p(_reach_density(control, close_t, c, vol24, hb))
+                            if control is not None else None)
+    base = [np.ones(n), r1, r4, rng_, vol24]
+    return near_pct, horizons_h, base, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h
+
+
+def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
+                      horizons_h=(1, 4), near_pct: float | None = None, control: MapSeries | None = None,
+                      train_frac: float = 0.6, feature: str = "reach") -> dict[str, Any]:
+    """Does the map add information beyond price? Per horizon and side, regress
+    ``log1p(forward realised USD)`` over the next ``h`` hours on a price-only baseline (last
+    return, 4-bar return, bar range, 24-bar volatility) and then add the map: ``feature =
+    "reach"`` (default) = ``log1p(USD the horizon is expected to reach)``, each bin weighted by
+    the probability that a walk with the trailing 24-bar volatility touches it within ``h``
+    (:func:`_reach_density`); ``"near"`` = ``log1p(USD within ±near_pct of price)``. Reports ΔR² in sample, ΔR² out of sample (fit on the first
+    ``train_frac`` of the period, score the rest), the map coefficient's Newey–West t (lag =
+    overlap + 1), and ΔR² outside cascade bars (bar range > 3× its trailing 24-bar median).
+    With ``control`` (the volume-profile map) its density enters the baseline first.
+
+    Bars coarser than an hour: the horizons become 1 and 4 bars (keys ``h24``/``h96`` on daily
+    bars) and ``near_pct`` defaults to 2 % × √(bar hours), so the window outgrows one bar's range."""
+    near_pct, horizons_h, base0, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control, feature)
+    out: dict[str, Any] = {"feature": feature, "near_pct": near_pct,
+                           "control": control.name if control is not None else None}
+    for h in horizons_h:
+        hb, fwd = fwd_by_h[h]
+        dens, ctrl = dens_by_h[h], ctrl_by_h[h]
         for side, name in ((0, "long"), (1, "short")):
             y = np.log1p(fwd[:, side])
-            base = [np.ones(n), r1, r4, rng_, vol24]
+            base = list(base0)
             if ctrl is not None:
                 base.append(ctrl[:, side])
             Xb = np.column_stack(base)
@@ -536,6 +576,56 @@ def incremental_skill(market: MarketFrame, map_series: MapSeries, realised: Real
                 res["hac_t_non_cascade"] = float(hac_t(Xf_[calm], e2, b3, hb + 1)[-1])
                 res["n_non_cascade"] = int(calm.sum())
             out[key] = res
+    return out
+
+
+def incremental_skill_split(market: MarketFrame, map_series: MapSeries, realised: Realised, *,
+                            train_end: int, start: int | None = None, horizons_h=(1, 4),
+                            near_pct: float | None = None, control: MapSeries | None = None,
+                            feature: str = "reach") -> dict[str, Any]:
+    """Incremental skill with an explicit split in time: both regressions (price-only, and with
+    the map's density near price) are fitted on bars in ``[start, train_end)`` and scored on
+    bars from ``train_end`` on (their forward window never reaches back into training).
+    ``delta_r2_oos`` = R²(full) − R²(price-only) on the test bars with the training
+    coefficients; ``hac_t_oos`` = Newey–West t of the map coefficient refitted on the test bars
+    (lag = overlap + 1); ``hac_t_train`` the same on the training bars."""
+    near_pct, horizons_h, base0, dens_by_h, ctrl_by_h, cascade, med_rng, fwd_by_h = _incremental_design(
+        market, map_series, realised, horizons_h, near_pct, control, feature)
+    t0 = market.open_time
+    out: dict[str, Any] = {"feature": feature, "near_pct": near_pct,
+                           "control": control.name if control is not None else None}
+    for h in horizons_h:
+        hb, fwd = fwd_by_h[h]
+        dens, ctrl = dens_by_h[h], ctrl_by_h[h]
+        # a training row's forward window must end before the test period starts
+        train_rows = (t0 + (hb + 1) * market.interval_ms <= train_end) & (t0 >= (start or t0[0]))
+        test_rows = t0 >= train_end
+        for side, name in ((0, "long"), (1, "short")):
+            y = np.log1p(fwd[:, side])
+            base = list(base0)
+            if ctrl is not None:
+                base.append(ctrl[:, side])
+            Xb = np.column_stack(base)
+            Xf = np.column_stack([Xb, dens[:, side]])
+            ok = np.isfinite(y) & np.all(np.isfinite(Xf), axis=1)
+            tr, te = ok & train_rows, ok & test_rows
+            key = f"h{h}_{name}"
+            if tr.sum() < 50 or te.sum() < 30 or np.ptp(y[te]) == 0:
+                out[key] = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "status": "too few observations"}
+                continue
+            b1, _ = _ols(Xb[tr], y[tr])
+            b2, e2 = _ols(Xf[tr], y[tr])
+            yt = y[te]
+            sst = float(((yt - yt.mean()) ** 2).sum())
+            r2b = 1 - float(((yt - Xb[te] @ b1) ** 2).sum()) / sst
+            r2f = 1 - float(((yt - Xf[te] @ b2) ** 2).sum()) / sst
+            bt, et = _ols(Xf[te], yt)
+            out[key] = {
+                "n_train": int(tr.sum()), "n_test": int(te.sum()),
+                "r2_base_oos": r2b, "r2_full_oos": r2f, "delta_r2_oos": r2f - r2b,
+                "coef_train": float(b2[-1]), "hac_t_train": float(hac_t(Xf[tr], e2, b2, hb + 1)[-1]),
+                "coef_oos": float(bt[-1]), "hac_t_oos": float(hac_t(Xf[te], et, bt, hb + 1)[-1]),
+            }
     return out
 
 
@@ -721,36 +811,33 @@ def validation_params(params: HeatmapParams, market: MarketFrame, snapshot_every
     return replace(params, snapshot_every=int(snapshot_every), features=False)
 
 
-def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realised | None, *,
-             baselines: bool = True, ablations: bool = True, incremental: bool = True,
-             ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
-             progress: bool = False) -> ValidationReport:
-    """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
-    ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
-    scores. At least one of ``realised`` / ``ground_truth`` is required."""
+def slice_map(map_series: MapSeries, lo: int, hi: int) -> MapSeries:
+    """``map_series`` restricted to bars ``lo:hi``. Snapshots available from bar ``lo``'s open
+    (the close of bar ``lo − 1``) up to bar ``hi − 1``'s close are kept, so the first scored bar
+    still sees the map the warm-up built. Values are those of the full run (state is kept)."""
+    times = map_series.times
+    t_lo = int(times[lo]) if lo < len(times) else np.iinfo(np.int64).max
+    t_hi = int(times[hi - 1]) + map_series.interval_ms if hi > 0 else np.iinfo(np.int64).min
+    keep = (map_series.snapshot_times >= t_lo) & (map_series.snapshot_times <= t_hi)
+    return replace(map_series, times=times[lo:hi], pred=map_series.pred[lo:hi],
+                   snapshot_times=map_series.snapshot_times[keep], snapshot_k0=map_series.snapshot_k0[keep],
+                   snapshots_long=map_series.snapshots_long[keep],
+                   snapshots_short=map_series.snapshots_short[keep])
+
+
+def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = True,
+               ablations: bool = True, variants: dict[str, dict] | None = None,
+               progress: bool = False) -> dict[str, MapSeries]:
+    """Every map the validator scores, reconstructed over the whole of ``market`` (warm-up
+    included): liqbt, the ablations, the baselines and any extra ``variants`` (name → params
+    overrides of ``params``)."""
     from tqdm.auto import tqdm
 
-    if realised is None and ground_truth is None:
-        raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
-    params = validation_params(params or HeatmapParams(), market, snapshot_every)
-    meta: dict[str, Any] = {
-        "symbol": market.symbol, "exchange": market.exchange, "interval": interval_name(market.interval_ms),
-        "start": _iso(market.open_time[0]), "end": _iso(market.open_time[-1] + market.interval_ms),
-        "bars": len(market), "market_source": market.source, "snapshot_every": params.snapshot_every,
-        "capture_window_pct": capture_window_pct,
-    }
-    if realised is not None:
-        meta.update(realised_source=realised.source, realised_rows=len(realised),
-                    realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
-                    realised_venues=realised.venues, realised_note=realised.note,
-                    scaling=("magnitude ratios are raw: predicted USD from this market's OI (one venue "
-                             f"'{market.exchange}'/{market.source}) over realised USD from "
-                             f"{realised.venues or realised.source}; no venue scaling applied. "
-                             "Spearman and capture are scale-free."))
     maps: dict[str, MapSeries] = {}
     jobs = [("liqbt", {})]
     if ablations:
         jobs += list(ABLATIONS.items())
+    jobs += list((variants or {}).items())
     names = [j[0] for j in jobs] + (list(BASELINES) if baselines else [])
     bar = tqdm(names, desc="validate", unit="map", disable=not progress, leave=False)
     for name, flags in jobs:
@@ -766,11 +853,91 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
             maps[name] = fn(market, params)
             bar.update(1)
     bar.close()
+    return maps
+
+
+def score_period(maps: dict[str, MapSeries], market: MarketFrame, realised: Realised,
+                 start_ms: int | None = None, end_ms: int | None = None, *,
+                 capture_window_pct: float = 10.0, venue_scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Scores of each map over the bars with ``start_ms <= open_time < end_ms`` only (the maps
+    were built over the whole market, so earlier bars act as warm-up and are never scored).
+    ``venue_scale`` multiplies predicted USD before the magnitude ratio (see :func:`validate`)."""
+    lo = 0 if start_ms is None else int(np.searchsorted(market.open_time, start_ms, "left"))
+    hi = len(market) if end_ms is None else int(np.searchsorted(market.open_time, end_ms, "left"))
+    sub = market._cut(lo, hi, None)
+    out = {}
+    for name, ms in maps.items():
+        sc = score_map(slice_map(ms, lo, hi), sub, realised, capture_window_pct=capture_window_pct)
+        _scale_magnitude(sc, venue_scale)
+        out[name] = sc
+    return out
+
+
+def _scale_magnitude(sc: dict[str, Any], venue_scale: float) -> None:
+    for side in ("long", "short"):
+        k = f"magnitude_ratio_{side}"
+        sc[f"magnitude_ratio_raw_{side}"] = sc.get(k)
+        if sc.get(k) is not None:
+            sc[k] = sc[k] * venue_scale
+
+
+def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realised | None, *,
+             baselines: bool = True, ablations: bool = True, incremental: bool = True,
+             ground_truth=None, snapshot_every: int | None = None, capture_window_pct: float = 10.0,
+             progress: bool = False, score_start: int | None = None,
+             venue_scale: float = 1.0, self_calibrate: bool = False) -> ValidationReport:
+    """Reconstruct the map on ``market`` and score it (and baselines, ablations) against
+    ``realised``; ``ground_truth`` = ``(density_df, bars_df)`` from a simulation adds truth
+    scores. At least one of ``realised`` / ``ground_truth`` is required.
+
+    ``score_start`` (epoch ms, ``[data].start``): bars before it are the warm-up — every map is
+    built over them but only ``[score_start, end)`` is scored. ``venue_scale``: realised
+    liquidations cover more venues than the market's OI (e.g. CoinGlass's Binance+Bybit+OKX vs
+    Binance OI); predicted USD is multiplied by it in the magnitude ratios (raw ratios are kept
+    as ``magnitude_ratio_raw_*``). ``self_calibrate``: also score ``liqbt_selfcal``, the map
+    that picks its model and magnitude from the realised liquidations known before each refit (every 3 h)
+    (:func:`liqbt.heatmap.calibrate.self_calibrated`)."""
+    if realised is None and ground_truth is None:
+        raise InputError("nothing to validate against", expected="realised liquidations or simulator ground truth")
+    params = validation_params(params or HeatmapParams(), market, snapshot_every)
+    n_warm = 0 if score_start is None else int(np.searchsorted(market.open_time, int(score_start), "left"))
+    if n_warm >= len(market):
+        raise InputError("nothing to score after the warm-up", where="[data].start",
+                         expected="a start before the last bar")
+    full_market = market
+    meta: dict[str, Any] = {
+        "symbol": market.symbol, "exchange": market.exchange, "interval": interval_name(market.interval_ms),
+        "start": _iso(market.open_time[n_warm]), "end": _iso(market.open_time[-1] + market.interval_ms),
+        "bars": len(market) - n_warm, "warmup_bars": n_warm, "market_source": market.source,
+        "snapshot_every": params.snapshot_every, "capture_window_pct": capture_window_pct,
+        "venue_scale": venue_scale,
+    }
+    if n_warm:
+        meta["warmup_start"] = _iso(market.open_time[0])
+    if realised is not None:
+        meta.update(realised_source=realised.source, realised_rows=len(realised),
+                    realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
+                    realised_venues=realised.venues, realised_note=realised.note,
+                    scaling=(f"magnitude ratios = venue_scale ({venue_scale:g}) × predicted USD from this "
+                             f"market's OI ('{market.exchange}'/{market.source}) / realised USD from "
+                             f"{realised.venues or realised.source} (raw ratios: magnitude_ratio_raw_*). "
+                             "Spearman and capture are scale-free."))
+    maps = build_maps(full_market, params, baselines=baselines, ablations=ablations, progress=progress)
+    if self_calibrate and realised is not None:
+        from liqbt.heatmap.calibrate import self_calibrated
+
+        hm = self_calibrated(full_market, params, realised, venue_scale=venue_scale)
+        maps["liqbt_selfcal"] = MapSeries.from_heatmap(hm, "liqbt_selfcal")
+        meta["self_calibration"] = {k: v for k, v in hm.meta["self_calibration"].items() if k != "blocks"}
+    if n_warm:  # the warm-up built the maps; only [score_start, end) is scored
+        market = full_market._cut(n_warm, len(full_market), None)
+        maps = {k: slice_map(v, n_warm, len(full_market)) for k, v in maps.items()}
     report = ValidationReport(meta=meta)
     if realised is not None:
         for name, ms in maps.items():
             report.maps[name] = score_map(ms, market, realised, capture_window_pct=capture_window_pct)
-            report.maps[name]["magnitude_units"] = "USD predicted / USD realised (raw)"
+            _scale_magnitude(report.maps[name], venue_scale)
+            report.maps[name]["magnitude_units"] = f"venue_scale × USD predicted / USD realised (venue_scale={venue_scale:g})"
         if incremental and (realised.interval_ms or market.interval_ms) > market.interval_ms:
             meta["incremental_note"] = ("skipped: incremental skill needs realised liquidations at the "
                                         "bar interval or finer (use bars of the realised interval)")

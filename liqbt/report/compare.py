@@ -24,8 +24,9 @@ _NEITHER = ("benchmark", "buy_and_hold", "start value", "init_cash", "seed", "dr
 
 # Shown in the terminal (in this order) when present; the HTML lists every metric.
 HEADLINE = (
-    "total_return_pct", "total_return_ex_funding_pct", "total_funding", "Sharpe Ratio",
-    "Sortino Ratio", "max_drawdown_pct", "trades", "trades_long", "trades_short", "win_rate_pct",
+    "total_return_pct", "bootstrap.total_return_pct.low", "bootstrap.total_return_pct.high",
+    "total_return_ex_funding_pct", "total_funding", "Sharpe Ratio", "bootstrap.sharpe.low",
+    "bootstrap.sharpe.high", "Sortino Ratio", "max_drawdown_pct", "trades", "trades_long", "trades_short", "win_rate_pct",
     "Profit Factor", "Expectancy", "exposure_pct", "total_fees", "total_slippage_cost",
     "null_p_value", "heatmap_validation.summary.spearman_long",
     "heatmap_validation.summary.spearman_short", "heatmap_validation.summary.capture_top_decile",
@@ -77,6 +78,7 @@ class Comparison:
     best: dict[str, str]           # metric -> label of the best run
     config_diff: pd.DataFrame      # rows = differing config key, columns = run label
     warnings: list[str] = field(default_factory=list)
+    undecided: dict[str, str] = field(default_factory=dict)  # metric -> why no run is marked best
 
     @property
     def labels(self) -> list[str]:
@@ -106,12 +108,18 @@ def compare_runs(paths: list[str | Path]) -> Comparison:
             numeric.setdefault(k, {})[label] = float(v)
     metrics = pd.DataFrame(numeric).T.reindex(columns=labels)
     best: dict[str, str] = {}
+    undecided: dict[str, str] = {}
     for metric, row in metrics.iterrows():
         d = direction(str(metric))
         vals = row.dropna()
-        if d == 0 or len(vals) < 2 or vals.nunique() < 2:
+        if d == 0 or len(vals) < 2 or vals.nunique() < 2 or str(metric).startswith(_NOT_RANKED):
             continue
-        best[str(metric)] = str(vals.idxmax() if d > 0 else vals.idxmin())
+        winner = str(vals.idxmax() if d > 0 else vals.idxmin())
+        why = _why_not_best(str(metric), winner, vals, runs, labels)
+        if why:
+            undecided[str(metric)] = why
+        else:
+            best[str(metric)] = winner
     configs = [flatten(r.config) for r in runs]
     keys = sorted(set().union(*configs))
     diff_rows = {}
@@ -131,10 +139,54 @@ def compare_runs(paths: list[str | Path]) -> Comparison:
                 f"({sum(k.startswith('strategy.params.') for k in c)} params of its own)" for c in configs
             ]
     config_diff = pd.DataFrame.from_dict(diff_rows, orient="index", columns=labels)
-    warnings = _warnings(runs, labels)
+    warnings = _warnings(runs, labels) + _sample_warnings(runs, labels)
     for w in warnings:
         log.warning(w)
-    return Comparison(runs=runs, metrics=metrics, best=best, config_diff=config_diff, warnings=warnings)
+    return Comparison(runs=runs, metrics=metrics, best=best, config_diff=config_diff, warnings=warnings,
+                      undecided=undecided)
+
+
+# --------------------------------------------------------------------------- issue #11: small samples
+# Sub-statistics of a run (interval bounds, null-control internals) are not "results" to rank.
+_NOT_RANKED = ("bootstrap.", "null_control.", "lookahead_check.", "min_trades")
+# metrics key → bootstrap key holding its 95 % interval
+_CI_OF = {"total_return_pct": "total_return_pct", "Sharpe Ratio": "sharpe"}
+
+
+def _why_not_best(metric: str, winner: str, vals: pd.Series, runs: list[LoadedRun], labels: list[str]) -> str | None:
+    """Why no run may be marked best on ``metric`` (None: it may): a run rests on too few
+    trades, or the winner's bootstrap interval holds another run's value."""
+    from liqbt.stats import distinguishable
+
+    by_label = dict(zip(labels, runs, strict=True))
+    small = [lbl for lbl in vals.index if by_label[lbl].metrics.get("small_sample")]
+    if small:
+        return f"too few trades in {', '.join(small)}"
+    key = _CI_OF.get(metric)
+    if key:
+        ci = (by_label[winner].metrics.get("bootstrap") or {}).get(key)
+        if distinguishable(ci, [float(v) for lbl, v in vals.items() if lbl != winner]) is False:
+            return f"{winner}'s 95 % interval [{ci['low']:.3g}, {ci['high']:.3g}] holds the other value(s)"
+    return None
+
+
+def _undecided_html(c: Comparison) -> str:
+    """Which metrics have no "best" highlight and why (issue #11)."""
+    if not c.undecided:
+        return ""
+    items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in c.undecided.items())
+    return f"<p>No best marked for these metrics (not distinguishable, or too few trades):</p><ul>{items}</ul>"
+
+
+def _sample_warnings(runs: list[LoadedRun], labels: list[str]) -> list[str]:
+    out = []
+    for lbl, r in zip(labels, runs, strict=True):
+        m = r.metrics
+        if m.get("small_sample"):
+            out.append(f"{lbl}: {m.get('trades')} trades, fewer than {m.get('min_trades')}: its metrics mean little")
+        for w in m.get("warnings") or []:
+            out.append(f"{lbl}: {w}")
+    return out
 
 
 def _warnings(runs: list[LoadedRun], labels: list[str]) -> list[str]:
@@ -185,7 +237,7 @@ def format_text(c: Comparison, metrics: tuple[str, ...] = HEADLINE) -> str:
         row = c.metrics.loc[metric]
         cells = []
         for lbl in labels:
-            mark = "*" if c.best.get(str(metric)) == lbl else " "
+            mark = "*" if c.best.get(str(metric)) == lbl else "~" if str(metric) in c.undecided else " "
             cells.append((_fmt(row[lbl]) + mark).rjust(width + 2))
         lines.append(str(metric).removeprefix("heatmap_validation.summary.").ljust(key_w) + "".join(cells))
     if len(c.metrics) > len(shown):
@@ -199,7 +251,7 @@ def format_text(c: Comparison, metrics: tuple[str, ...] = HEADLINE) -> str:
         lines.append("configs are identical")
     for w in c.warnings:
         lines.append(f"WARNING: {w}")
-    lines.append("(* = best)")
+    lines.append("(* = best; ~ = no best: the values are not distinguishable or rest on too few trades)")
     return "\n".join(lines)
 
 
@@ -241,7 +293,7 @@ def write_compare_html(c: Comparison, path: str | Path) -> Path:
 <div class="meta">{len(c.labels)} runs · highlighted = best, only on rows where better is defined</div></header>
 <section>{warn}</section>
 <section>{fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})}</section>
-<h2>Metrics</h2><section><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table></section>
+<h2>Metrics</h2><section><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>{_undecided_html(c)}</section>
 <h2>Config differences</h2><section><table><tr><th>key</th>{head}</tr>{diff}</table></section>
 </body></html>"""
     path = Path(path)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from liqbt.errors import InputError
 from liqbt.report.fmt import fmt_duration, fmt_number, fmt_value
+from liqbt.report.honesty import honesty_html
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ def headline(result, metrics: dict) -> dict[str, Any]:
     out["buy_and_hold_pct"] = (float(bh.iloc[-1] / init - 1.0) * 100.0) if bh is not None and len(bh) else None
     out["ratios"] = bootstrap_ratio_ci(eq, init, periods_per_year(result.market.interval_ms),
                                        seed=getattr(result, "seed", 0))
+    b = (metrics.get("bootstrap") or {}).get("sharpe")  # the run's own Sharpe interval, when stored
+    if isinstance(b, dict) and b.get("low") is not None and b.get("high") is not None:
+        out["ratios"]["sharpe"] = (float(b["estimate"]), float(b["low"]), float(b["high"]))
     out["max_drawdown_pct"] = metrics.get("max_drawdown_pct")
     out["exposure_pct"] = metrics.get("exposure_pct")
     out["trades"] = metrics.get("trades")
@@ -181,7 +185,7 @@ def headline(result, metrics: dict) -> dict[str, Any]:
     out["costs"] = cost_breakdown(t, metrics)
     null = metrics.get("null_control") or {}
     out["null_p_value"] = metrics.get("null_p_value")
-    out["null_method"] = null.get("method", "")
+    out["null_method"] = null.get("method_text") or null.get("method", "")
     return out
 
 
@@ -387,6 +391,7 @@ def report_sections(result, metrics: dict, manifest: dict) -> list[str]:
     candles = result.market.to_frame()
     return [
         f'<div class="cards">{_cards(headline(result, metrics))}</div>',
+        honesty_html(metrics),  # warnings: small samples, method notes (liqbt.report.honesty)
         f"<section>{fig.to_html(full_html=False, include_plotlyjs=True, config={'displaylogo': False})}</section>",
         f"""<p class="note">Heatmap: reconstructed point-in-time (each column is the map known at that time);
 bright bands = liquidation clusters (each column scaled against its recent background).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from liqbt.report import honesty
+
 # (label, metrics key, format); keys missing from a run are skipped.
 _ROWS = (
     ("total return", "total_return_pct", "{:+.2f} %"),
@@ -40,13 +42,14 @@ def summary_text(result, folder: Path | None = None) -> str:
         v = m.get(key)
         if v is None or (isinstance(v, float) and v != v):
             continue
-        lines.append(f"  {label:<28}{fmt.format(v)}")
+        lines.append(f"  {label:<28}{fmt.format(v)}{honesty.ci_suffix(m, key)}")
     val = result.validation or {}
     scores = val.get("summary") if isinstance(val, dict) else None
     if isinstance(scores, dict):
         for k, v in list(scores.items())[:4]:
             if isinstance(v, (int, float)):
                 lines.append(f"  {'heatmap ' + k:<28}{v:.3f}")
+    lines += honesty.summary_lines(m)
     if folder is not None:
         lines.append(f"  report: {Path(folder) / 'report.html'}")
     timing = sum(result.timings.values())

@@ -109,6 +109,10 @@ class Strategy:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: Whether the strategy reads the liquidation heatmap (features, ``ctx.heatmap``). A run
+    #: without any open interest cannot build the map and stops with exit 2 unless this is False
+    #: (a plain price strategy then runs, with a warning).
+    needs_map: ClassVar[bool] = True
 
     @dataclass(frozen=True)
     class Params:

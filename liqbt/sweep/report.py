@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from liqbt.report.fmt import fmt_value
+from liqbt.stats import NULL_METHOD_TEXT, P_VALUE_MEANING
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ section{padding:0 24px}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 18px}
 th,td{border:1px solid #2a2f3a;padding:3px 8px;text-align:right}th{background:#161a23;text-align:left}
 .note{font-size:12px;color:#9aa4b2;margin:4px 24px}
+.warn{background:#3a2f0b;color:#ffd866;border:1px solid #8a6d1a;padding:8px 12px;margin:6px 0;border-radius:4px}
 """
 
 
@@ -79,9 +81,10 @@ def _cards(summary: dict[str, Any]) -> str:
     d = summary.get("deflated_sharpe") or {}
     b = summary.get("bootstrap") or {}
     nc = summary.get("null_control") or {}
+    label = "best" if best.get("distinguishable") is not False else "top (not distinguishable)"
     items = [
         ("trials", summary.get("trials")),
-        (f"best {summary.get('metric')}", m.get(summary.get("metric"))),
+        (f"{label} {summary.get('metric')}", m.get(summary.get("metric"))),
         ("best return %", m.get("total_return_pct")),
         ("deflated Sharpe", d.get("dsr")),
         ("sharpe 95% CI", f"{fmt((b.get('sharpe') or {}).get('low'))} … {fmt((b.get('sharpe') or {}).get('high'))}"),
@@ -92,6 +95,18 @@ def _cards(summary: dict[str, Any]) -> str:
         items.append(("OOS stitched return %", wf["stitched"]["total_return_pct"]))
     return "".join(f'<div class="card"><div class="k">{html.escape(k)}</div><div class="v">{_e(v)}</div></div>'
                    for k, v in items)
+
+
+def _flags(summary: dict[str, Any]) -> list[str]:
+    """Sample-size warnings of a sweep (issue #11)."""
+    best = summary.get("best") or {}
+    out = []
+    if best.get("small_sample"):
+        out.append(f"Small sample: the best combination made {best['metrics'].get('trades')} trades, fewer than "
+                   f"{summary.get('small_sample_min_trades')} ([checks].min_trades); its metrics mean little.")
+    if best.get("distinguishable") is False:
+        out.append("Not a clear best: " + best.get("note", ""))
+    return out
 
 
 def _figure(extras: dict[str, Any]) -> str:
@@ -127,6 +142,8 @@ def write_sweep_html(summary: dict[str, Any], results: pd.DataFrame, extras: dic
     best = summary.get("best")
     if best:
         parts.append("<h2>Best configuration</h2><section>")
+        for flag in _flags(summary):
+            parts.append(f"<div class='warn'>{html.escape(flag)}</div>")
         parts.append(_table(["parameter", "value"], [[k, v] for k, v in best["params"].items()]))
         parts.append(_table(["metric", "value"], [[k, v] for k, v in best["metrics"].items()]))
         parts.append("</section>")
@@ -153,7 +170,9 @@ def write_sweep_html(summary: dict[str, Any], results: pd.DataFrame, extras: dic
         parts.append(_table(["statistic", "value"], rows))
         parts.append("</section><p class='note'>DSR: probability that the best configuration's true Sharpe "
                      "exceeds what the best of this many skill-less trials would show (≥ 0.95 is the paper's bar). "
-                     "Null control: same number of entries, sides, UTC days and stop/TP distances, random bars.</p>")
+                     f"Null control ({html.escape(str(nc.get('method', 'same_day')))}): "
+                     f"{html.escape(NULL_METHOD_TEXT.get(nc.get('method', 'same_day'), ''))}. "
+                     f"{html.escape(P_VALUE_MEANING)}</p>")
         top = summary.get("top") or []
         if top:
             keys = list(top[0]["params"])
@@ -171,7 +190,8 @@ def write_sweep_html(summary: dict[str, Any], results: pd.DataFrame, extras: dic
         parts.append(f"<h2>Walk-forward: in-sample vs out-of-sample {html.escape(wf['metric'])}</h2><section>")
         rows = [[w["window"], w["train"][0][:10], w["test"][0][:10], w["test"][1][:10],
                  json.dumps(w["params"]) if w.get("params") else "none eligible (min_trades)", w.get("is_metric"), w.get("oos_metric"),
-                 w.get("is_return_pct"), w.get("oos_return_pct"), w.get("oos_trades")] for w in wf["windows"]]
+                 w.get("is_return_pct"), w.get("oos_return_pct"),
+                 f"{w.get('oos_trades')} (too few)" if w.get("small_sample") else w.get("oos_trades")] for w in wf["windows"]]
         parts.append(_table(["window", "train from", "test from", "test to", "chosen params", "IS", "OOS",
                              "IS return %", "OOS return %", "OOS trades"], rows))
         st = wf.get("stitched") or {}

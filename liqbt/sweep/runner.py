@@ -381,8 +381,9 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     summary["deflated_sharpe"]["returns"] = f"per bar; Sharpe per bar (annualise × √{round(ppy)})"
     summary["bootstrap"] = bootstrap_ci(r, periods_per_year=ppy, n_boot=spec.bootstrap, seed=spec.seed) \
         if spec.bootstrap else None
-    summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed) \
-        if spec.null_draws else None
+    summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed,
+                                           method=config.null.method) if spec.null_draws else None
+    _small_sample_flags(summary, df, order, metric, config.checks.min_trades)
     extras["best_equity"] = pd.Series(sim.equity, index=pd.to_datetime(traded.open_time, unit="ms", utc=True))
 
     # heat table over two params: best value over the other params
@@ -410,6 +411,7 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
                                               "oos_return_pct", "oos_trades")}}
             if row.get("combo") is not None and pd.notna(row["combo"]):
                 rec["combo"], rec["oos_trades"] = int(row["combo"]), int(row["oos_trades"])
+                rec["small_sample"] = rec["oos_trades"] < config.checks.min_trades
                 combo = by_index[int(row["combo"])]
                 rec["params"] = combo.values
                 _, s, _ = _replay(combo, config, market, fingerprint, hcache, w.test_lo, w.test_hi)
@@ -438,6 +440,27 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     return summary, extras
 
 
+def _small_sample_flags(summary: dict[str, Any], df: pd.DataFrame, order: np.ndarray, metric: str,
+                        min_trades: int) -> None:
+    """Issue #11: flag a best combination resting on too few trades, and refuse to call it the
+    best when other combinations' values lie inside its bootstrap 95 % interval."""
+    from liqbt.stats import distinguishable, too_few_trades
+
+    best = summary["best"]
+    summary["small_sample_min_trades"] = int(min_trades)
+    best["small_sample"] = too_few_trades(best["metrics"].get("trades"), min_trades)
+    ci = (summary.get("bootstrap") or {}).get(metric) if metric in ("sharpe", "total_return_pct") else None
+    others = df[metric].to_numpy(dtype=float)[order[1:]]
+    verdict = distinguishable(ci, list(others))
+    best["distinguishable"] = verdict
+    if verdict is False:
+        lo, hi = float(ci["low"]), float(ci["high"])
+        inside = int(np.sum((others >= lo) & (others <= hi)))
+        best["indistinguishable_from"] = inside
+        best["note"] = (f"{inside} other eligible combination(s) have a {metric} inside the best's 95 % interval "
+                        f"[{lo:.3g}, {hi:.3g}]: the data cannot tell them apart, so no single best is claimed")
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """One screen of the sweep's outcome (what the CLI prints)."""
     from liqbt.sweep.report import fmt
@@ -456,6 +479,10 @@ def summary_text(summary: dict[str, Any]) -> str:
     lines.append(f"  best by {summary['metric']}: " + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
     lines.append(f"    sharpe {fmt(m.get('sharpe'))}  return {fmt(m.get('total_return_pct'))} %  "
                  f"max dd {fmt(m.get('max_drawdown_pct'))} %  trades {fmt(m.get('trades'))}")
+    if best.get("small_sample"):
+        lines.append(f"    SMALL SAMPLE: {fmt(m.get('trades'))} trades < {summary.get('small_sample_min_trades')}")
+    if best.get("distinguishable") is False:
+        lines.append(f"    NOT A CLEAR BEST: {best['note']}")
     d = summary.get("deflated_sharpe") or {}
     lines.append(f"  deflated Sharpe {fmt(d.get('dsr'))} (PSR {fmt(d.get('psr'))}; expected max Sharpe of "
                  f"{d.get('n_trials')} null trials {fmt(d.get('sr0'))} per bar)")
@@ -465,11 +492,15 @@ def summary_text(summary: dict[str, Any]) -> str:
                      f"return [{fmt(b['total_return_pct']['low'])}, {fmt(b['total_return_pct']['high'])}] %")
     nc = summary.get("null_control") or {}
     if nc.get("p_value"):
-        lines.append(f"  null control ({nc['draws']} random-entry draws): p(return) "
+        lines.append(f"  null control ({nc.get('method', 'same_day')}, {nc['draws']} random-entry draws): p(return) "
                      f"{fmt(nc['p_value'].get('total_return_pct'))}, p(sharpe) {fmt(nc['p_value'].get('sharpe'))}")
     wf = summary.get("walk_forward")
     if wf:
         lines.append(f"  walk-forward {len(wf['windows'])} windows: IS mean {wf['metric']} {fmt(wf.get('is_mean'))}"
                      f" vs OOS {fmt(wf.get('oos_mean'))}; stitched OOS return "
                      f"{fmt((wf.get('stitched') or {}).get('total_return_pct'))} %")
+        small = [w["window"] for w in wf["windows"] if w.get("small_sample")]
+        if small:
+            lines.append(f"    SMALL SAMPLE: windows {small} have fewer than {summary.get('small_sample_min_trades')} "
+                         "out-of-sample trades; their OOS metrics mean little")
     return "\n".join(lines)

@@ -7,18 +7,23 @@ import pytest
 
 from liqbt.errors import InputError
 from liqbt.heatmap import HeatmapParams, reconstruct
-from liqbt.heatmap.heatmap import synthetic_market
+from liqbt.heatmap.heatmap import lagged_oi_per_bar, synthetic_market
 
 
 def test_hours_equal_bars_at_the_bar_size():
     m = synthetic_market(600, seed=4)
-    hours = reconstruct(m, HeatmapParams(decay_half_life_hours=3.0, features=False))
-    bars = reconstruct(m, HeatmapParams(decay_half_life_bars=3.0 * 3_600_000 / m.interval_ms, features=False))
-    none = reconstruct(m, HeatmapParams(features=False))
+    tiers = dict(distance_model="tiers", churn=0.0, features=False, post_entry_consume=False)  # decay alone moves the mass
+    hours = reconstruct(m, HeatmapParams(decay_half_life_hours=3.0, **tiers))
+    bars = reconstruct(m, HeatmapParams(decay_half_life_bars=3.0 * 3_600_000 / m.interval_ms, **tiers))
+    none = reconstruct(m, HeatmapParams(**tiers))
     assert np.allclose(hours.pred, bars.pred, equal_nan=True)
     assert np.allclose(hours.snapshots_long, bars.snapshots_long)
-    # OI reconciliation keeps total mass = OI, so decay moves mass from old levels to new ones:
-    # the map gets closer to the current price
+    # decay reopens what it closes at the bar's VWAP (total mass = OI at every bar), so it moves
+    # mass from old levels to new ones: the map gets closer to the current price, and is no larger
+    oi, upd = lagged_oi_per_bar(m, 1)
+    rows = upd & ~np.isnan(oi)
+    np.testing.assert_allclose(hours.mass[rows], np.column_stack([oi[rows], oi[rows]]), rtol=1e-6)
+    assert hours.mass[:, 0].max() <= np.nanmax(oi) * (1 + 1e-9)
     def mean_distance(hm):
         w = hm.snapshots_long[-1] + hm.snapshots_short[-1]
         centre = (len(w) - 1) / 2

@@ -94,6 +94,34 @@ def test_peeking_stop_is_caught(market):
     assert "long_entry" not in cols  # the entries themselves are honest
 
 
+class PeekLimit(Strategy):
+    """Honest entries, but the limit price is the next 5 bars' lowest low (a limit that always fills)."""
+
+    name = "peek_limit"
+
+    def signals(self, ctx):
+        from liqbt.signals import LIMIT
+
+        up = ctx.close > ctx.ema(20)
+        entry = up & ~np.r_[False, up[:-1]]
+        future_low = pd.Series(ctx.low[::-1]).rolling(5, min_periods=1).min().to_numpy()[::-1]
+        sig = Signals.empty(ctx.n)
+        sig.long_entry[:] = entry
+        level = np.minimum(future_low * 1.0005, ctx.close * 0.999)
+        sig.entry_type[entry] = LIMIT
+        sig.entry_price[entry] = level[entry]
+        sig.expire_bars[entry] = 5
+        sig.stop_price[entry] = level[entry] * 0.99
+        return sig
+
+
+def test_peeking_limit_price_is_caught(market):
+    report = check_lookahead(market, PeekLimit(), features_fn=example_features)
+    cols = {x.column: x for x in report.findings}
+    assert "entry_price" in cols and cols["entry_price"].kind == "order"
+    assert "long_entry" not in cols and "entry_type" not in cols
+
+
 def test_whole_series_statistic_is_caught_in_a_recorded_column(market):
     report = check_lookahead(market, PeekNormalised(), features_fn=example_features)
     cols = {x.column: x for x in report.findings}
@@ -114,10 +142,10 @@ def test_peeking_features_are_blamed_on_features(market):
 
 
 def test_honest_strategy_passes_and_cuts_follow_entries(market):
-    report = check_lookahead(market, Honest(), features_fn=example_features, n_cuts=2, entry_cuts=3)
+    report = check_lookahead(market, Honest(), features_fn=example_features, n_cuts=2, entry_cuts=3, random_cuts=2)
     assert report.ok, report.format()
     assert report.total_entries > 3
-    assert len(report.cuts) == 5
+    assert len(report.cuts) == 7  # 2 even + 3 after entries + 2 at random bars without an entry
     assert "PASS" in report.format()
 
 

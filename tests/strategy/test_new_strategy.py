@@ -37,7 +37,18 @@ def test_scaffold_default_layout_and_refusals(tmp_path, monkeypatch, capsys):
     market = example_market(3000, seed=1)
     sig = run_strategy(cls(), build_context(market, features=example_features(market)))
     assert sig.n_entries > 0
-    assert set(cls.param_space()) == {"ema_span", "max_dist_pct", "tp_pct", "fallback_stop_pct"}
+    assert set(cls.param_space()) == {"ema_span", "max_dist_pct", "tp_pct", "fallback_stop_pct", "entry", "expire_bars"}
+    # the scaffold's example is a resting limit entry at the cluster edge, and some of them fill
+    from liqbt.backtest import simulate
+    from liqbt.signals import LIMIT
+
+    entries = sig.long_entry | sig.short_entry
+    assert (sig.entry_type[entries] == LIMIT).all()
+    assert (sig.entry_price[entries] < market.close[entries]).all()
+    filled = simulate(market, sig).trades_frame()
+    assert 0 < filled.position_id.nunique() < sig.n_entries  # a limit is not always filled
+    market_mode = run_strategy(cls(entry="market"), build_context(market, features=example_features(market)))
+    assert (market_mode.entry_type == 0).all() and market_mode.n_entries >= sig.n_entries
 
 
 def test_scaffold_writes_a_config_that_resolves_its_strategy(tmp_path, monkeypatch):

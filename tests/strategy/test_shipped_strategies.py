@@ -40,7 +40,7 @@ def ref_rsi(close, n):
 # --------------------------------------------------------------------------- sweep_reversal
 
 SWEEP = dict(range_bars=10, cooldown_bars=0, min_share=0.2, min_consumed=0.3, max_gap_pct=1.0,
-             stop_buffer_pct=0.1, min_tp_pct=0.1)
+             stop_buffer_pct=0.1, min_tp_pct=0.1, entry="market", tp1_frac=1.0)  # the original rule
 LONG_CLUSTER = dict(long_near_near_edge=99.5, long_near_far_edge=99.0, long_near_usd=1e6, long_near_share=0.5)
 SHORT_CLUSTER = dict(short_near_near_edge=101.5, short_near_far_edge=102.0, short_near_usd=1e6, short_near_share=0.5)
 
@@ -143,7 +143,7 @@ def test_sweep_reversal_cooldown():
 
 # --------------------------------------------------------------------------- squeeze_breakout
 
-SQUEEZE = dict(ema_period=5, min_share=0.3, stop_atr=2.0, atr_period=3, be_consumed=0.5)
+SQUEEZE = dict(ema_period=5, min_share=0.3, stop_atr=2.0, atr_period=3, be_consumed=0.5, entry="market")
 SHORT_BIG = dict(short_big_near_edge=102.5, short_big_far_edge=103.5, short_big_usd=1e6, short_big_share=0.5)
 
 

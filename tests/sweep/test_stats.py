@@ -149,6 +149,57 @@ def test_null_control_flags_an_oracle_and_not_a_coin_flip():
     assert null_control(m, coin, BacktestParams(), draws=30, seed=5) == null_control(m, coin, BacktestParams(), draws=30, seed=5)
 
 
+def test_null_control_counts_orders_not_partial_rows_and_replays_order_levels():
+    """Resting entries and partial exits: one null order per order placed, as the same order type
+    and offset, with the stop/TP distances measured from the order price (a stop entry's
+    stop-loss can lie on the other side of the signal bar's close)."""
+    from liqbt.signals import STOP
+
+    m = example_market(6000, seed=4)
+    n = len(m)
+    s = Signals.empty(n)
+    pick = np.arange(50, n - 50, 150)
+    s.short_entry[pick] = True
+    s.entry_type[pick] = STOP
+    edge = m.close[pick] * 0.99  # sell-stop 1 % below the close
+    s.entry_price[pick] = edge
+    s.expire_bars[pick] = 100
+    s.stop_price[pick] = edge * 1.008  # above the order, below the signal bar's close
+    s.take_profit[pick] = edge * 0.98
+    s.tp1_price[pick] = edge * 0.997
+    s.tp1_frac[pick] = 0.5
+    out = null_control(m, s, BacktestParams(), draws=20, seed=1)
+    sim = simulate(m, s, BacktestParams())
+    t = sim.trades_frame()
+    assert (t.groupby("position_id").size() > 1).any()  # some positions were closed in parts
+    # every stop order placed is replayed (filled or not), partial rows are not extra entries
+    assert out["entries"] == len(pick) > t.position_id.nunique()
+    assert t.position_id.nunique() < len(t)
+    assert out["p_value"]["total_return_pct"] is not None
+    assert 0 < out["null_trades_mean"] < 2 * len(pick)
+
+
+def test_null_control_random_limit_orders_are_not_an_edge():
+    """Limit orders at random times: a buy limit fills on dips, which is no edge, and the null
+    (the same limit orders at other random times) must not call it one."""
+    from liqbt.signals import LIMIT
+
+    m = example_market(6000, seed=4)
+    n = len(m)
+    rng = np.random.default_rng(11)
+    pick = np.sort(rng.choice(np.arange(10, n - 10), 60, replace=False))
+    s = Signals.empty(n)
+    s.long_entry[pick] = True
+    s.entry_type[pick] = LIMIT
+    s.entry_price[pick] = m.close[pick] * 0.998
+    s.expire_bars[pick] = 30
+    s.stop_price[pick] = m.close[pick] * 0.988
+    s.take_profit[pick] = m.close[pick] * 1.008
+    out = null_control(m, s, BacktestParams(), draws=100, seed=2)
+    assert out["entries"] == 60 and "replayed as orders" in out["method_text"]
+    assert out["p_value"]["total_return_pct"] > 0.02
+
+
 def test_null_control_without_trades_says_so():
     m = example_market(500)
     out = null_control(m, Signals.empty(len(m)), draws=10)

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from scipy.stats import norm
+
+from liqbt.rankstats import norm_cdf, norm_ppf
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,8 @@ def expected_max_sharpe(n_trials: int, sr_var_trials: float) -> float:
     """
     if n_trials <= 1 or not (sr_var_trials > 0):
         return 0.0
-    z1 = norm.ppf(1.0 - 1.0 / n_trials)
-    z2 = norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    z1 = norm_ppf(1.0 - 1.0 / n_trials)
+    z2 = norm_ppf(1.0 - 1.0 / (n_trials * math.e))
     return float(math.sqrt(sr_var_trials) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
 
 
@@ -174,7 +175,7 @@ def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: int, skew:
     denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
     if not (denom > 0):
         return float("nan")
-    return float(norm.cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+    return float(norm_cdf((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
 
 
 def deflated_sharpe_ratio(sr: float, *, n_obs: int, n_trials: int, sr_var_trials: float,

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# liqbt first: it points numba at the shared on-disk cache before any test module imports numba
+import liqbt  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 

@@ -53,7 +53,6 @@ from liqbt.backtest.kernel import (
     TF_TP,
     TI_ENTRY_BAR,
     TI_EXIT_BAR,
-    TI_EXIT_ORDER,
     TI_POSITION,
     TI_REASON,
     TI_SIDE,
@@ -183,7 +182,6 @@ class BacktestResult:
     the portfolio is built on the coin account, see :func:`build_portfolio`.
     """
 
-    portfolio: Any
     trades: pd.DataFrame
     equity: pd.Series
     equity_ex_funding: pd.Series
@@ -191,6 +189,16 @@ class BacktestResult:
     params: BacktestParams
     sim: SimResult = field(repr=False)
     equity_usd: pd.Series | None = None
+    _portfolio: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def portfolio(self):
+        """The ``vbt.Portfolio`` (:func:`build_portfolio`), built on first access: importing
+        vectorbt costs seconds, and a run's metrics do not need it (see
+        :mod:`liqbt.backtest.vbt_stats`)."""
+        if self._portfolio is None:
+            self._portfolio = build_portfolio(self.sim, self.sim.close, self.sim.symbol or "close")
+        return self._portfolio
 
 
 def _check_inputs(market: MarketFrame, signals: Signals, params: BacktestParams) -> None:
@@ -281,23 +289,14 @@ def order_records(sim: SimResult, fold_funding: bool = True) -> np.ndarray:
     """
     from vectorbt.portfolio.enums import order_dt
 
-    k = len(sim.orders_i)
-    rec = np.zeros(k, dtype=order_dt)
-    rec["id"] = np.arange(k)
+    from liqbt.backtest.vbt_stats import order_fields
+
+    f = order_fields(sim, fold_funding)
+    rec = np.zeros(len(f["idx"]), dtype=order_dt)
+    rec["id"] = np.arange(len(rec))
     rec["col"] = 0
-    rec["idx"] = sim.orders_i[:, 0]
-    rec["size"] = sim.orders_f[:, 0]
-    if sim.inverse:
-        rec["side"] = 1 - sim.orders_i[:, 1]  # Buy <-> Sell
-        rec["price"] = sim.contract_size / sim.orders_f[:, 1]
-    else:
-        rec["side"] = sim.orders_i[:, 1]
-        rec["price"] = sim.orders_f[:, 1]
-    rec["fees"] = sim.orders_f[:, 2]
-    if fold_funding and len(sim.trades_i):
-        exit_order = sim.trades_i[:, TI_EXIT_ORDER]
-        ok = exit_order >= 0
-        rec["fees"][exit_order[ok]] -= sim.trades_f[ok, TF_FUNDING]
+    for name in ("idx", "size", "price", "fees", "side"):
+        rec[name] = f[name]
     return rec
 
 
@@ -420,22 +419,26 @@ def backtest(
 ) -> BacktestResult:
     """Simulate, then build the vectorbt portfolio, trades, equity curves and metrics.
 
-    ``stats=False`` skips ``portfolio.stats()`` (its JIT costs ~5 s once per process); the
-    liqbt metrics (returns with/without funding, per-side counts, fees...) are always computed.
+    ``stats=False`` skips vectorbt's ``portfolio.stats()`` keys; the liqbt metrics (returns
+    with/without funding, per-side counts, fees...) are always computed. The stats are those of
+    ``result.portfolio.stats()``, computed by :func:`liqbt.backtest.vbt_stats.portfolio_stats`
+    (a cached kernel, proven equal in tests) so that no run pays vectorbt's import and JIT; the
+    portfolio itself is built only when ``result.portfolio`` is first used.
     Headline metrics are in ``metrics["account_currency"]`` (coin for inverse markets);
     ``final_equity_usd`` and ``total_return_usd_pct`` are the USD view.
     """
     params = params or BacktestParams()
     sim = simulate(market, signals, params)
     trades = sim.trades_frame()
-    pf = build_portfolio(sim, market.close, market.symbol or "close")
     index = pd.DatetimeIndex(pd.to_datetime(market.open_time, unit="ms", utc=True), name="open_time")
     equity = pd.Series(sim.equity, index=index, name="equity")
     equity_ex = pd.Series(sim.equity_ex_funding, index=index, name="equity_ex_funding")
     equity_usd = pd.Series(sim.equity_usd, index=index, name="equity_usd")
     metrics: dict[str, Any] = {}
     if stats:
-        for key, value in pf.stats().items():
+        from liqbt.backtest.vbt_stats import portfolio_stats
+
+        for key, value in portfolio_stats(sim, market.close).items():
             metrics[str(key)] = _json_safe(value)
     metrics.update(own_metrics(sim, trades))
     log.info(
@@ -444,6 +447,6 @@ def backtest(
         metrics["total_return_ex_funding_pct"], metrics["total_funding"],
     )
     return BacktestResult(
-        portfolio=pf, trades=trades, equity=equity, equity_ex_funding=equity_ex,
+        trades=trades, equity=equity, equity_ex_funding=equity_ex,
         metrics=metrics, params=params, sim=sim, equity_usd=equity_usd,
     )

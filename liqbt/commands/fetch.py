@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from liqbt.archive import fetch as lib
 from liqbt.cli import add_db_option, resolve_db
 from liqbt.errors import InputError
 
+# Copies of liqbt.archive.fetch's defaults (a test keeps them equal): importing that module here
+# would pull in duckdb and pandas for every `liqbt --help`.
+DEFAULT_BASE_URL = "https://data.binance.vision"
+DEFAULT_DEST = "data/binance"
+DEFAULT_DEADLINE = 1800.0
+DEFAULT_STALL = 60.0
+STALL_BYTES = 1024
+DEFAULT_MAX_BYTES = 4_000_000_000
 DEFAULT_KINDS = "klines_1m,markPriceKlines_1m,metrics,fundingRate"
 
 
@@ -54,13 +61,13 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--base-url",
-        default=lib.DEFAULT_BASE_URL,
-        help=f"archive root (default: {lib.DEFAULT_BASE_URL})",
+        default=DEFAULT_BASE_URL,
+        help=f"archive root (default: {DEFAULT_BASE_URL})",
     )
     p.add_argument(
         "--dest",
-        default=str(lib.DEFAULT_DEST),
-        help=f"download folder, mirrors the archive layout (default: ./{lib.DEFAULT_DEST})",
+        default=DEFAULT_DEST,
+        help=f"download folder, mirrors the archive layout (default: ./{DEFAULT_DEST})",
     )
     add_db_option(p)
     p.add_argument(
@@ -86,25 +93,27 @@ def register(subparsers) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=lib.DEFAULT_DEADLINE,
+        default=DEFAULT_DEADLINE,
         metavar="SECONDS",
-        help=f"overall deadline per file, all attempts included (default: {lib.DEFAULT_DEADLINE:g}); "
-        f"a transfer delivering under {lib.STALL_BYTES} bytes in {lib.DEFAULT_STALL:g} s is "
+        help=f"overall deadline per file, all attempts included (default: {DEFAULT_DEADLINE:g}); "
+        f"a transfer delivering under {STALL_BYTES} bytes in {DEFAULT_STALL:g} s is "
         "rejected as stalled",
     )
     p.add_argument(
         "--max-size",
         type=float,
-        default=lib.DEFAULT_MAX_BYTES / 1e6,
+        default=DEFAULT_MAX_BYTES / 1e6,
         metavar="MB",
         help="largest file accepted (also the cap when the server sends no Content-Length; "
-        f"default: {lib.DEFAULT_MAX_BYTES / 1e6:.0f})",
+        f"default: {DEFAULT_MAX_BYTES / 1e6:.0f})",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from liqbt.archive import fetch as lib
+
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     # Check symbol, dates and kinds before creating an archive file for nothing.
     lib.plan_files(args.symbol, args.start, args.end, kinds, market=args.market)

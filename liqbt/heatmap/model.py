@@ -363,9 +363,9 @@ def class_log_offsets(params: HeatmapParams, table: BracketTable, entry: float, 
 
 def _lognormal_quantiles(median: float, sigma: float, k: int) -> np.ndarray:
     """``k`` equal-probability class centres (mid-quantiles) of a lognormal distance."""
-    from scipy.stats import norm
+    from liqbt.rankstats import norm_ppf  # = scipy.stats.norm.ppf, without importing scipy.stats
 
-    z = norm.ppf((np.arange(k) + 0.5) / k)
+    z = norm_ppf((np.arange(k) + 0.5) / k)
     return median * np.exp(sigma * z)
 
 

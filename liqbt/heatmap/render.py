@@ -182,13 +182,23 @@ def plotly_heatmap_trace(heatmap, start_ms=None, end_ms=None, max_columns: int =
                          price_lo=None, price_hi=None, **trace_kw):
     """``plotly.graph_objects.Heatmap`` of the combined (long + short) density, for the run
     report's chart (x = UTC datetimes of snapshot availability, y = price)."""
-    import pandas as pd
     import plotly.graph_objects as go
+
+    kw = heatmap_trace_kwargs(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
+    kw.update(trace_kw)
+    return go.Heatmap(**kw)
+
+
+def heatmap_trace_kwargs(heatmap, start_ms=None, end_ms=None, max_columns: int = 800,
+                         price_lo=None, price_hi=None) -> dict:
+    """The properties of :func:`plotly_heatmap_trace` as a plain dict (no plotly import: the
+    run report writes it as JSON without plotly's slow per-property validation)."""
+    import pandas as pd
 
     t, p, zl, zs = heatmap_grid(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     z = zl + zs
     x = pd.to_datetime(t, unit="ms", utc=True)
-    kw = dict(
+    return dict(
         x=x, y=p, z=display_scale(z), zmin=0.0, zmax=1.0, colorscale=_colorscale(),
         colorbar=dict(title=dict(text="cluster<br>strength", side="top"), tickvals=[0, 0.5, 1],
                       ticktext=["background", "", "strongest"]),
@@ -197,8 +207,6 @@ def plotly_heatmap_trace(heatmap, start_ms=None, end_ms=None, max_columns: int =
                        "<br>longs %{customdata[1]:$,.0f}<br>shorts %{customdata[2]:$,.0f}<extra></extra>"),
         name="liquidation density",
     )
-    kw.update(trace_kw)
-    return go.Heatmap(**kw)
 
 
 def _to_ms(ts) -> int:

@@ -49,6 +49,7 @@ from liqbt.heatmap.calibrate import realised_per_bucket as _realised_per_bucket
 from liqbt.heatmap.heatmap import Heatmap, reconstruct
 from liqbt.heatmap.model import HeatmapParams
 from liqbt.market import MarketFrame, interval_name
+from liqbt.rankstats import ks_uniform, norm_sf, rankdata, spearman
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,9 @@ def realised_from_archive(archive, symbol: str, start, end, *, exchange: str | N
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    from scipy.stats import spearmanr
-
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
         return None
-    r = spearmanr(x, y).statistic
+    r = spearman(x, y)  # = scipy.stats.spearmanr(x, y).statistic, without importing scipy.stats
     return None if not np.isfinite(r) else float(r)
 
 
@@ -187,8 +186,6 @@ def _partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float | No
     >>> abs(_partial_spearman(x, y, z)) < 0.2
     True
     """
-    from scipy.stats import rankdata
-
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
     if ok.sum() < 10:
         return None
@@ -308,8 +305,6 @@ def location_calibration(map_series: MapSeries, market: MarketFrame, realised: R
     ``location_ks_*`` is the Kolmogorov–Smirnov distance from uniform (0 = perfect; a map
     with its mass at the wrong end of the range → up to 1). Events whose range holds no mass
     are counted in ``location_n_*`` only as missing."""
-    from scipy.stats import kstest
-
     out: dict[str, Any] = {}
     if not realised.is_events or not len(realised) or not len(map_series.snapshot_times):
         return out
@@ -335,7 +330,7 @@ def location_calibration(map_series: MapSeries, market: MarketFrame, realised: R
         u = (below + 0.5 * inbin)[good] / total[good]
         out[f"location_n_{name}"] = int(mine.sum())
         out[f"location_scored_{name}"] = int(good.sum())
-        out[f"location_ks_{name}"] = float(kstest(u, "uniform").statistic) if len(u) >= 5 else None
+        out[f"location_ks_{name}"] = float(ks_uniform(u)) if len(u) >= 5 else None
         out[f"location_mean_u_{name}"] = float(u.mean()) if len(u) else None
     return out
 
@@ -433,8 +428,6 @@ def _reach_density(map_series: MapSeries, times_close: np.ndarray, close: np.nda
     bar's trailing volatility ``vol`` (per bar, log) touches it within the horizon,
     ``2·(1 − Φ(d / (vol·√h)))`` (reflection principle), long bins below the close, short above.
     NaN where the volatility is unknown."""
-    from scipy.stats import norm
-
     s = np.searchsorted(map_series.snapshot_times, times_close, side="right") - 1
     wb = map_series.window_bins
     width = 2 * wb + 1
@@ -449,7 +442,7 @@ def _reach_density(map_series: MapSeries, times_close: np.ndarray, close: np.nda
         dist = np.abs(offs[None, :] - col[:, None]) * ls
         sd = vol[a:b] * math.sqrt(h_bars)
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = 2.0 * norm.sf(dist / sd[:, None])
+            p = 2.0 * norm_sf(dist / sd[:, None])  # = scipy.stats.norm.sf
         below = offs[None, :] <= col[:, None]
         above = offs[None, :] >= col[:, None]
         sl = map_series.snapshots_long[si].astype(np.float64)

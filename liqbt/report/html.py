@@ -4,6 +4,7 @@ a metrics table and the trade list — one self-contained file (plotly.js inline
 from __future__ import annotations
 
 import html
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,92 +59,190 @@ def _display_candles(market) -> pd.DataFrame:
     return out.dropna(subset=["open"])
 
 
-def build_figure(result):
-    """The report's plotly figure: heatmap + candles + trades / equity / drawdown."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+# The layout plotly's make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+# row_heights=[0.62, 0.23, 0.15]) produces (tests/test_performance.py keeps them equal): building
+# the figure through plotly's validating objects cost the run report ≈ 1.5 s of a 2 s budget.
+_ROW_DOMAINS = ([0.41719999999999996, 1.0], [0.17099999999999999, 0.3872], [0.0, 0.141])
+_TEMPLATE: dict | None = None
 
+
+def _template() -> dict:
+    """plotly's "plotly_dark" template as JSON (read from plotly's package data, not through
+    ``plotly.io.templates``, which validates it into objects)."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import importlib.resources
+
+        ref = importlib.resources.files("plotly") / "package_data" / "templates" / "plotly_dark.json"
+        _TEMPLATE = json.loads(ref.read_text(encoding="utf-8"))
+    return _TEMPLATE
+
+
+def _subplot_layout(titles: tuple[str, str, str]) -> dict:
+    layout: dict[str, Any] = {}
+    for r, dom in enumerate(_ROW_DOMAINS, start=1):
+        sx = "" if r == 1 else str(r)
+        xa: dict[str, Any] = {"anchor": f"y{sx}", "domain": [0.0, 1.0]}
+        if r < 3:
+            xa.update(matches="x3", showticklabels=False)
+        layout[f"xaxis{sx}"] = xa
+        layout[f"yaxis{sx}"] = {"anchor": f"x{sx}", "domain": list(dom)}
+    layout["annotations"] = [
+        {"font": {"size": 16}, "showarrow": False, "text": t, "x": 0.5, "xanchor": "center",
+         "xref": "paper", "y": dom[1], "yanchor": "bottom", "yref": "paper"}
+        for t, dom in zip(titles, _ROW_DOMAINS, strict=True)
+    ]
+    return layout
+
+
+def _times(x) -> list[str]:
+    """ISO UTC strings of datetimes (plotly's JSON form of a tz-aware datetime axis)."""
+    idx = pd.DatetimeIndex(x)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return list(np.datetime_as_string(idx.to_numpy(dtype="datetime64[ns]"), unit="ms"))
+
+
+def _nums(a) -> np.ndarray:
+    """float64 array (written as a plotly.js typed array, see :func:`_plotly_json`)."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+
+
+def figure_dict(result) -> dict:
+    """The report's figure (heatmap + candles + trades / equity / drawdown) as a plain plotly
+    JSON dict: what :func:`build_figure` draws, written without plotly's validation."""
     market, bt = result.market, result.backtest
     currency = bt.metrics.get("account_currency", "")
-    fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=[0.62, 0.23, 0.15],
-        subplot_titles=("price, liquidation heatmap and trades", f"equity ({currency})".replace(" ()", ""), "drawdown"),
-    )
+    titles = ("price, liquidation heatmap and trades", f"equity ({currency})".replace(" ()", ""), "drawdown")
+    layout = _subplot_layout(titles)
+    data: list[dict] = []
     candles = _display_candles(market)
     lo, hi = float(candles["low"].min()), float(candles["high"].max())
     pad = (hi - lo) * 0.08 or hi * 0.01
     if result.heatmap is not None:
         try:
-            from liqbt.heatmap.render import plotly_heatmap_trace
+            from liqbt.heatmap.render import heatmap_trace_kwargs
 
-            trace = plotly_heatmap_trace(result.heatmap, price_lo=lo - pad, price_hi=hi + pad)
-            fig.add_trace(trace, row=1, col=1)
+            kw = heatmap_trace_kwargs(result.heatmap, price_lo=lo - pad, price_hi=hi + pad)
+            data.append({
+                **kw, "type": "heatmap", "x": _times(kw["x"]), "y": _nums(kw["y"]),
+                "z": _nums(kw["z"]), "customdata": _nums(kw["customdata"]),
+                "xaxis": "x", "yaxis": "y",
+            })
+            dom = layout["yaxis"]["domain"]  # the colour bar spans the map panel only
+            data[-1]["colorbar"] = {**kw["colorbar"], "y": (dom[0] + dom[1]) / 2, "len": dom[1] - dom[0],
+                                    "yanchor": "middle", "thickness": 12}
         except InputError as exc:  # e.g. a period shorter than one snapshot
             log.warning("heatmap layer not drawn: %s", exc)
-    fig.add_trace(
-        go.Candlestick(
-            x=candles.index, open=candles["open"], high=candles["high"], low=candles["low"],
-            close=candles["close"], name="price", increasing_line_color="#e6e6e6",
-            decreasing_line_color="#7d8590", increasing_fillcolor="rgba(230,230,230,0.6)",
-            decreasing_fillcolor="rgba(125,133,144,0.6)", line_width=1,
-        ),
-        row=1, col=1,
-    )
+    data.append({
+        "type": "candlestick", "x": _times(candles.index), "open": _nums(candles["open"]),
+        "high": _nums(candles["high"]), "low": _nums(candles["low"]), "close": _nums(candles["close"]),
+        "name": "price", "increasing": {"line": {"color": "#e6e6e6"}, "fillcolor": "rgba(230,230,230,0.6)"},
+        "decreasing": {"line": {"color": "#7d8590"}, "fillcolor": "rgba(125,133,144,0.6)"},
+        "line": {"width": 1}, "xaxis": "x", "yaxis": "y",
+    })
     trades = bt.trades
     if len(trades):
         for side, sym, color in (("long", "triangle-up", "#3fb950"), ("short", "triangle-down", "#f85149")):
             t = trades[trades["side"] == side]
             if not len(t):
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=t["entry_time"], y=t["entry_price"], mode="markers", name=f"{side} entry",
-                    marker=dict(symbol=sym, size=11, color=color, line=dict(width=1, color="#000")),
-                    hovertext=[f"{side} entry {p:,.2f}" for p in t["entry_price"]], hoverinfo="text+x",
-                ),
-                row=1, col=1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=t["exit_time"], y=t["exit_price"], mode="markers", name=f"{side} exit",
-                    marker=dict(symbol="x", size=9, color=color, line=dict(width=1, color="#000")),
-                    hovertext=[
-                        f"{side} exit {p:,.2f} ({r}) pnl {q:+,.2f}"
-                        for p, r, q in zip(t["exit_price"], t["exit_reason"], t["pnl"], strict=True)
-                    ],
-                    hoverinfo="text+x",
-                ),
-                row=1, col=1,
-            )
+            data.append({
+                "type": "scatter", "x": _times(t["entry_time"]), "y": _nums(t["entry_price"]),
+                "mode": "markers", "name": f"{side} entry",
+                "marker": {"symbol": sym, "size": 11, "color": color, "line": {"width": 1, "color": "#000"}},
+                "hovertext": [f"{side} entry {p:,.2f}" for p in t["entry_price"]], "hoverinfo": "text+x",
+                "xaxis": "x", "yaxis": "y",
+            })
+            done = t["exit_time"].notna().to_numpy()
+            data.append({
+                "type": "scatter", "x": [None if not ok else s for ok, s in
+                                         zip(done, _times(t["exit_time"].fillna(pd.Timestamp(0, tz="UTC"))),
+                                             strict=True)],
+                "y": _nums(t["exit_price"]), "mode": "markers", "name": f"{side} exit",
+                "marker": {"symbol": "x", "size": 9, "color": color, "line": {"width": 1, "color": "#000"}},
+                "hovertext": [f"{side} exit {p:,.2f} ({r}) pnl {q:+,.2f}"
+                              for p, r, q in zip(t["exit_price"], t["exit_reason"], t["pnl"], strict=True)],
+                "hoverinfo": "text+x", "xaxis": "x", "yaxis": "y",
+            })
     eq = bt.equity
-    fig.add_trace(go.Scatter(x=eq.index, y=eq.values, name="equity", line=dict(color="#58a6ff")), row=2, col=1)
     bh = _buy_and_hold(result)
     if bh is not None:
-        fig.add_trace(go.Scatter(x=bh.index, y=bh.values, name="buy & hold",
-                                 line=dict(color="#d29922", width=1)), row=2, col=1)
-    fig.add_trace(
-        go.Scatter(x=bt.equity_ex_funding.index, y=bt.equity_ex_funding.values, name="equity ex funding",
-                   line=dict(color="#8b949e", dash="dot")),
-        row=2, col=1,
-    )
+        data.append({"type": "scatter", "x": _times(bh.index), "y": _nums(bh.values), "name": "buy & hold",
+                     "line": {"color": "#d29922", "width": 1}, "xaxis": "x2", "yaxis": "y2"})
+    data.append({"type": "scatter", "x": _times(eq.index), "y": _nums(eq.values), "name": "equity",
+                 "line": {"color": "#58a6ff"}, "xaxis": "x2", "yaxis": "y2"})
+    data.append({"type": "scatter", "x": _times(bt.equity_ex_funding.index),
+                 "y": _nums(bt.equity_ex_funding.values), "name": "equity ex funding",
+                 "line": {"color": "#8b949e", "dash": "dot"}, "xaxis": "x2", "yaxis": "y2"})
     dd = eq / eq.cummax() - 1.0
-    fig.add_trace(
-        go.Scatter(x=dd.index, y=dd.values, name="drawdown", fill="tozeroy", line=dict(color="#f85149")),
-        row=3, col=1,
+    data.append({"type": "scatter", "x": _times(dd.index), "y": _nums(dd.values), "name": "drawdown",
+                 "fill": "tozeroy", "line": {"color": "#f85149"}, "xaxis": "x3", "yaxis": "y3"})
+    layout["yaxis"].update(range=[lo - pad, hi + pad], title={"text": "price"})
+    layout["yaxis3"]["tickformat"] = ".1%"
+    layout["xaxis"]["rangeslider"] = {"visible": False}
+    layout.update(
+        template=_template(), height=980, margin={"l": 60, "r": 30, "t": 40, "b": 60},
+        # below the plot area: clear of the subplot titles
+        legend={"orientation": "h", "yanchor": "top", "y": -0.04, "x": 0}, paper_bgcolor="#0f1117",
+        plot_bgcolor="#0f1117", hovermode="x",
     )
-    fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=1, title_text="price")
-    fig.update_yaxes(tickformat=".1%", row=3, col=1)
-    dom = fig.layout.yaxis.domain  # the colour bar spans the map panel only
-    fig.update_traces(selector=dict(type="heatmap"),
-                      colorbar=dict(y=(dom[0] + dom[1]) / 2, len=dom[1] - dom[0], yanchor="middle",
-                                    thickness=12))
-    fig.update_layout(
-        template="plotly_dark", height=980, margin=dict(l=60, r=30, t=40, b=60),
-        xaxis_rangeslider_visible=False,
-        legend=dict(orientation="h", yanchor="top", y=-0.04, x=0),  # below: clear of the titles
-        paper_bgcolor="#0f1117", plot_bgcolor="#0f1117", hovermode="x",
+    return {"data": data, "layout": layout}
+
+
+def build_figure(result):
+    """The report's figure as a ``plotly.graph_objects.Figure`` (validated; for notebooks)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(figure_dict(result))
+
+
+def _plotly_json(obj: Any) -> str:
+    """JSON of a figure dict; float arrays as plotly.js typed arrays (``{"dtype": "f8", "bdata":
+    base64, "shape": "r, c"}``, what plotly.py itself writes for numpy arrays): no float
+    formatting, NaN stays a gap."""
+    import base64
+
+    def default(v):
+        if isinstance(v, np.ndarray):
+            a = np.ascontiguousarray(v, dtype=np.float64)
+            out = {"dtype": "f8", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+            if a.ndim > 1:
+                out["shape"] = str(a.shape)[1:-1]
+            return out
+        if isinstance(v, (np.floating, np.integer)):
+            return v.item()
+        raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+    # "</" would end the <script> early if a label contained "</script>"; "<\/" is the same JSON
+    return json.dumps(obj, default=default, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _plotly_js() -> str:
+    """plotly.js as shipped inside the plotly package (found without importing plotly)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("plotly is not installed", expected="pip install plotly (the run report needs it)")
+    js = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+    return js.read_text(encoding="utf-8")
+
+
+def _figure_html(fig: dict) -> str:
+    """What ``plotly.io.to_html(fig, full_html=False, include_plotlyjs=True)`` writes: plotly.js
+    inlined (works offline) and one ``Plotly.newPlot`` call."""
+    div = "liqbt-report-figure"
+    config = json.dumps({"displaylogo": False, "responsive": True})
+    return (
+        '<div style="height:100%; width:100%;">'
+        "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
+        f'<script charset="utf-8" type="text/javascript">{_plotly_js()}</script>'
+        f'<div id="{div}" class="plotly-graph-div" style="height:{fig["layout"].get("height", 600)}px; '
+        'width:100%;"></div><script type="text/javascript">window.PLOTLYENV=window.PLOTLYENV || {};'
+        f'if (document.getElementById("{div}")) {{Plotly.newPlot("{div}", '
+        f'{_plotly_json(fig["data"])}, {_plotly_json(fig["layout"])}, {config})}};</script></div>'
     )
-    return fig
 
 
 def _buy_and_hold(result):
@@ -387,12 +486,12 @@ def _section(title: str, body: str, note: str = "") -> str:
 
 def report_sections(result, metrics: dict, manifest: dict) -> list[str]:
     """The report's body, one small function per section (add new sections here)."""
-    fig = build_figure(result)
+    fig = figure_dict(result)
     candles = result.market.to_frame()
     return [
         f'<div class="cards">{_cards(headline(result, metrics))}</div>',
         honesty_html(metrics),  # warnings: small samples, method notes (liqbt.report.honesty)
-        f"<section>{fig.to_html(full_html=False, include_plotlyjs=True, config={'displaylogo': False})}</section>",
+        f"<section>{_figure_html(fig)}</section>",
         f"""<p class="note">Heatmap: reconstructed point-in-time (each column is the map known at that time);
 bright bands = liquidation clusters (each column scaled against its recent background).
 ▲/▼ entries, ✕ exits; buy &amp; hold = the instrument held over the same period without fees.

@@ -103,8 +103,14 @@ def _strategy_source_hash(config) -> str | None:
 
 def build_manifest(result) -> dict[str, Any]:
     cfg = result.config
+    from importlib.metadata import PackageNotFoundError, version
+
     import numba
-    import vectorbt
+
+    try:  # the installed version, without importing vectorbt (seconds) just to read it
+        vbt_version = version("vectorbt")
+    except PackageNotFoundError:  # pragma: no cover
+        vbt_version = None
 
     market = result.market
     return json_safe(
@@ -137,7 +143,7 @@ def build_manifest(result) -> dict[str, Any]:
                 "numpy": np.__version__,
                 "pandas": pd.__version__,
                 "numba": numba.__version__,
-                "vectorbt": vectorbt.__version__,
+                "vectorbt": vbt_version,
             },
         }
     )

@@ -70,7 +70,7 @@ def test_report_cards_tables_and_number_format(runs):
     assert text.count("95 % CI") >= 2  # Sharpe and Sortino carry bootstrap intervals
     assert "% of gross P&amp;L" in doc and "USDT" in text
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["null_control"]["method"] in doc  # the p-value names its method
+    assert f"method: {metrics['null_control']['method']}" in doc  # the p-value names its method
     # one fee figure: vectorbt's "Total Fees Paid" (which adds slippage) is not shown
     assert "Total Fees Paid" not in text and "total_fees" in text
     # numbers as a trader reads them: no float noise, no 10.000 counts, durations in d/h/m

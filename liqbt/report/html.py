@@ -284,7 +284,7 @@ def headline(result, metrics: dict) -> dict[str, Any]:
     out["costs"] = cost_breakdown(t, metrics)
     null = metrics.get("null_control") or {}
     out["null_p_value"] = metrics.get("null_p_value")
-    out["null_method"] = null.get("method_text") or null.get("method", "")
+    out["null_method"] = f"method: {null['method']}" if null.get("method") else ""  # explained below the cards
     return out
 
 

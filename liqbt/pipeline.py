@@ -188,7 +188,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         if checks.lookahead if lookahead is None else lookahead:
             with stages.stage("look-ahead check"):
                 lookahead_info = lookahead_guard(
-                    full, strategy, heatmap_full, lambda n: slice_heatmap(heatmap_full, 0, n), ctx, signals_full)
+                    full, strategy, heatmap_full, lambda n: slice_heatmap(heatmap_full, 0, n), ctx, signals_full,
+                    cross=cross)
         else:
             warnings.append("look-ahead check skipped (--no-lookahead-check or [checks].lookahead = false): "
                             "nothing tested whether the strategy uses later data")

@@ -47,6 +47,8 @@ def sweep_guards(config, market, fingerprint: str, grid, hcache, warmup_bars: in
     summary.json; raises :class:`~liqbt.errors.LookaheadError` (exit 3) on a leak and
     :class:`~liqbt.errors.InputError` (exit 2) when there is no open interest and the strategy
     needs the map. ``lookahead`` defaults to ``[checks].lookahead``."""
+    if hasattr(market, "markets"):  # a universe sweep: each symbol's own data and map, as `liqbt run`
+        return _universe_guards(config, market, grid, hcache, warmup_bars, lookahead)
     from liqbt.errors import LookaheadError
     from liqbt.guards import data_warnings, lookahead_guard
     from liqbt.pipeline import _strategy_class, slice_heatmap
@@ -86,3 +88,26 @@ def sweep_guards(config, market, fingerprint: str, grid, hcache, warmup_bars: in
                               "checked": checked, "mode": "fast (heatmap sliced per cut)"}
     out["seconds"]["look-ahead check"] = round(time.perf_counter() - t0, 3)
     return out
+
+
+def _universe_guards(config, universe, grid, hcache, warmup_bars: int, lookahead) -> dict[str, Any]:
+    """:func:`sweep_guards` per symbol of a universe sweep; warnings and findings name the symbol."""
+    out: dict[str, Any] = {"warnings": [], "lookahead_check": {"ok": None, "skipped": True}, "seconds": {}}
+    per_symbol: dict[str, Any] = {}
+    for market, fp in zip(universe.markets, universe.fingerprints, strict=True):
+        try:
+            one = sweep_guards(config, market, fp, grid, hcache, warmup_bars, lookahead=lookahead)
+        except Exception as exc:  # name the symbol in the one-line message, keep the exit code
+            if hasattr(exc, "exit_code"):
+                exc.args = (f"{market.symbol}: {exc.args[0] if exc.args else exc}",) + tuple(exc.args[1:])
+            raise
+        out["warnings"] += [f"{market.symbol}: {w}" for w in one["warnings"]]
+        per_symbol[market.symbol] = one["lookahead_check"]
+        for k, v in one["seconds"].items():
+            out["seconds"][k] = round(out["seconds"].get(k, 0.0) + v, 3)
+    oks = [c.get("ok") for c in per_symbol.values()]
+    out["lookahead_check"] = {"ok": (all(oks) if oks and None not in oks else None),
+                              "skipped": any(c.get("skipped") for c in per_symbol.values()),
+                              "per_symbol": per_symbol}
+    return out
+

@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 # numba's on-disk cache survives between processes: the demo and tests pay JIT once.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
+export NO_MKDOCS_2_WARNING ?= 1  # mkdocs-material's banner about its successor
 DEMO_DIR ?= demo
 DEMO_DB ?= $(DEMO_DIR)/liqbt.duckdb
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +29,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# the documentation site (mkdocs + material + mkdocstrings) → site/, offline, strict
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 lint: $(STAMP)
 	$(BIN)/ruff check liqbt strategies tests benchmarks
 
 clean:
-	rm -rf $(DEMO_DIR) .numba_cache .pytest_cache
+	rm -rf $(DEMO_DIR) .numba_cache .pytest_cache site

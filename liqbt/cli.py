@@ -21,9 +21,24 @@ log = logging.getLogger(__name__)
 DEFAULT_DB = "liqbt.duckdb"
 
 
-def default_db() -> str:
-    """``$LIQBT_DB`` if set, else ``./liqbt.duckdb``."""
-    return os.environ.get("LIQBT_DB") or DEFAULT_DB
+DEMO_DB = os.path.join("demo", "liqbt.duckdb")  # what `make demo` builds
+
+
+def default_db(*, writing: bool = False) -> str:
+    """``$LIQBT_DB`` if set, else ``./liqbt.duckdb``.
+
+    A command that only reads falls back to ``demo/liqbt.duckdb`` (what ``make demo`` builds)
+    when ``./liqbt.duckdb`` does not exist, so the README's commands work right after
+    ``make demo``; it says so on stderr. Writers (ingest, fetch) never fall back.
+    """
+    env = os.environ.get("LIQBT_DB")
+    if env:
+        return env
+    if not writing and not os.path.exists(DEFAULT_DB) and os.path.exists(DEMO_DB):
+        print(f"liqbt: no ./{DEFAULT_DB}; reading the demo archive {DEMO_DB} "
+              "(--db FILE or $LIQBT_DB to choose)", file=sys.stderr)
+        return DEMO_DB
+    return DEFAULT_DB
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +73,9 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return out
 
 
-def resolve_db(args: argparse.Namespace) -> str:
-    return getattr(args, "db", None) or default_db()
+def resolve_db(args: argparse.Namespace, *, writing: bool = False) -> str:
+    """``--db`` if given, else :func:`default_db`."""
+    return getattr(args, "db", None) or default_db(writing=writing)
 
 
 def build_parser() -> argparse.ArgumentParser:

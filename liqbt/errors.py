@@ -25,6 +25,7 @@ class InputError(LiqbtError):
     exit_code = 2
 
     def __init__(self, message: str, *, where: str | None = None, expected: str | None = None):
+        self.message = message  # without where/expected: for errors that wrap this one
         self.where = where
         self.expected = expected
         text = message

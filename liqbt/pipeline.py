@@ -50,6 +50,14 @@ class RunResult:
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def plot(self):
+        """The run as a plotly figure (what report.html shows): candles over the point-in-time
+        heatmap with entries and exits, equity with buy-and-hold, drawdown. In Jupyter it
+        displays itself; ``.write_html(path)`` saves it."""
+        from liqbt.report.html import build_figure
+
+        return build_figure(self)
+
 
 class _Stages:
     def __init__(self, progress: bool, label: str):
@@ -83,6 +91,7 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         return InputError(
             f"no {d.interval} candles for {d.symbol} between {d.start} and {d.end}"
             + (f" on exchange {d.exchange!r}" if d.exchange else "")
+            + f" in archive {getattr(archive, 'path', '?')}"
             + (f" ({detail})" if detail else ""),
             where=f"{config.source} [data]",
             expected="a period the archive covers (see `liqbt archive info`)",
@@ -91,8 +100,9 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
     try:
         market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange,
                                 oi_symbol=d.oi_symbol)
-    except InputError as exc:
-        raise no_data(str(exc)) from exc
+    except InputError as exc:  # its own message only: one "(expected …)", ours
+        detail = getattr(exc, "message", str(exc))
+        raise no_data("" if " candles for " in detail else detail) from exc
     if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
     market = attach_liquidations(market, archive, first, int(market.open_time[-1]) + 1, d.interval, prefer=(d.exchange, d.oi_exchange))

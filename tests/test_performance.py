@@ -145,10 +145,14 @@ def test_oi_asof_equals_the_asof_join(usd_oi_archive, symbol, exchange, start, e
 
 # ---- run report without plotly validation / matplotlib ------------------------------------------
 
-def test_viridis_table_equals_matplotlib():
-    from liqbt.heatmap.render import _colorscale
+def test_colour_ramp_needs_no_matplotlib():
+    """The heatmap's colour ramp is a fixed table (dark → bright), so the run report never
+    imports matplotlib for it."""
+    from liqbt.heatmap.render import _STOPS, _colorscale
 
-    assert _colorscale() == _colorscale(use_table=False)
+    ramp = _colorscale()
+    assert ramp == [[a, c] for a, c in _STOPS]
+    assert [a for a, _ in ramp] == sorted(a for a, _ in ramp) and ramp[0][0] == 0 and ramp[-1][0] == 1
 
 
 def test_subplot_layout_equals_make_subplots():

@@ -84,6 +84,21 @@ def max_unzipped_default() -> int:
     return int(value * 1e6)
 
 
+def _iso(t) -> str:
+    """A time as short ISO text for messages (``2024-01-03`` at midnight, else with the time).
+
+    >>> _iso(1704240000000), _iso("2024-01-03T12:30")
+    ('2024-01-03', '2024-01-03 12:30')
+    """
+    from liqbt.timeutil import to_ms
+
+    try:
+        ts = pd.Timestamp(to_ms(t), unit="ms", tz="UTC")
+    except Exception:  # a message helper must never raise
+        return str(t)
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+
+
 def default_path() -> str:
     """``$LIQBT_DB`` or ``./liqbt.duckdb``."""
     return os.environ.get("LIQBT_DB") or DEFAULT_DB
@@ -720,7 +735,8 @@ class Archive:
         ex = self._pick_exchange("candles", symbol, exchange, "AND interval = ? AND kind = 'trade'", (stored_iv,))
         c = self.candles(symbol, start, end, interval, exchange=ex, as_of=as_of)
         if c.empty:
-            raise InputError(f"no {interval} trade candles for {symbol} ({ex}) in [{start}, {end})",
+            raise InputError(f"no {interval} trade candles for {symbol} ({ex}) from {_iso(start)} to "
+                             f"{_iso(end)} (end exclusive) in archive {self.path}",
                              expected="ingested candles (see `liqbt archive info`)")
         m = self.candles(symbol, start, end, interval, exchange=ex, kind="mark", as_of=as_of)
         ot = c["open_time"].to_numpy(np.int64)

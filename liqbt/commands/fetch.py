@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.download_only:
         from liqbt.archive.store import Archive
 
-        archive = Archive(resolve_db(args))
+        archive = Archive(resolve_db(args, writing=True))
     try:
         report = lib.fetch_binance(
             symbols if len(symbols) > 1 else symbols[0],

@@ -39,7 +39,7 @@ def run(args) -> int:
     if args.max_unzipped is not None and not args.max_unzipped > 0:
         raise InputError(f"{args.max_unzipped!r}", where="--max-unzipped", expected="a positive number of MB")
     max_unzipped = int(args.max_unzipped * 1e6) if args.max_unzipped else None
-    with Archive(resolve_db(args)) as archive:
+    with Archive(resolve_db(args, writing=True)) as archive:
         report = archive.ingest(args.paths, dataset=args.dataset, root=args.root,
                                 progress=not args.no_progress, max_unzipped=max_unzipped)
     print(report.summary())

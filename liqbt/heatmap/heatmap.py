@@ -126,6 +126,14 @@ class Heatmap:
         return features_frame(self.features_array, self.index)
 
     # ------------------------------------------------------------------ persistence
+    def plot(self, market=None, *, at=None, start=None, end=None, title: str | None = None):
+        """The map as a plotly figure (price on y, time on x, clusters bright on dark), with the
+        close of ``market`` on top when given and the profile at ``at`` beside it. In Jupyter it
+        displays itself; ``.write_html(path)`` or ``.write_image`` save it."""
+        from liqbt.heatmap.render import plotly_figure
+
+        return plotly_figure(self, market=market, at=at, start=start, end=end, title=title)
+
     def to_parquet(self, path: str | Path) -> Path:
         """Write one parquet file (a directory gets ``heatmap.parquet``): one row per bar with
         predictions, mass and features; snapshot rows carry ``snap_k0`` and list columns

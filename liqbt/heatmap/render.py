@@ -4,9 +4,11 @@
 * :func:`heatmap_grid` re-grids the snapshots (each a window that moves with price) onto one
   common log-price axis: ``(times_ms, prices, z_long, z_short)``, z in USD per bin, shape
   ``(len(prices), len(times))``.
+* :func:`display_scale` → colour values in [0, 1]: each time column scaled against its own
+  recent background and peak (trailing window), clipped, so clusters read as bright bands on a
+  dark background at any open-interest level.
 * :func:`plotly_heatmap_trace` → ``plotly.graph_objects.Heatmap`` of the combined density
-  (colour clipped at the 99th percentile with a square-root ramp so clusters stand out; hover in
-  USD, unclipped).
+  (colour = :func:`display_scale`; hover in USD, unscaled).
 * :func:`render_png` / :func:`render_html` write the files ``liqbt heatmap --png/--html`` makes:
   time (UTC) on x, price on y, colour = density, price line on top, long levels below and short
   levels above price; ``at=`` adds the vertical profile at that time as a side bar chart.
@@ -111,25 +113,62 @@ def colour_limit(z: np.ndarray, q: float = 99.0) -> float:
     return float(np.percentile(pos, q)) if len(pos) else 1.0
 
 
-# matplotlib's viridis at i/12, i = 1..12 (what _colorscale() computes; a test keeps them equal):
-# importing matplotlib for 12 colours would cost every run report ~0.4 s
-_VIRIDIS_12 = ("rgb(72,30,112)", "rgb(68,57,130)", "rgb(58,82,139)", "rgb(48,103,141)",
-               "rgb(40,123,142)", "rgb(32,144,140)", "rgb(32,164,133)", "rgb(53,183,120)",
-               "rgb(94,201,97)", "rgb(144,214,67)", "rgb(199,224,31)", "rgb(253,231,36)")
+def display_scale(z: np.ndarray, *, window: int = 24, lo_q: float = 40.0, hi_q: float = 99.0,
+                  gamma: float = 0.6) -> np.ndarray:
+    """Colour values in [0, 1] that show clusters as bright bands on a dark background.
+
+    Each time column is scaled against its own recent history, not against the whole picture:
+    the column's ``lo_q``-th percentile of positive cells (the diffuse background every leverage
+    bracket leaves) maps to 0 and its ``hi_q``-th percentile to 1, both taken as the median over
+    the last ``window`` columns (trailing, so a column's colours use only columns up to it, and a
+    single odd column does not flicker). Values are clipped to [0, 1] and raised to ``gamma``.
+    A global scale would let the months with the most open interest wash out the rest; per-column
+    scaling keeps the *relative* structure — where the clusters sit — visible everywhere.
+
+    >>> z = np.zeros((5, 3)); z[:, :] = [[1], [1], [1], [1], [9]]
+    >>> d = display_scale(z)
+    >>> float(d[4, 0]), float(d[0, 0])
+    (1.0, 0.0)
+    """
+    z = np.asarray(z, np.float64)
+    n_cols = z.shape[1]
+    lo = np.full(n_cols, np.nan)
+    hi = np.full(n_cols, np.nan)
+    for j in range(n_cols):
+        col = z[:, j]
+        pos = col[col > 0]
+        if len(pos):
+            lo[j], hi[j] = np.percentile(pos, [lo_q, hi_q])
+    out = np.zeros_like(z)
+    for j in range(n_cols):
+        a = max(0, j - int(window) + 1)
+        lo_w, hi_w = lo[a: j + 1], hi[a: j + 1]
+        if not np.isfinite(hi_w).any():
+            continue
+        base, peak = float(np.nanmedian(lo_w)), float(np.nanmedian(hi_w))
+        if peak <= base:
+            base = 0.0
+        if peak <= 0:
+            continue
+        out[:, j] = np.clip((z[:, j] - base) / (peak - base), 0.0, 1.0) ** gamma
+    out[z <= 0] = 0.0
+    return out
 
 
-def _colorscale(n: int = 12, *, use_table: bool = True):
-    """Viridis on a square-root ramp (plotly stops at (i/n)² → colour i/n), dark low end."""
-    if n == 12 and use_table:
-        return [[0.0, BACKGROUND]] + [[(i / n) ** 2, c] for i, c in enumerate(_VIRIDIS_12, start=1)]
-    from matplotlib import colormaps
+# dark → bright, like the maps traders read: background purple, faint blue, clusters yellow-white
+_STOPS = ((0.0, BACKGROUND), (0.15, "#2b0f54"), (0.35, "#3b4cc0"), (0.55, "#1fa187"),
+          (0.75, "#a0da39"), (0.9, "#fde725"), (1.0, "#ffffe0"))
 
-    cmap = colormaps["viridis"]
-    stops = [[0.0, BACKGROUND]]
-    for i in range(1, n + 1):
-        r, g, b, _ = cmap(i / n)
-        stops.append([(i / n) ** 2, f"rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})"])
-    return stops
+
+def _colorscale(n: int = 12):
+    """The display colour ramp (plotly form) for :func:`display_scale` values."""
+    return [[a, c] for a, c in _STOPS]
+
+
+def _mpl_cmap():
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("liqbt", list(_STOPS))
 
 
 def _fmt_usd(x: float) -> str:
@@ -160,11 +199,12 @@ def heatmap_trace_kwargs(heatmap, start_ms=None, end_ms=None, max_columns: int =
     z = zl + zs
     x = pd.to_datetime(t, unit="ms", utc=True)
     return dict(
-        x=x, y=p, z=z, zmin=0.0, zmax=colour_limit(z), colorscale=_colorscale(),
-        colorbar=dict(title=dict(text="USD / bin"), tickformat="$.2s"),
-        customdata=np.stack([zl, zs], axis=-1),
-        hovertemplate=("%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.2f}<br>total %{z:$,.0f}"
-                       "<br>longs %{customdata[0]:$,.0f}<br>shorts %{customdata[1]:$,.0f}<extra></extra>"),
+        x=x, y=p, z=display_scale(z), zmin=0.0, zmax=1.0, colorscale=_colorscale(),
+        colorbar=dict(title=dict(text="cluster<br>strength", side="top"), tickvals=[0, 0.5, 1],
+                      ticktext=["background", "", "strongest"]),
+        customdata=np.stack([zl + zs, zl, zs], axis=-1),
+        hovertemplate=("%{x|%Y-%m-%d %H:%M} UTC<br>price %{y:,.2f}<br>total %{customdata[0]:$,.0f}"
+                       "<br>longs %{customdata[1]:$,.0f}<br>shorts %{customdata[2]:$,.0f}<extra></extra>"),
         name="liquidation density",
     )
 
@@ -178,14 +218,30 @@ def _to_ms(ts) -> int:
 def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,
                 max_columns: int = 800, price_lo=None, price_hi=None, title: str | None = None) -> Path:
     """Self-contained interactive HTML (plotly.js inlined: works offline)."""
+    fig = plotly_figure(heatmap, market=market, at=at, start=start_ms, end=end_ms,
+                        max_columns=max_columns, price_lo=price_lo, price_hi=price_hi, title=title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="liqbt-heatmap")
+    return path
+
+
+def plotly_figure(heatmap, *, market=None, at=None, start=None, end=None, max_columns: int = 800,
+                  price_lo=None, price_hi=None, title: str | None = None):
+    """The interactive map as a ``plotly.graph_objects.Figure`` (:meth:`Heatmap.plot`);
+    ``start``/``end`` are any time :func:`liqbt.timeutil.to_ms` reads."""
     import pandas as pd
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    start_ms = None if start is None else _to_ms(start)
+    end_ms = None if end is None else _to_ms(end)
     trace = plotly_heatmap_trace(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     if at is not None:
         fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2],
-                            horizontal_spacing=0.01)
+                            horizontal_spacing=0.09)  # the gap holds the map's colour bar
+        dom = fig.layout.xaxis.domain
+        trace.colorbar.update(x=dom[1] + 0.005, xanchor="left", len=1.0, thickness=12)
     else:
         fig = make_subplots(rows=1, cols=1)
     fig.add_trace(trace, row=1, col=1)
@@ -199,6 +255,8 @@ def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=No
     if at is not None:
         ms = _to_ms(at)
         prices, lu, su = heatmap.at(ms)
+        ok = (prices >= float(trace.y[0])) & (prices <= float(trace.y[-1]))  # the map's price range
+        prices, lu, su = prices[ok], lu[ok], su[ok]
         fig.add_trace(go.Bar(y=prices, x=lu, orientation="h", marker_color=LONG_COLOUR, name="longs (below)",
                              hovertemplate="%{y:,.2f}: %{x:$,.0f}<extra>longs</extra>"), row=1, col=2)
         fig.add_trace(go.Bar(y=prices, x=su, orientation="h", marker_color=SHORT_COLOUR, name="shorts (above)",
@@ -207,37 +265,37 @@ def render_html(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=No
         fig.update_layout(barmode="overlay", bargap=0)
     lo, hi = float(trace.y[0]), float(trace.y[-1])
     fig.update_yaxes(range=[lo, hi], title_text="price", row=1, col=1)
+    if at is not None:
+        fig.update_yaxes(range=[lo, hi], row=1, col=2)
+        fig.update_xaxes(gridcolor="rgba(255,255,255,0.12)", row=1, col=2)
     fig.update_xaxes(title_text="time (UTC)", row=1, col=1)
     fig.update_layout(
         title=title or f"{heatmap.symbol} liquidation heatmap (liqbt, point-in-time)",
         paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, font=dict(color="#e0e0e0"),
-        legend=dict(orientation="h", y=1.02, x=0.0), margin=dict(l=60, r=20, t=60, b=50),
-        height=800,
+        title_y=0.98, legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"),
+        margin=dict(l=60, r=20, t=80, b=50), height=800,
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="liqbt-heatmap")
-    return path
+    return fig
 
 
 def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=None,
                max_columns: int = 800, price_lo=None, price_hi=None, title: str | None = None,
-               size=(14.0, 8.0), dpi: int = 100) -> Path:
-    """CoinGlass-style PNG: dark background, viridis with a square-root (gamma 0.5) ramp clipped
-    at the 99th percentile, price line on top, UTC time axis, optional profile at ``at``."""
+               size=(14.0, 8.0), dpi: int = 100, trades=None) -> Path:
+    """CoinGlass-style PNG: clusters as bright bands on a dark background (:func:`display_scale`:
+    each column scaled against its recent background and p99, clipped), price line on top, UTC
+    time axis, colour bar beside the map, optional profile at ``at`` on the map's price axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from matplotlib.colors import PowerNorm
     from matplotlib.ticker import FuncFormatter
 
     t, p, zl, zs = heatmap_grid(heatmap, start_ms, end_ms, max_columns, price_lo, price_hi)
     z = zl + zs
     fig = plt.figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)
     if at is not None:
-        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.06)
+        gs = fig.add_gridspec(1, 2, width_ratios=[4.2, 1], wspace=0.2)  # room for the map's colour bar
         ax = fig.add_subplot(gs[0])
         axp = fig.add_subplot(gs[1], sharey=ax)
     else:
@@ -259,12 +317,21 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     lp = np.log(p)
     step = lp[1] - lp[0] if len(lp) > 1 else heatmap.log_step
     pe = np.exp(np.concatenate([lp - step / 2, [lp[-1] + step / 2]]))
-    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=colour_limit(z))
-    mesh = ax.pcolormesh(te.astype("datetime64[ms]"), pe, z, cmap="viridis", norm=norm, shading="flat",
-                         rasterized=True)
+    mesh = ax.pcolormesh(te.astype("datetime64[ms]"), pe, display_scale(z), cmap=_mpl_cmap(),
+                         vmin=0.0, vmax=1.0, shading="flat", rasterized=True)
     pt, pc = _price_line(heatmap, market)
     keep = (pt >= te[0]) & (pt <= te[-1])
     ax.plot(pt[keep].astype("datetime64[ms]"), pc[keep], color=PRICE_COLOUR, lw=1.1, label="price")
+    if trades is not None and len(trades):  # a run's round trips: ▲ long / ▼ short entries, ✕ exits
+        for side, marker, colour in (("long", "^", "#3fb950"), ("short", "v", "#ff7b72")):
+            t = trades[trades["side"] == side]
+            if len(t):
+                ax.scatter(t["entry_time"].dt.tz_localize(None).to_numpy("datetime64[ms]"), t["entry_price"],
+                           marker=marker, s=46, color=colour, edgecolors="black", linewidths=0.6, zorder=5,
+                           label=f"{side} entry")
+                ax.scatter(t["exit_time"].dt.tz_localize(None).to_numpy("datetime64[ms]"), t["exit_price"],
+                           marker="x", s=30, color=colour, linewidths=1.2, zorder=5)
+        ax.legend(facecolor=BACKGROUND, labelcolor="#e0e0e0", fontsize=8, loc="upper left")
     ax.set_ylim(pe[0], pe[-1])
     ax.set_xlim(te[0].astype("datetime64[ms]"), te[-1].astype("datetime64[ms]"))
     loc = mdates.AutoDateLocator(minticks=5, maxticks=10)
@@ -274,12 +341,13 @@ def render_png(heatmap, path, *, market=None, at=None, start_ms=None, end_ms=Non
     ax.set_ylabel("price", color="#cfcfcf")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 100 else f"{v:,.4g}"))
     ax.grid(color="#ffffff", alpha=0.06)
-    cb = fig.colorbar(mesh, ax=[ax] if axp is None else [ax, axp], pad=0.01, fraction=0.03)
-    cb.set_label("liquidation USD per bin (√ scale, clipped at p99)", color="#cfcfcf")
+    # the colour bar belongs to the map only (inset at its right edge, not beside the profile)
+    cb = fig.colorbar(mesh, cax=ax.inset_axes([1.008, 0.0, 0.012, 1.0]))
+    cb.set_ticks([0.0, 0.5, 1.0], labels=["background", "", "strongest"])
+    cb.set_label("cluster strength (per-window scale)", color="#cfcfcf")
     cb.ax.tick_params(colors="#cfcfcf", labelsize=8)
-    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
-    ax.set_title(title or f"{heatmap.symbol} liquidation heatmap — liqbt (point-in-time); "
-                 "longs below price, shorts above", color="#eeeeee", fontsize=11, loc="left")
+    fig.suptitle(title or f"{heatmap.symbol} liquidation heatmap — liqbt (point-in-time); "
+                 "longs below price, shorts above", color="#eeeeee", fontsize=12, x=0.02, ha="left", y=0.985)
     if axp is not None:
         ms = _to_ms(at)
         prices, lu, su = heatmap.at(ms)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _HIGHER = ("return", "sharpe", "sortino", "calmar", "omega", "win_rate", "profit_factor",
            "expectancy", "spearman", "capture", "r2")
 _LOWER = ("drawdown", "fees", "slippage", "funding_paid", "p_value", "duration")
+_NEITHER = ("benchmark", "buy_and_hold", "start value", "init_cash", "seed", "draws")
 
 # Shown in the terminal (in this order) when present; the HTML lists every metric.
 HEADLINE = (
@@ -39,8 +40,14 @@ def direction(metric: str) -> int:
 
     >>> direction("total_return"), direction("max_drawdown"), direction("trades")
     (1, -1, 0)
+    >>> direction("Benchmark Return [%]"), direction("null_control.null.sharpe.mean")
+    (0, 0)
+    >>> direction("null_control.p_value.sharpe")
+    -1
     """
     m = metric.lower()
+    if any(k in m for k in _NEITHER) or (m.startswith("null_control.") and "p_value" not in m):
+        return 0  # the market's return, the null distribution's moments: nobody's merit
     if any(k in m for k in _LOWER):
         return -1
     if any(k in m for k in _HIGHER):
@@ -208,11 +215,14 @@ def _warnings(runs: list[LoadedRun], labels: list[str]) -> list[str]:
 
 
 def _fmt(v: float) -> str:
-    if pd.isna(v):
-        return "—"
-    if abs(v) >= 1e5 or (abs(v) < 1e-3 and v != 0):
-        return f"{v:.4g}"
-    return f"{v:,.4f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v):,}"
+    """Metric values for the comparison tables (see :func:`liqbt.report.fmt.fmt_number`).
+
+    >>> _fmt(10.0), _fmt(3.81999), _fmt(-11.2032), _fmt(0.19900), _fmt(178.53012)
+    ('10', '3.82', '-11.20', '0.199', '178.53')
+    """
+    from liqbt.report.fmt import fmt_number
+
+    return fmt_number(v)
 
 
 def format_text(c: Comparison, metrics: tuple[str, ...] = HEADLINE) -> str:
@@ -255,11 +265,16 @@ def write_compare_html(c: Comparison, path: str | Path) -> Path:
             eq = run.equity["equity"]
             fig.add_trace(go.Scatter(x=eq.index, y=eq.values / eq.values[0] - 1.0, name=lbl, mode="lines"))
     fig.update_layout(
-        title="Equity (return since start)", yaxis_tickformat=".1%", template="plotly_white",
+        title="Equity (return since start)", yaxis_tickformat=".1%", template="plotly_dark",
         height=420, margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h"),
+        paper_bgcolor="#0f1117", plot_bgcolor="#0f1117",
     )
     rows = []
+    from liqbt.report.html import _HIDDEN  # one fee figure: the same rows the run report hides
+
     for metric, row in c.metrics.iterrows():
+        if str(metric) in _HIDDEN:
+            continue
         cells = "".join(
             f'<td class="{"best" if c.best.get(str(metric)) == lbl else ""}">{html.escape(_fmt(row[lbl]))}</td>'
             for lbl in c.labels
@@ -271,14 +286,15 @@ def write_compare_html(c: Comparison, path: str | Path) -> Path:
         for k, row in c.config_diff.iterrows()
     ) or '<tr><td colspan="99">configs are identical</td></tr>'
     warn = "".join(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in c.warnings)
+    from liqbt.report.html import CSS
+
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>liqbt compare</title>
-<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;margin:12px 0}}
-th,td{{border:1px solid #ddd;padding:4px 10px;text-align:right;font-size:13px}}th{{background:#f6f6f6;text-align:left}}
-td.best{{background:#d9f2d9;font-weight:600}}.warn{{background:#fff3cd;padding:8px;border:1px solid #e0c96b}}</style>
-</head><body><h1>liqbt compare</h1>{warn}
-{fig.to_html(full_html=False, include_plotlyjs=True)}
-<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>{_undecided_html(c)}
-<h2>Config differences</h2><table><tr><th>key</th>{head}</tr>{diff}</table>
+<style>{CSS}</style></head><body><header><h1>liqbt compare</h1>
+<div class="meta">{len(c.labels)} runs · highlighted = best, only on rows where better is defined</div></header>
+<section>{warn}</section>
+<section>{fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})}</section>
+<h2>Metrics</h2><section><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>{_undecided_html(c)}</section>
+<h2>Config differences</h2><section><table><tr><th>key</th>{head}</tr>{diff}</table></section>
 </body></html>"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

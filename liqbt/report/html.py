@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from liqbt.errors import InputError
-from liqbt.report.fmt import fmt_value
+from liqbt.report.fmt import fmt_duration, fmt_number, fmt_value
 from liqbt.report.honesty import honesty_html
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 MAX_CANDLES = 2500  # more candles than this are resampled for display (trades keep exact times)
 MAX_TRADE_ROWS = 500
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#0f1117;color:#e6e6e6}
 header{padding:16px 24px;background:#161a23;border-bottom:1px solid #2a2f3a}
 h1{font-size:20px;margin:0 0 6px}h2{font-size:16px;margin:24px 24px 8px}
@@ -33,9 +33,14 @@ section{padding:0 24px}
 .pos{color:#3fb950}.neg{color:#f85149}
 table{border-collapse:collapse;font-size:12px;margin:6px 0 18px}
 th,td{border:1px solid #2a2f3a;padding:3px 8px;text-align:right}th{background:#161a23;text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:0 24px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:0 24px;align-items:start}
 .note{font-size:12px;color:#9aa4b2;margin:4px 24px}
+.card .s{font-size:11px;color:#9aa4b2}
+td.best{background:#1f3d2a;font-weight:600}
+.warn{background:#3a2f12;border:1px solid #8a6d1f;padding:8px;border-radius:4px;font-size:13px}
+td.heat{color:#0f1117;font-weight:600}
 """
+_CSS = CSS  # older name
 
 
 def _fmt(v: Any) -> str:
@@ -124,6 +129,9 @@ def figure_dict(result) -> dict:
                 "z": _nums(kw["z"]), "customdata": _nums(kw["customdata"]),
                 "xaxis": "x", "yaxis": "y",
             })
+            dom = layout["yaxis"]["domain"]  # the colour bar spans the map panel only
+            data[-1]["colorbar"] = {**kw["colorbar"], "y": (dom[0] + dom[1]) / 2, "len": dom[1] - dom[0],
+                                    "yanchor": "middle", "thickness": 12}
         except InputError as exc:  # e.g. a period shorter than one snapshot
             log.warning("heatmap layer not drawn: %s", exc)
     data.append({
@@ -158,6 +166,10 @@ def figure_dict(result) -> dict:
                 "hoverinfo": "text+x", "xaxis": "x", "yaxis": "y",
             })
     eq = bt.equity
+    bh = _buy_and_hold(result)
+    if bh is not None:
+        data.append({"type": "scatter", "x": _times(bh.index), "y": _nums(bh.values), "name": "buy & hold",
+                     "line": {"color": "#d29922", "width": 1}, "xaxis": "x2", "yaxis": "y2"})
     data.append({"type": "scatter", "x": _times(eq.index), "y": _nums(eq.values), "name": "equity",
                  "line": {"color": "#58a6ff"}, "xaxis": "x2", "yaxis": "y2"})
     data.append({"type": "scatter", "x": _times(bt.equity_ex_funding.index),
@@ -170,8 +182,9 @@ def figure_dict(result) -> dict:
     layout["yaxis3"]["tickformat"] = ".1%"
     layout["xaxis"]["rangeslider"] = {"visible": False}
     layout.update(
-        template=_template(), height=980, margin={"l": 60, "r": 30, "t": 40, "b": 30},
-        legend={"orientation": "h", "y": 1.04, "x": 0}, paper_bgcolor="#0f1117",
+        template=_template(), height=980, margin={"l": 60, "r": 30, "t": 40, "b": 60},
+        # below the plot area: clear of the subplot titles
+        legend={"orientation": "h", "yanchor": "top", "y": -0.04, "x": 0}, paper_bgcolor="#0f1117",
         plot_bgcolor="#0f1117", hovermode="x",
     )
     return {"data": data, "layout": layout}
@@ -232,70 +245,218 @@ def _figure_html(fig: dict) -> str:
     )
 
 
-def _cards(metrics: dict) -> str:
-    items = [
-        ("total return", metrics.get("total_return_pct"), "pct"),
-        ("ex funding", metrics.get("total_return_ex_funding_pct"), "pct"),
-        ("Sharpe", metrics.get("Sharpe Ratio"), "num"),
-        ("max drawdown", metrics.get("max_drawdown_pct"), "pct"),
-        ("trades", metrics.get("trades"), "int"),
-        ("win rate", metrics.get("win_rate_pct"), "pct"),
-        ("funding", metrics.get("total_funding"), "num"),
-        ("null p-value", metrics.get("null_p_value"), "num"),
+def _buy_and_hold(result):
+    from liqbt.report.headline import buy_and_hold
+
+    eq = result.backtest.equity
+    close = result.market.to_frame()["close"]
+    init = float(result.backtest.metrics.get("init_cash", eq.iloc[0] if len(eq) else 0.0))
+    if not len(eq) or result.backtest.metrics.get("contract_type") == "inverse":
+        return None  # a coin-margined account's buy & hold is not close/first close
+    return buy_and_hold(close, eq, init)
+
+
+def headline(result, metrics: dict) -> dict[str, Any]:
+    """The cards' numbers (see :mod:`liqbt.report.headline`)."""
+    from liqbt.report.headline import bootstrap_ratio_ci, cagr_pct, cost_breakdown
+    from liqbt.stats import periods_per_year
+
+    bt = result.backtest
+    eq = bt.equity
+    init = float(metrics.get("init_cash", eq.iloc[0] if len(eq) else float("nan")))
+    out: dict[str, Any] = {"currency": metrics.get("account_currency", "")}
+    out["total_return_pct"] = metrics.get("total_return_pct")
+    out["cagr_pct"] = cagr_pct(eq, init)
+    bh = _buy_and_hold(result)
+    out["buy_and_hold_pct"] = (float(bh.iloc[-1] / init - 1.0) * 100.0) if bh is not None and len(bh) else None
+    out["ratios"] = bootstrap_ratio_ci(eq, init, periods_per_year(result.market.interval_ms),
+                                       seed=getattr(result, "seed", 0))
+    b = (metrics.get("bootstrap") or {}).get("sharpe")  # the run's own Sharpe interval, when stored
+    if isinstance(b, dict) and b.get("low") is not None and b.get("high") is not None:
+        out["ratios"]["sharpe"] = (float(b["estimate"]), float(b["low"]), float(b["high"]))
+    out["max_drawdown_pct"] = metrics.get("max_drawdown_pct")
+    out["exposure_pct"] = metrics.get("exposure_pct")
+    out["trades"] = metrics.get("trades")
+    out["win_rate_pct"] = metrics.get("win_rate_pct")
+    t = bt.trades
+    out["avg_hold_hours"] = (float((t["exit_time"] - t["entry_time"]).mean().total_seconds() / 3600.0)
+                             if len(t) else None)
+    out["costs"] = cost_breakdown(t, metrics)
+    null = metrics.get("null_control") or {}
+    out["null_p_value"] = metrics.get("null_p_value")
+    out["null_method"] = f"method: {null['method']}" if null.get("method") else ""  # explained below the cards
+    return out
+
+
+def _card(key: str, value: str, cls: str = "", sub: str = "") -> str:
+    return (f'<div class="card"><div class="k">{html.escape(key)}</div><div class="v {cls}">{value}</div>'
+            + (f'<div class="s">{sub}</div>' if sub else "") + "</div>")
+
+
+def _sign_cls(v) -> str:
+    return "" if v is None or not np.isfinite(v) else ("pos" if v > 0 else "neg" if v < 0 else "")
+
+
+def _pct(v, sign: bool = True) -> str:
+    """Percent with two decimals (``+3.82 %``): a return has no use for more."""
+    if v is None or not np.isfinite(v):
+        return "—"
+    return f"{v:+,.2f} %" if sign else f"{v:,.2f} %"
+
+
+def _cards(h: dict) -> str:
+    """Headline cards: every figure with its unit; intervals and methods in the small print."""
+    cur = html.escape(str(h.get("currency") or ""))
+    r = h["ratios"]
+    costs = h["costs"]
+
+    def ci(t) -> str:
+        return f"95 % CI {fmt_number(t[1])} … {fmt_number(t[2])}" if np.isfinite(t[1]) else ""
+
+    hold = h.get("avg_hold_hours")
+    funding = costs["funding"]
+    cards = [
+        _card("total return", _pct(h["total_return_pct"]), _sign_cls(h["total_return_pct"])),
+        _card("CAGR", _pct(h["cagr_pct"]), _sign_cls(h["cagr_pct"]), "annualised"),
+        _card("buy & hold", _pct(h["buy_and_hold_pct"]), _sign_cls(h["buy_and_hold_pct"]),
+              "same period, no fees"),
+        _card("Sharpe", fmt_number(r["sharpe"][0]), "", ci(r["sharpe"])),
+        _card("Sortino", fmt_number(r["sortino"][0]), "", ci(r["sortino"])),
+        _card("max drawdown", _pct(h["max_drawdown_pct"], sign=False)),
+        _card("exposure", _pct(h["exposure_pct"], sign=False), "", "share of bars in a position"),
+        _card("trades", fmt_number(h["trades"])),
+        _card("win rate", _pct(h["win_rate_pct"], sign=False)),
+        _card("avg hold", fmt_duration(hold) if hold is not None else "—", "",
+              f"{fmt_number(hold)} h" if hold is not None else ""),
+        _card("fees", f"{fmt_number(-costs['fees'], sign=True)} {cur}", "neg" if costs["fees"] else "",
+              f"{fmt_number(costs['fees_share_pct'])} % of gross P&amp;L"),
+        _card("funding", f"{fmt_number(funding, sign=True)} {cur}", _sign_cls(funding),
+              ("received" if funding > 0 else "paid" if funding < 0 else "none")
+              + f" · {fmt_number(costs['funding_share_pct'])} % of gross P&amp;L"),
+        _card("null p-value", fmt_number(h["null_p_value"]), "",
+              html.escape(h.get("null_method") or "random-entry null")),
     ]
-    out = []
-    for k, v, kind in items:
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+    return "".join(cards)
+
+
+# vectorbt's own figures that duplicate ours with another definition (one fee figure only:
+# vectorbt's "Total Fees Paid" also counts slippage, ours is total_fees + total_slippage_cost)
+_HIDDEN = ("Total Fees Paid", "Start Value", "End Value", "Max Drawdown [%]", "Total Return [%]",
+           "Win Rate [%]", "Total Trades")
+
+
+def _metric_cell(k: str, v) -> str:
+    if isinstance(v, str) and ("days" in v or k.lower().endswith("duration")):
+        return fmt_duration(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return fmt_number(v)
+    return _fmt(v)
+
+
+def _metrics_table(metrics: dict) -> str:
+    flat = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list)) and k not in _HIDDEN}
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_metric_cell(k, v)}</td></tr>"
+                   for k, v in flat.items())
+    return f"<table>{rows}</table>"
+
+
+def _validation_table(metrics: dict) -> str:
+    """The heatmap's scores for this period: one row per score, long and short side by side."""
+    val = metrics.get("heatmap_validation")
+    if not isinstance(val, dict) or not val:
+        return ""
+    scores = val.get("scores") or val.get("summary") or {}
+    head = (f"<tr><th colspan=3>heatmap validation · {html.escape(str(val.get('status', '')))} · "
+            f"{html.escape(str(val.get('realised_source', '')))} · "
+            f"{fmt_number(val.get('realised_rows'))} realised rows</th></tr>")
+    paired, single = {}, {}
+    for k, v in scores.items():
+        if isinstance(v, (dict, list)):
             continue
-        if kind == "pct":
-            text, cls = f"{v:+.2f} %" if k != "win rate" else f"{v:.1f} %", ("pos" if v > 0 else "neg" if v < 0 else "")
-            if k in ("max drawdown", "win rate"):
-                text, cls = f"{abs(v):.2f} %" if k == "max drawdown" else text, ""
-        elif kind == "int":
-            text, cls = f"{int(v):,}", ""
+        for side in ("long", "short"):
+            if k.endswith("_" + side):
+                paired.setdefault(k[: -len(side) - 1], {})[side] = v
+                break
         else:
-            text, cls = f"{v:,.2f}", ""
-        out.append(f'<div class="card"><div class="k">{k}</div><div class="v {cls}">{text}</div></div>')
-    return "".join(out)
+            single[k] = v
+    rows = [f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{fmt_number(s.get('long'))}</td>"
+            f"<td>{fmt_number(s.get('short'))}</td></tr>" for k, s in paired.items()]
+    rows += [f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td colspan=2>{fmt_number(v)}</td></tr>"
+             for k, v in single.items()]
+    if not rows:
+        return ""
+    return f"<table>{head}<tr><th></th><th>long</th><th>short</th></tr>{''.join(rows)}</table>"
+
+
+def _null_table(metrics: dict) -> str:
+    null = metrics.get("null_control")
+    if not (isinstance(null, dict) and null.get("null")):
+        return ""
+    rows = []
+    for m, stats in null["null"].items():
+        if not stats:
+            continue
+        rows.append(
+            f"<tr><th>{html.escape(m)}</th><td>{fmt_number(null['actual'].get(m))}</td>"
+            f"<td>{fmt_number(stats['mean'])}</td><td>{fmt_number(stats['p05'])} … {fmt_number(stats['p95'])}</td>"
+            f"<td>{fmt_number(null['p_value'].get(m))}</td></tr>"
+        )
+    method = html.escape(str(null.get("method") or "same days, sides, stop/TP distances"))
+    return (f"<table><tr><th colspan=5>null control: {null['draws']} draws of {null['entries']} random "
+            f"entries ({method})</th></tr><tr><th></th><th>actual</th><th>null mean</th>"
+            f"<th>null 5–95 %</th><th>p-value</th></tr>{''.join(rows)}</table>")
 
 
 def _metrics_tables(metrics: dict) -> str:
-    flat = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in flat.items())
-    parts = [f"<table>{rows}</table>"]
-    val = metrics.get("heatmap_validation")
-    if isinstance(val, dict) and val:
-        vrows = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v) if not isinstance(v, (dict, list)) else html.escape(json.dumps(v)[:200])}</td></tr>"
-            for k, v in val.items()
-        )
-        parts.append(f"<table><tr><th colspan=2>heatmap validation for this period</th></tr>{vrows}</table>")
-    null = metrics.get("null_control")
-    if isinstance(null, dict) and null.get("null"):
-        rows = []
-        for m, stats in null["null"].items():
-            if not stats:
-                continue
-            rows.append(
-                f"<tr><th>{html.escape(m)}</th><td>{_fmt(null['actual'].get(m))}</td>"
-                f"<td>{_fmt(stats['mean'])}</td><td>{_fmt(stats['p05'])} … {_fmt(stats['p95'])}</td>"
-                f"<td>{_fmt(null['p_value'].get(m))}</td></tr>"
-            )
-        parts.append(
-            f"<table><tr><th colspan=5>null control: {null['draws']} draws of {null['entries']} random entries "
-            f"(method {html.escape(str(null.get('method', 'same_day')))})</th></tr><tr><th></th><th>actual</th><th>null mean</th>"
-            f"<th>null 5–95 %</th><th>p-value</th></tr>{''.join(rows)}</table>"
-        )
-    return '<div class="grid">' + "".join(parts) + "</div>"
+    return ('<div class="grid">' + _metrics_table(metrics) + _validation_table(metrics)
+            + _null_table(metrics) + "</div>")
 
 
-def _trade_table(trades: pd.DataFrame) -> str:
+def _heat_colour(v: float, scale: float) -> str:
+    """Green for gains, red for losses, stronger with size (scale = the largest |month|)."""
+    a = min(1.0, abs(v) / scale) if scale > 0 else 0.0
+    base = (63, 185, 80) if v > 0 else (248, 81, 73)
+    return "rgba({},{},{},{:.2f})".format(*base, 0.2 + 0.8 * a)
+
+
+def _monthly_table(result, metrics: dict) -> str:
+    from liqbt.report.headline import monthly_returns
+
+    eq = result.backtest.equity
+    init = float(metrics.get("init_cash", eq.iloc[0] if len(eq) else 0.0))
+    table = monthly_returns(eq, init)
+    if table.empty:
+        return ""
+    scale = float(np.nanmax(np.abs(table.to_numpy()))) if np.isfinite(table.to_numpy()).any() else 0.0
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    head = "<tr><th>year</th>" + "".join(f"<th>{m}</th>" for m in months) + "<th>year</th></tr>"
+    body = []
+    for year, row in table.iterrows():
+        cells = []
+        for m in range(1, 13):
+            v = row.get(m, np.nan)
+            cells.append("<td></td>" if not np.isfinite(v) else
+                         f'<td class="heat" style="background:{_heat_colour(v, scale)}">{fmt_number(v, sign=True)} %</td>')
+        total = (np.prod(1 + row.dropna().to_numpy() / 100.0) - 1.0) * 100.0
+        body.append(f"<tr><th>{year}</th>{''.join(cells)}<td>{fmt_number(total, sign=True)} %</td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _trade_table(trades: pd.DataFrame, candles: pd.DataFrame | None = None) -> str:
+    """The trade list with hold time and per-trade MAE / MFE (% of entry, from bar highs/lows)."""
     if not len(trades):
         return "<p class='note'>no trades</p>"
-    cols = [c for c in ("entry_time", "exit_time", "side", "entry_price", "exit_price", "qty", "pnl",
-                        "return", "fees", "funding", "exit_reason") if c in trades.columns]
+    trades = trades.copy()
+    trades["hold"] = [fmt_duration(d) for d in (trades["exit_time"] - trades["entry_time"])]
+    if candles is not None:
+        from liqbt.report.headline import excursions
+
+        trades = trades.join(excursions(trades, candles))
+    cols = [c for c in ("entry_time", "exit_time", "hold", "side", "entry_price", "exit_price", "qty", "pnl",
+                        "return", "mae_pct", "mfe_pct", "fees", "funding", "exit_reason") if c in trades.columns]
     t = trades[cols].head(MAX_TRADE_ROWS)
-    head = "".join(f"<th>{c}</th>" for c in cols)
+    names = {"mae_pct": "MAE", "mfe_pct": "MFE"}
+    head = "".join(f"<th>{names.get(c, c)}</th>" for c in cols)
     body = []
     for row in t.itertuples(index=False):
         cells = []
@@ -306,6 +467,10 @@ def _trade_table(trades: pd.DataFrame) -> str:
                 cells.append(f'<td class="{"pos" if v > 0 else "neg"}">{v:+.2%}</td>')
             elif c == "pnl" and isinstance(v, float):
                 cells.append(f'<td class="{"pos" if v > 0 else "neg"}">{v:+,.2f}</td>')
+            elif c in ("mae_pct", "mfe_pct"):
+                cells.append(f"<td>{_pct(v)}</td>")
+            elif isinstance(v, (float, np.floating)):
+                cells.append(f"<td>{fmt_number(v)}</td>")
             else:
                 cells.append(f"<td>{_fmt(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -313,10 +478,34 @@ def _trade_table(trades: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
+def _section(title: str, body: str, note: str = "") -> str:
+    if not body:
+        return ""
+    return f"<h2>{html.escape(title)}</h2>" + (f'<p class="note">{note}</p>' if note else "") + f"<section>{body}</section>"
+
+
+def report_sections(result, metrics: dict, manifest: dict) -> list[str]:
+    """The report's body, one small function per section (add new sections here)."""
+    fig = figure_dict(result)
+    candles = result.market.to_frame()
+    return [
+        f'<div class="cards">{_cards(headline(result, metrics))}</div>',
+        honesty_html(metrics),  # warnings: small samples, method notes (liqbt.report.honesty)
+        f"<section>{_figure_html(fig)}</section>",
+        f"""<p class="note">Heatmap: reconstructed point-in-time (each column is the map known at that time);
+bright bands = liquidation clusters (each column scaled against its recent background).
+▲/▼ entries, ✕ exits; buy &amp; hold = the instrument held over the same period without fees.
+Candles resampled for display when there are more than {MAX_CANDLES}.</p>""",
+        _section("Monthly returns", _monthly_table(result, metrics)),
+        _section("Metrics", _metrics_tables(metrics)),
+        _section("Trades", _trade_table(result.backtest.trades, candles),
+                 "MAE / MFE: worst and best move against / for the position while open, % of entry."),
+    ]
+
+
 def write_report_html(result, path: str | Path, *, metrics: dict, manifest: dict) -> Path:
     """Write the self-contained run report."""
     cfg = result.config
-    fig = figure_dict(result)
     data = manifest.get("data", {})
     meta = (
         f"{html.escape(cfg.strategy.name)} · {html.escape(str(data.get('symbol')))} "
@@ -326,17 +515,11 @@ def write_report_html(result, path: str | Path, *, metrics: dict, manifest: dict
         f"<code>{str(data.get('fingerprint', ''))[:12]}</code> · liqbt {manifest.get('liqbt_version')} "
         f"· commit <code>{str(manifest.get('git_commit') or 'n/a')[:12]}</code>"
     )
+    body = "\n".join(report_sections(result, metrics, manifest))
     doc = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>liqbt · {html.escape(cfg.name)}</title><style>{_CSS}</style></head>
+<html><head><meta charset="utf-8"><title>liqbt · {html.escape(cfg.name)}</title><style>{CSS}</style></head>
 <body><header><h1>{html.escape(cfg.name)}</h1><div class="meta">{meta}</div></header>
-<div class="cards">{_cards(metrics)}</div>
-{honesty_html(metrics)}
-<section>{_figure_html(fig)}</section>
-<p class="note">Heatmap: reconstructed point-in-time (each column is the map known at that time);
-brighter = more liquidation notional. ▲/▼ entries, ✕ exits. Candles resampled for display when
-there are more than {MAX_CANDLES}.</p>
-<h2>Metrics</h2><section>{_metrics_tables(metrics)}</section>
-<h2>Trades</h2><section>{_trade_table(result.backtest.trades)}</section>
+{body}
 </body></html>"""
     path = Path(path)
     path.write_text(doc, encoding="utf-8")

@@ -4,7 +4,7 @@ stitched out-of-sample equity. One self-contained file (plotly.js inlined, works
 
 
 >>> fmt(1234.5678), fmt(None), fmt(0.000012)
-('1,234.568', '—', '1.2e-05')
+('1,234.57', '—', '1.2e-05')
 """
 
 from __future__ import annotations

@@ -45,12 +45,20 @@ def render(template: str, **values: str) -> str:
     return text
 
 
-def scaffold_strategy(name: str, strategy_dir: str | Path, test_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``strategy_dir/NAME.py`` and ``test_dir/test_NAME.py``; refuse to overwrite either."""
+def scaffold_strategy(name: str, strategy_dir: str | Path, test_dir: str | Path,
+                      config_dir: str | Path | None = None) -> tuple[Path, ...]:
+    """Write ``strategy_dir/NAME.py``, ``test_dir/test_NAME.py`` and (with ``config_dir``) a run
+    config ``config_dir/NAME.toml`` on the demo market; refuse to overwrite any of them.
+
+    Returns the written paths: ``(module, test)`` or ``(module, test, config)``.
+    """
     check_name(name)
     module = Path(strategy_dir) / f"{name}.py"
     test = Path(test_dir) / f"test_{name}.py"
-    for path in (module, test):
+    config = Path(config_dir) / f"{name}.toml" if config_dir is not None else None
+    for path in (module, test, config):
+        if path is None:
+            continue
         if path.exists():
             raise InputError(f"{path} already exists; not overwriting", expected="a new strategy name or another --dir")
     rel = os.path.relpath(Path(strategy_dir).resolve(), Path(test_dir).resolve())
@@ -61,4 +69,11 @@ def scaffold_strategy(name: str, strategy_dir: str | Path, test_dir: str | Path)
     module.write_text(module_text)
     test.write_text(test_text)
     log.info("wrote %s and %s", module, test)
-    return module, test
+    if config is None:
+        return module, test
+    to_module = os.path.relpath(Path(strategy_dir).resolve(), Path(config_dir).resolve())
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(render("config.toml.tmpl", name=name, config_path=config.as_posix(),
+                             strategy_dir='"' + Path(to_module).as_posix() + '"'))
+    log.info("wrote %s", config)
+    return module, test, config

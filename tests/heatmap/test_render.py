@@ -12,7 +12,13 @@ from liqbt.archive import Archive
 from liqbt.cli import main
 from liqbt.heatmap import HeatmapParams, reconstruct
 from liqbt.heatmap.heatmap import synthetic_market
-from liqbt.heatmap.render import heatmap_grid, plotly_heatmap_trace, render_html, render_png
+from liqbt.heatmap.render import (
+    display_scale,
+    heatmap_grid,
+    plotly_heatmap_trace,
+    render_html,
+    render_png,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,13 +58,33 @@ def test_grid_limits_columns_and_time_range(hm):
         heatmap_grid(h, start_ms=int(h.snapshot_times[-1]) + 1)
 
 
-def test_plotly_trace_clips_colour_but_keeps_usd(hm):
+def test_plotly_trace_scales_colour_but_keeps_usd(hm):
     _, h = hm
     tr = plotly_heatmap_trace(h)
     z = np.asarray(tr.z)
-    assert tr.zmax < z.max()  # clipped colour scale (p99) ...
-    assert "$" in tr.hovertemplate  # ... hover shows unclipped USD
+    _, _, zl, zs = heatmap_grid(h)
+    assert (tr.zmin, tr.zmax) == (0.0, 1.0) and z.min() >= 0 and z.max() <= 1
+    usd = np.asarray(tr.customdata)[..., 0]
+    np.testing.assert_allclose(usd, zl + zs)  # hover shows unscaled USD
+    assert "$" in tr.hovertemplate
     assert z.shape == (len(tr.y), len(tr.x))
+
+
+def test_display_scale_bright_bands_on_dark_background(hm):
+    """Readable by default: most of the picture is dark (the diffuse background maps to 0), the
+    strongest cells of every column are bright, even in columns with 100x less open interest."""
+    _, h = hm
+    _, _, zl, zs = heatmap_grid(h)
+    z = zl + zs
+    z[:, : z.shape[1] // 2] *= 0.01  # first half: 100x less notional
+    d = display_scale(z)
+    pos = z > 0
+    assert np.median(d[pos]) < 0.2  # dark background
+    for half in (slice(0, z.shape[1] // 2), slice(z.shape[1] // 2, None)):
+        assert np.quantile(d[:, half][pos[:, half]], 0.995) > 0.9  # bright clusters in both halves
+    # trailing window: a column's colours depend only on columns up to it
+    cut = z.shape[1] // 3
+    np.testing.assert_array_equal(display_scale(z[:, :cut]), d[:, :cut])
 
 
 def test_png_has_expected_size(hm, tmp_path):

@@ -51,6 +51,27 @@ def test_scaffold_default_layout_and_refusals(tmp_path, monkeypatch, capsys):
     assert (market_mode.entry_type == 0).all() and market_mode.n_entries >= sig.n_entries
 
 
+def test_scaffold_writes_a_config_that_resolves_its_strategy(tmp_path, monkeypatch):
+    """`liqbt new-strategy NAME` also writes configs/NAME.toml, whose [strategy] finds the module
+    from any working directory (path relative to the config), so the README's next commands work."""
+    from liqbt.config import load_run_config
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-strategy", "my_idea"]) == 0
+    cfg_path = tmp_path / "configs" / "my_idea.toml"
+    assert cfg_path.is_file()
+    monkeypatch.chdir(tmp_path / "configs")  # resolution must not depend on the cwd
+    cfg = load_run_config(cfg_path)
+    assert cfg.strategy.name == "my_idea" and cfg.data.symbol == "SYNTHUSDT"
+    # load_run_config resolved the module through [strategy] path (relative to the config)
+    assert type(cfg.strategy_params).__qualname__ == "MyIdea.Params"
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-strategy", "my_idea"]) == 2  # the config is never overwritten either
+    assert main(["new-strategy", "other", "--dir", "research"]) == 0
+    other = load_run_config(tmp_path / "research" / "other.toml")
+    assert type(other.strategy_params).__qualname__ == "Other.Params"
+
+
 @pytest.mark.slow
 def test_generated_tests_pass(tmp_path):
     assert main(["new-strategy", "alpha", "--dir", str(tmp_path / "research")]) == 0

@@ -31,7 +31,7 @@ bench: $(STAMP)
 
 # the documentation site (mkdocs + material + mkdocstrings) → site/, offline, strict
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/mkdocs build --strict -f docs/mkdocs.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check liqbt strategies tests benchmarks

@@ -33,7 +33,7 @@ N_MARKETS = int(os.environ.get("BENCH_NULL_MARKETS", 300))
 DRAWS = 200
 METHODS = ("same_day", "clock", "shift", "uniform")
 # calibration windows in days: 30 (the benchmark) and 10, where a fade's trade count
-# moving with its own results shows (docs/honest-statistics.md)
+# moving with its own results shows (docs/pages/honest-statistics.md)
 WINDOWS = tuple(int(d) for d in os.environ.get("BENCH_NULL_DAYS", "30,10").split(","))
 CAL_METHODS = tuple(os.environ.get("BENCH_NULL_METHODS", ",".join(METHODS)).split(","))
 

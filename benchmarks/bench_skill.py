@@ -47,7 +47,7 @@ from liqbt.timeutil import to_ms  # noqa: E402
 SHARED = (ROOT / ".." / "shared" / "data").resolve()
 PERIODS = {"tune": ("2025-12-05", "2026-03-01"), "score": ("2026-03-01", "2026-05-01")}
 FIRST, END = "2025-12-04", "2026-05-01"
-# Realised = Binance + Bybit + OKX; OI = Binance only. See docs/validation.md "venue scaling".
+# Realised = Binance + Bybit + OKX; OI = Binance only. See docs/pages/validation.md "venue scaling".
 VENUE_SCALE = float(os.environ.get("LIQBT_VENUE_SCALE", "2.2"))
 # Variants scored next to the default (name → HeatmapParams overrides): each is one idea of the
 # model, so the table shows what each contributes.

@@ -41,7 +41,7 @@ class DataSpec:
     oi_symbol: str | None = None
     warmup: str = "0d"
     db: str | None = None
-    # universe runs (liqbt.universe, docs/universe.md): a list, "*", "top:N" or a universe file
+    # universe runs (liqbt.universe, docs/pages/universe.md): a list, "*", "top:N" or a universe file
     symbols: list[str] | str | None = None
     # per-symbol overrides of exchange / oi_exchange / oi_symbol: {"ETHUSDT": {"oi_exchange": ...}}
     per_symbol: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
@@ -73,7 +73,7 @@ class StrategySpec:
 
 @dataclasses.dataclass(frozen=True)
 class NullSpec:
-    """``[null]``: the random-entry null control every run reports (docs/honest-statistics.md).
+    """``[null]``: the random-entry null control every run reports (docs/pages/honest-statistics.md).
 
     ``method``: ``"clock"`` (default; the strategy's gaps between an exit and the next entry
     replayed at random, drawn after a win from those that followed its wins and after a loss from

@@ -8,7 +8,7 @@ column that differs is reported with the first bar where it differs:
 * ``signal`` columns: long/short entry and exit, break-even flags;
 * ``stop`` columns: stop price, take-profit, stop updates, trailing distance;
 * ``order`` columns: entry type and price, expiry, partial take-profits, scale-in, break-even
-  trigger (docs/orders.md);
+  trigger (docs/pages/orders.md);
 * ``feature`` columns: the heatmap's cluster features (a difference there is a liqbt bug unless
   you supplied the features yourself);
 * ``record`` columns: anything the strategy stored with ``ctx.record``.

@@ -16,7 +16,7 @@ Orders (all optional; the defaults are a market entry with nothing else, i.e. th
   ``entry_price[t]``. A limit/stop order rests from bar *t+1* for ``expire_bars[t]`` bars
   (1 = the next bar only, the default; *k* = any of the next *k* bars; 0 = until filled or
   cancelled). A new entry signal of either side replaces it; an exit signal of its side cancels
-  it. Fill rules: ``docs/orders.md`` and :mod:`liqbt.backtest.kernel`.
+  it. Fill rules: ``docs/pages/orders.md`` and :mod:`liqbt.backtest.kernel`.
 * Partial take-profits: ``tp1_price``/``tp1_frac`` and ``tp2_price``/``tp2_frac`` close that
   fraction of the position's largest size at that level; ``take_profit`` closes the rest.
 * Scale-in: ``add_price``/``add_frac``: one limit order adding ``add_frac`` × the first fill's

@@ -303,7 +303,7 @@ NULL_METHOD_TEXT = {
              "copies a real trade that followed a win (after a null win) or a loss (after a null loss) - its gap "
              "after the previous exit, side, stop/TP distances and trailing stop; the trade count varies as the "
              "strategy's does; signal exits kept",
-    "same_day": "LEGACY, biased (see docs/honest-statistics.md): a random bar of the same UTC day as each "
+    "same_day": "LEGACY, biased (see docs/pages/honest-statistics.md): a random bar of the same UTC day as each "
                 "real signal; entries inside an open null position are dropped",
 }
 

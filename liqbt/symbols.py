@@ -2,7 +2,7 @@
 ``[universe]`` section, and the per-symbol configs a universe run is made of.
 
 Below :mod:`liqbt.universe` (the orchestration) and :mod:`liqbt.sweep.universe` (sweeps), so both
-can use it without an import circle. See docs/universe.md.
+can use it without an import circle. See docs/pages/universe.md.
 """
 
 from __future__ import annotations

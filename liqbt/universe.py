@@ -419,7 +419,7 @@ def _manifest(config, spec, symbols, ordered, executor: str, db: str) -> dict[st
 
 
 def write_universe(res: UniverseResult, *, html: bool = True) -> Path:
-    """The universe run folder (see docs/universe.md): the per-symbol folders are already
+    """The universe run folder (see docs/pages/universe.md): the per-symbol folders are already
     written by the tasks; this adds the aggregate files and report.html."""
     out = res.folder
     (out / "config.toml").write_text(dump_toml(res.config.to_mapping()))

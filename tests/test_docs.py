@@ -28,14 +28,14 @@ def _mkdocs() -> list[str]:
 
 def _build(root: Path, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(root)}
-    return subprocess.run([*_mkdocs(), "build", "--strict", "--site-dir", str(site)], cwd=root,
+    return subprocess.run([*_mkdocs(), "build", "--strict", "-f", "docs/mkdocs.yml", "--site-dir", str(site)], cwd=root,
                           capture_output=True, text=True, env=env, timeout=300)
 
 
 def _copy_project(tmp: Path) -> Path:
     dst = tmp / "proj"
     dst.mkdir()
-    for name in ("mkdocs.yml", "docs", "liqbt"):
+    for name in ("docs", "liqbt"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -59,22 +59,31 @@ def test_site_builds_strict(tmp_path):
 @pytest.mark.parametrize("breakage", ["link", "reference", "orphan"])
 def test_strict_build_fails_on_broken_docs(tmp_path, breakage):
     proj = _copy_project(tmp_path)
-    page = proj / "docs" / "notebook.md"
+    page = proj / "docs" / "pages" / "notebook.md"
     if breakage == "link":
         page.write_text(page.read_text() + "\nSee [nowhere](no-such-page.md).\n")
     elif breakage == "reference":
-        (proj / "docs" / "api.md").write_text("# API\n\n::: liqbt.no_such_module.Thing\n")
+        (proj / "docs" / "pages" / "api.md").write_text("# API\n\n::: liqbt.no_such_module.Thing\n")
     else:
-        (proj / "docs" / "orphan.md").write_text("# Orphan\n\nNot in the nav.\n")
+        (proj / "docs" / "pages" / "orphan.md").write_text("# Orphan\n\nNot in the nav.\n")
     proc = _build(proj, tmp_path / "site")
     assert proc.returncode != 0, proc.stdout + proc.stderr
 
 
 def test_every_docs_page_is_in_the_nav():
-    nav = (ROOT / "mkdocs.yml").read_text()
-    pages = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")}
+    nav = (ROOT / "docs" / "mkdocs.yml").read_text()
+    pages = {p.relative_to(ROOT / "docs" / "pages").as_posix() for p in (ROOT / "docs" / "pages").rglob("*.md")}
     missing = sorted(p for p in pages if p not in nav)
-    assert not missing, f"add to mkdocs.yml nav: {missing}"
+    assert not missing, f"add to docs/mkdocs.yml nav: {missing}"
+
+
+def test_top_level_holds_only_the_fixed_layout():
+    """The project root is fixed: the docs config lives in docs/, scripts in docs/ or benchmarks/."""
+    allowed = {"pyproject.toml", "README.md", "liqbt", "strategies", "datasets", "configs", "tests",
+               "Makefile", "benchmarks", "docs", ".ci", ".gitignore"}
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    top = {f.split("/", 1)[0] for f in files}
+    assert top <= allowed, sorted(top - allowed)
 
 
 def test_readme_is_a_short_landing_page_with_working_links():
@@ -84,4 +93,4 @@ def test_readme_is_a_short_landing_page_with_working_links():
         if target.startswith(("http://", "https://")):
             continue
         assert (ROOT / target).exists(), f"README links to missing {target}"
-    assert "docs/readme-map.png" in text and (ROOT / "docs" / "readme-map.png").stat().st_size > 50_000
+    assert "docs/pages/readme-map.png" in text and (ROOT / "docs" / "pages" / "readme-map.png").stat().st_size > 50_000

@@ -290,7 +290,7 @@ def detect(path: Path, display: str, hint_path: Path | None = None) -> Source:
                 "a headerless forceOrder recorder CSV (symbol,side,LIMIT,IOC,...) has no self-describing name",
                 where=display,
                 expected="a dataset manifest: `liqbt ingest --dataset datasets/forceorder_recorder_csv.toml` "
-                "or a copy of it whose glob names this file (docs/datasets.md)")
+                "or a copy of it whose glob names this file (docs/pages/datasets.md)")
         raise InputError(
             "unknown file kind", where=display,
             expected="a Binance archive name SYMBOL-{interval|metrics|fundingRate|liquidationSnapshot|aggTrades}-DATE, "

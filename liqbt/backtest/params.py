@@ -34,7 +34,7 @@ class BacktestParams:
     with σ (Parkinson volatility per bar) and V (mean quote volume per bar) taken over the
     ``vol_window`` bars before the fill; the total is capped at ``max_slippage_bps``.
 
-    Resting orders (``docs/orders.md``): a limit entry or scale-in fills only when the bar trades
+    Resting orders (``docs/pages/orders.md``): a limit entry or scale-in fills only when the bar trades
     ``limit_through_ticks`` × ``tick_size`` beyond it (``tick_size = 0``: any amount beyond; a
     touch never fills), with the maker fee; stop entries pay taker fee and slippage.
     ``breakeven = "fees"`` puts a break-even stop where closing nets zero after the entry fees,

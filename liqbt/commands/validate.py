@@ -15,7 +15,7 @@ class ValidationSpec:
     finest); ``ground_truth``: a ``liqbt simulate`` output folder whose ``ground_truth/`` adds
     simulator scores; ``oi_exchange``: take OI from another namespace; ``venue_scale``: realised
     liquidations cover more venues than the OI (CoinGlass: Binance+Bybit+OKX vs Binance OI), so
-    predicted USD is multiplied by this in the magnitude ratios (see docs/validation.md)."""
+    predicted USD is multiplied by this in the magnitude ratios (see docs/pages/validation.md)."""
 
     realised_exchange: str | None = None
     realised_interval: str | None = None

@@ -10,7 +10,7 @@ the next block of bars, and its predicted USD and snapshots are multiplied by th
 ``Σ realised / (venue_scale · Σ predicted)`` over the same known intervals. Before
 ``min_intervals`` (6) known intervals the first candidate is used unscaled. The 3 h / 6
 defaults were chosen on simulator seeds 303 and 404 (vs 24 h / 24 and 6 h / 12) and confirmed on
-seeds 505 and 606 (docs/validation.md).
+seeds 505 and 606 (docs/pages/validation.md).
 
 The output is an ordinary :class:`~liqbt.heatmap.Heatmap`; ``meta["self_calibration"]`` records
 each block's choice and factor. Truncation-safe: bars up to T depend only on bars and realised

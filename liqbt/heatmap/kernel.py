@@ -33,7 +33,7 @@ opened at a bar's VWAP can reach, sized once by a pre-pass. Bins are global, so 
 changes no value (a bin outside it is an empty bin): every output for bar t is bitwise the same
 whatever follows t (the truncation tests).
 
-Speed (one year of 1m bars in well under 0.5 s; docs/model.md "Speed"): the bar loop holds no
+Speed (one year of 1m bars in well under 0.5 s; docs/pages/model.md "Speed"): the bar loop holds no
 array variable it could rebind and calls no function with array arguments — numba would count
 references with atomic operations on every such use, which cost more than the model itself —
 so cohort opening is written out at both places it happens and a bar's predictions accumulate

@@ -229,7 +229,7 @@ class HeatmapParams:
     churn: float = 0.3
     # where liquidation levels sit relative to entry: "distance" (default: a per-side lognormal
     # distribution of the entry→liquidation distance with isolated, cross-margin and hedged
-    # components, fitted on 2025-12→2026-02 realised liquidations; docs/model.md) or "tiers"
+    # components, fitted on 2025-12→2026-02 realised liquidations; docs/pages/model.md) or "tiers"
     # (leverages × mixtures with the bracket-exact Binance formula)
     distance_model: str = "distance"
     distance_median_pct_long: float = 2.0

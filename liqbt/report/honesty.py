@@ -98,7 +98,7 @@ def honesty_html(metrics: dict[str, Any]) -> str:
     if la.get("ok"):
         parts.append(f"<p class='note'>Look-ahead check passed: the strategy re-run on data cut at "
                      f"{e(str(la.get('cuts')))} bars gave the same signals, stops and recorded columns before "
-                     "every cut. Passing is evidence, not proof (docs/honest-statistics.md).</p>")
+                     "every cut. Passing is evidence, not proof (docs/pages/honest-statistics.md).</p>")
     if not parts:
         return ""
     return ('<style>.honesty .warn{background:#3a2f0b;color:#ffd866;border:1px solid #8a6d1a;padding:8px 12px;'

@@ -1,4 +1,4 @@
-"""Candle tables for resting orders, partial exits, scale-in and break-even (docs/orders.md).
+"""Candle tables for resting orders, partial exits, scale-in and break-even (docs/pages/orders.md).
 
 Same format as tests/backtest/test_backtest_detail.py, plus a per-row dict of order fields for
 the entry on that row (``entry_type``, ``entry_price``, ``expire_bars``, ``tp1_price`` ...).

@@ -112,7 +112,7 @@ def test_scores_for_run_without_realised(db_path):
 
 # The simulator's agents use isolated leverage tiers and churn: scored with that geometry (the
 # default distance distribution is fitted to real liquidations, a different world; see
-# docs/validation.md for both).
+# docs/pages/validation.md for both).
 SIM_WORLD = {"distance_model": "tiers", "churn": 0.03}
 
 

@@ -1,8 +1,8 @@
-"""Render docs/readme-map.png — the README's picture — from the real data shipped in
+"""Render docs/pages/readme-map.png — the README's picture — from the real data shipped in
 ../shared/data: the point-in-time BTCUSDT map of configs/btcusdt_1h_realdata.toml with the
 trades of that run on top. Run from the project folder:
 
-    python scripts/readme_map.py [--db real.duckdb]
+    python docs/readme_map.py [--db real.duckdb]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="real.duckdb", help="archive to ingest the real data into")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "readme-map.png"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "pages" / "readme-map.png"))
     args = ap.parse_args()
     with Archive(args.db) as archive:
         for name in ("binance_um_ft_long", "coinglass_btc"):

@@ -1,7 +1,8 @@
 """Calibration and speed of the null control (issue #11).
 
 **Calibration.** On ``N_MARKETS`` independent driftless random walks per cell (30 days of 5m
-bars; Gaussian ``gbm`` and Student-t(3) ``fat`` increments) a *fade* family (long after a fall
+bars, and 10 days where signals are dense relative to the window; Gaussian ``gbm`` and
+Student-t(3) ``fat`` increments) a *fade* family (long after a fall
 of ≥ 1.5 % over 12 bars) and a *momentum* family (long after a rise) with a 1 % stop and a 1 %
 take-profit, zero costs, ``DRAWS`` draws: the share of runs with p < 0.05 must lie in 2–10 % and
 a KS test of the p-values against Uniform(0, 1) must not reject (p > 0.01). The legacy
@@ -9,6 +10,9 @@ a KS test of the p-values against Uniform(0, 1) must not reject (p > 0.01). The 
 
 **Speed.** 200 draws on a month of 1m bars (43,200 bars) of a random walk, EMA-cross entries,
 for each method; the baseline is the legacy method in the same run.
+
+``BENCH_NULL_DAYS`` (default ``30,10``) and ``BENCH_NULL_METHODS`` pick the windows and methods;
+``BENCH_NULL_SKIP_SPEED=1`` skips the speed part.
 
 Run: ``python benchmarks/bench_null.py`` (or ``benchmarks/run.py null``). ``BENCH_NULL_MARKETS``
 shrinks the calibration (e.g. 60 for a quick look).
@@ -27,7 +31,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 N_MARKETS = int(os.environ.get("BENCH_NULL_MARKETS", 300))
 DRAWS = 200
-METHODS = ("same_day", "shift", "uniform")
+METHODS = ("same_day", "clock", "shift", "uniform")
+# calibration windows in days: 30 (the issue's benchmark) and 10, where a fade's trade count
+# moving with its own results shows (docs/honest-statistics.md)
+WINDOWS = tuple(int(d) for d in os.environ.get("BENCH_NULL_DAYS", "30,10").split(","))
+CAL_METHODS = tuple(os.environ.get("BENCH_NULL_METHODS", ",".join(METHODS)).split(","))
 
 
 def _ema_signals(m, fast=30, slow=120, sl=0.004, tp=0.008):
@@ -53,17 +61,23 @@ def main() -> dict:
 
     figures: dict = {"markets_per_cell": N_MARKETS, "draws": DRAWS, "calibration": {}, "speed_s": {}}
     print(f"calibration: {N_MARKETS} random-walk markets per cell, {DRAWS} draws, zero costs")
-    print(f"{'method':<9} {'market':<5} {'family':<9} {'share p<0.05':>12} {'KS p':>8} {'trades':>7} {'null trades':>11} {'ok':>3}")
-    for method in METHODS:
-        for kind in ("gbm", "fat"):
-            for family in ("fade", "momentum"):
-                r = null_calibration(family, kind, n_markets=N_MARKETS, draws=DRAWS, method=method, seed=11)
-                ok = 0.02 <= r["share_below_005"] <= 0.10 and r["ks_p"] > 0.01
-                r.pop("p_values")
-                r["calibrated"] = ok
-                figures["calibration"][f"{method}/{kind}/{family}"] = r
-                print(f"{method:<9} {kind:<5} {family:<9} {r['share_below_005']:>12.3f} {r['ks_p']:>8.4f} "
-                      f"{r['entries_mean']:>7.1f} {r['null_trades_mean']:>11.1f} {'yes' if ok else 'NO':>3}", flush=True)
+    print(f"{'days':>4} {'method':<9} {'market':<5} {'family':<9} {'share p<0.05':>12} {'KS p':>8} {'trades':>7} "
+          f"{'null trades':>11} {'z sd':>5} {'ok':>3}")
+    for days in WINDOWS:
+        for method in CAL_METHODS:
+            for kind in ("gbm", "fat"):
+                for family in ("fade", "momentum"):
+                    r = null_calibration(family, kind, n_markets=N_MARKETS, draws=DRAWS, days=days, method=method,
+                                         seed=11)
+                    ok = 0.02 <= r["share_below_005"] <= 0.10 and r["ks_p"] > 0.01
+                    r.pop("p_values")
+                    r["calibrated"] = ok
+                    figures["calibration"][f"{days}d/{method}/{kind}/{family}"] = r
+                    print(f"{days:>4} {method:<9} {kind:<5} {family:<9} {r['share_below_005']:>12.3f} {r['ks_p']:>8.4f} "
+                          f"{r['entries_mean']:>7.1f} {r['null_trades_mean']:>11.1f} {r['z_sd']:>5.2f} {'yes' if ok else 'NO':>3}",
+                          flush=True)
+    if os.environ.get("BENCH_NULL_SKIP_SPEED"):
+        return figures
     month = random_walk_market(43_200, 7, "fat", vol_per_bar=0.0008, interval_ms=60_000)
     sig = _ema_signals(month)
     params = BacktestParams(taker_bps=4, funding=False)

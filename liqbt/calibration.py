@@ -82,18 +82,19 @@ def zero_cost_params():
 
 
 def null_calibration(family: str, market_kind: str, *, n_markets: int = 300, draws: int = 200,
-                     days: int = 30, method: str = "shift", seed: int = 0, progress: bool = False,
+                     days: int = 30, method: str = "clock", seed: int = 0, progress: bool = False,
                      metric: str = "total_return_pct", **signal_kw) -> dict:
     """Null-control p-values of one entry family on ``n_markets`` independent random walks
     (5-minute bars). Returns ``{"p_values", "share_below_005", "ks_p", "entries_mean",
-    "null_trades_mean", ...}``; calibrated means share ≈ 0.05 and a large ``ks_p``."""
+    "null_trades_mean", "z_mean", "z_sd", ...}`` (``z``: the actual metric minus the null mean, in
+    null standard deviations); calibrated means share ≈ 0.05, a large ``ks_p`` and ``z_sd`` ≈ 1."""
     from tqdm.auto import tqdm
 
     from liqbt.stats import null_control
 
     params = zero_cost_params()
     n = days * 288
-    pv, entries, null_trades = [], [], []
+    pv, entries, null_trades, z = [], [], [], []
     for i in tqdm(range(n_markets), desc=f"{family}/{market_kind}/{method}", disable=not progress):
         m = random_walk_market(n, seed * 1_000_003 + i, market_kind)
         sig = move_signals(m, family, **signal_kw)
@@ -102,6 +103,9 @@ def null_calibration(family: str, market_kind: str, *, n_markets: int = 300, dra
         if p is None:
             continue
         pv.append(p)
+        null = out["null"][metric]
+        if null["std"] > 0:  # the actual result in null standard deviations from the null mean
+            z.append((out["actual"][metric] - null["mean"]) / null["std"])
         entries.append(out["entries"])
         null_trades.append(out["null_trades_mean"])
     p = np.asarray(pv)
@@ -112,4 +116,7 @@ def null_calibration(family: str, market_kind: str, *, n_markets: int = 300, dra
         "ks_p": float(sps.kstest(p, "uniform").pvalue) if len(p) > 1 else float("nan"),
         "entries_mean": float(np.mean(entries)) if entries else 0.0,
         "null_trades_mean": float(np.mean(null_trades)) if null_trades else 0.0,
+        # a calibrated null has z ≈ (0, 1); a spread above 1 means the null is too narrow
+        "z_mean": float(np.mean(z)) if z else float("nan"),
+        "z_sd": float(np.std(z)) if z else float("nan"),
     }

@@ -32,19 +32,27 @@ class DataSpec:
     metric start at ``start``.
     """
 
-    symbol: str
     start: str
     end: str
+    symbol: str = ""
     interval: str = "1m"
     exchange: str | None = None
     oi_exchange: str | None = None
+    oi_symbol: str | None = None
     warmup: str = "0d"
     db: str | None = None
+    # universe runs (liqbt.universe, docs/universe.md): a list, "*", "top:N" or a universe file
+    symbols: list[str] | str | None = None
+    # per-symbol overrides of exchange / oi_exchange / oi_symbol: {"ETHUSDT": {"oi_exchange": ...}}
+    per_symbol: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         from liqbt.market import interval_ms
         from liqbt.timeutil import duration_ms, to_ms
 
+        if self.symbol and self.symbols is not None:
+            raise InputError("both symbol and symbols are set", where="[data]",
+                             expected="symbol for one market or symbols for a universe, not both")
         interval_ms(self.interval)
         duration_ms(self.warmup, where="[data].warmup")
         if to_ms(self.start, where="[data].start") >= to_ms(self.end, where="[data].end"):
@@ -67,12 +75,14 @@ class StrategySpec:
 class NullSpec:
     """``[null]``: the random-entry null control every run reports (docs/honest-statistics.md).
 
-    ``method``: ``"shift"`` (default; the real entries circularly shifted by a random number of
-    whole days), ``"uniform"`` (random entries over the whole window) or ``"same_day"`` (the
+    ``method``: ``"clock"`` (default; the strategy's gaps between an exit and the next entry
+    replayed at random, drawn after a win from those that followed its wins and after a loss from
+    those that followed its losses), ``"shift"`` (the real entries circularly shifted by a random
+    number of whole days), ``"uniform"`` (random entries over the whole window) or ``"same_day"`` (the
     legacy, biased method, kept for comparison). ``draws``: replays (0 skips the null control).
     """
 
-    method: str = "shift"
+    method: str = "clock"
     draws: int = 200
 
     def validate(self, where: str = "[null]") -> None:
@@ -125,7 +135,8 @@ class RunConfig:
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
-        out["data"] = {k: v for k, v in to_mapping(self.data).items() if v is not None}
+        # unset universe keys are left out so single-symbol configs keep their hash
+        out["data"] = {k: v for k, v in to_mapping(self.data).items() if v is not None and v != {} and v != ""}
         out["heatmap"] = to_mapping(self.heatmap)
         strategy = {"name": self.strategy.name, "params": to_mapping(self.strategy_params)}
         if self.strategy.path:
@@ -134,6 +145,11 @@ class RunConfig:
         out["backtest"] = to_mapping(self.backtest)
         out.update(to_mapping(self.extra))
         return out
+
+    @property
+    def is_universe(self) -> bool:
+        """True for a ``[data].symbols`` config (run by :mod:`liqbt.universe`)."""
+        return self.data.symbols is not None
 
     @property
     def hash(self) -> str:
@@ -152,7 +168,7 @@ class RunConfig:
 
 # Sections other commands own (sweep, validation) are kept verbatim in ``extra`` and validated
 # by the command that reads them.
-_EXTRA_SECTIONS = ("sweep", "validation", "simulate", "null", "checks")
+_EXTRA_SECTIONS = ("sweep", "validation", "simulate", "null", "checks", "universe")
 _TOP_KEYS = ("name", "description", "data", "heatmap", "strategy", "backtest") + _EXTRA_SECTIONS
 
 
@@ -184,6 +200,12 @@ def parse_run_config(raw: dict[str, Any], *, source: str = "<config>", overrides
             return None
 
     data = section(DataSpec, raw.get("data", {}), f"{source} [data]") if "data" in raw else None
+    rd = raw.get("data")
+    if isinstance(rd, dict) and "symbol" not in rd and "symbols" not in rd:
+        # symbol became optional with universes (symbols = [...]); still one of them is required,
+        # reported with the table's other problems
+        errors.append(InputError("missing key 'symbol'", where=f"{source} [data]",
+                                 expected='symbol = "BTCUSDT", or symbols = [...] for a universe'))
     strategy = section(StrategySpec, raw["strategy"], f"{source} [strategy]") if "strategy" in raw else None
     heatmap = section(HeatmapParams, raw.get("heatmap", {}), f"{source} [heatmap]")
     backtest = section(BacktestParams, raw.get("backtest", {}), f"{source} [backtest]")

@@ -79,14 +79,14 @@ def data_warnings(config, full, market, heatmap, n_warm: int, strategy) -> list[
     return out
 
 
-def lookahead_guard(full, strategy, heatmap_full, cut_heatmap, ctx, signals_full) -> dict[str, Any]:
+def lookahead_guard(full, strategy, heatmap_full, cut_heatmap, ctx, signals_full, cross=None) -> dict[str, Any]:
     """Fast look-ahead check of a run (cuts over the whole loaded data, warm-up included);
     ``cut_heatmap(n)`` gives the run's heatmap restricted to the first ``n`` bars. Returns a
     summary for metrics.json; raises :class:`LookaheadError` on a finding."""
     from liqbt.lookahead import check_lookahead
 
     report = check_lookahead(full, strategy, heatmap=heatmap_full, heatmap_for_cut=cut_heatmap,
-                             full=(ctx, signals_full), **RUN_CUTS)
+                             full=(ctx, signals_full), cross=cross, **RUN_CUTS)
     if not report.ok:
         raise LookaheadError(
             report.format() + "\n(liqbt run stopped: fix the strategy, or pass --no-lookahead-check "

@@ -266,6 +266,7 @@ def check_lookahead(
     heatmap: Any = None,
     heatmap_for_cut: Any = None,
     full: tuple[StrategyContext, Signals] | None = None,
+    cross: dict | None = None,
 ) -> LookaheadReport:
     """Run the pipeline on ``market`` and on truncated copies; report columns that peek.
 
@@ -274,9 +275,10 @@ def check_lookahead(
     reconstruction and its first ``n`` bars per cut (the fast check inside ``liqbt run``: the
     heatmap is point-in-time by its own tests); ``features_fn(market) -> DataFrame`` replaces it
     (tests); with none, features are NaN. ``full`` passes the full run's ``(ctx, signals)`` when
-    they are already computed.
+    they are already computed. ``cross``: other symbols' features of a universe run (each cut's
+    context aligns them to its own bars, as the full run does).
     """
-    kw = {"features_fn": features_fn}
+    kw = {"features_fn": features_fn, "cross": cross}
     if full is None:
         full = compute_pipeline(market, heatmap_params, strategy, heatmap=heatmap, **kw)
     ctx_full, sig_full = full

@@ -73,6 +73,9 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
     """The run's MarketFrame including its warm-up bars (see :func:`warmup_bars`) and the
     fingerprint of the exact archive rows it came from."""
     d = config.data
+    if config.is_universe:
+        raise InputError("this command takes one market, the config lists [data].symbols", where=f"{config.source} [data]",
+                         expected="`liqbt run` / `liqbt sweep` for a universe, or [data].symbol for one market")
     start, end = to_ms(d.start, where="[data].start"), to_ms(d.end, where="[data].end")
     first = start - duration_ms(d.warmup, where="[data].warmup")
 
@@ -86,7 +89,8 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         )
 
     try:
-        market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange)
+        market = archive.market(d.symbol, first, end, d.interval, exchange=d.exchange, oi_exchange=d.oi_exchange,
+                                oi_symbol=d.oi_symbol)
     except InputError as exc:
         raise no_data(str(exc)) from exc
     if len(market) - warmup_bars(config, market) <= 0:
@@ -132,7 +136,8 @@ def slice_heatmap(heatmap, lo: int, hi: int):
 
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,
-               null_draws: int | None = None, seed: int = 0, lookahead: bool | None = None) -> RunResult:
+               null_draws: int | None = None, seed: int = 0, lookahead: bool | None = None,
+               cross: dict | None = None, heatmap_cache=None) -> RunResult:
     """Run one configured backtest and return a :class:`RunResult` (nothing is written).
 
     ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`
@@ -140,6 +145,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     p-value stored in the metrics; 0 skips them. ``lookahead`` (default ``[checks].lookahead``)
     runs the fast look-ahead guard (:func:`liqbt.guards.lookahead_guard`, exit 3 on a leak).
     Data problems are collected in ``RunResult.warnings`` (:func:`liqbt.guards.data_warnings`).
+    ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
+    ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
     """
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
@@ -158,12 +165,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         strategy_cls = _strategy_class(config)
         strategy = strategy_cls(config.strategy_params)
         with stages.stage("heatmap"):
-            heatmap_full, validation_inputs = _build_heatmap(full, config, n_warm)
+            heatmap_full, validation_inputs = _build_heatmap(full, config, n_warm, heatmap_cache, fingerprint)
             heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
         warnings = data_warnings(config, full, market, heatmap_full, n_warm, strategy)
         with stages.stage("strategy"):
             # indicators and features run over the warm-up too; trading starts at [data].start
-            ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full)
+            ctx, signals_full = compute_pipeline(full, None, strategy, heatmap=heatmap_full, cross=cross)
             signals = slice_signals(signals_full, n_warm, len(full)) if n_warm else signals_full
         # ---- look-ahead guard (issue #11): a leaky strategy stops here with exit 3
         checks = config.checks
@@ -171,7 +178,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         if checks.lookahead if lookahead is None else lookahead:
             with stages.stage("look-ahead check"):
                 lookahead_info = lookahead_guard(
-                    full, strategy, heatmap_full, lambda n: slice_heatmap(heatmap_full, 0, n), ctx, signals_full)
+                    full, strategy, heatmap_full, lambda n: slice_heatmap(heatmap_full, 0, n), ctx, signals_full,
+                    cross=cross)
         else:
             warnings.append("look-ahead check skipped (--no-lookahead-check or [checks].lookahead = false): "
                             "nothing tested whether the strategy uses later data")
@@ -210,16 +218,19 @@ def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trad
                                 min_trades=min_trades, seed=seed))
 
 
-def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int):
+def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int, cache=None, fingerprint: str = ""):
     """``(heatmap over full, validation inputs or None)``. With ``[heatmap].interval`` the map is
     built on completed higher bars and aligned as-of to the execution bars
     (:mod:`liqbt.heatmap.timeframe`); validation then scores the higher-bar map against the
-    higher bars of the run's period (a 4h prediction is not a 5m one)."""
+    higher bars of the run's period (a 4h prediction is not a 5m one). ``cache``: a
+    :class:`liqbt.sweep.HeatmapCache` for the execution-bar map (universe runs)."""
     from liqbt.heatmap import reconstruct
     from liqbt.heatmap.timeframe import reconstruct_timeframe
 
     htf = reconstruct_timeframe(full, config.heatmap)
     if htf is None:
+        if cache is not None:
+            return cache.get(full, fingerprint, config.heatmap), None
         return reconstruct(full, config.heatmap), None
     start = int(full.open_time[n_warm]) if n_warm < len(full) else int(full.open_time[-1])
     lo = int(np.searchsorted(htf.market.open_time, start, "left"))

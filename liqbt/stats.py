@@ -290,8 +290,8 @@ def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: 
 # bar is distributed as after the real signals, which is what makes the p-values uniform
 # (benchmarks/bench_null.py measures it; tests/test_null_calibration.py checks a smaller case).
 
-NULL_METHODS = ("shift", "uniform", "same_day")
-DEFAULT_NULL_METHOD = "shift"
+NULL_METHODS = ("clock", "shift", "uniform", "same_day")
+DEFAULT_NULL_METHOD = "clock"
 NULL_METHOD_TEXT = {
     "uniform": "random entries over the whole trading window, placed in time order after the previous "
                "null position closed; same count, sides, stop/TP distances, trailing stop and signal exits",
@@ -299,6 +299,10 @@ NULL_METHOD_TEXT = {
              "tenth of the window), an entry that lands inside an open null position waits until it closes; "
              "same count, sides, "
              "stop/TP distances, trailing stop and signal exits",
+    "clock": "the strategy's own entry clock replayed at random: after each null trade closes, the next one "
+             "copies a real trade that followed a win (after a null win) or a loss (after a null loss) - its gap "
+             "after the previous exit, side, stop/TP distances and trailing stop; the trade count varies as the "
+             "strategy's does; signal exits kept",
     "same_day": "LEGACY, biased (see docs/honest-statistics.md): a random bar of the same UTC day as each "
                 "real signal; entries inside an open null position are dropped",
 }
@@ -329,29 +333,33 @@ def random_entry_bars_nb(sig_bars, day_start, day_end, n_bars, seed):
 
 
 @njit(cache=True)
-def exit_bar_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, long_exit, short_exit):
-    """Bar on which a position signalled at bar ``b`` (filled at the open of ``b + 1``) is closed
-    by its stop, take-profit, trailing stop or a signal exit (``n - 1`` if none): the kernel's
-    rules, less liquidation and fees, which can only close it *earlier*. Used to keep null
-    positions from overlapping; the null's P&L itself comes from the real kernel."""
+def exit_bar_px_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, long_exit, short_exit):
+    """``(bar, price)`` at which a position signalled at bar ``b`` (filled at the open of
+    ``b + 1``) is closed by its stop, take-profit, trailing stop or a signal exit (``n - 1`` and
+    the last close if none): the kernel's rules (a gap through a level fills at the open, the
+    adverse level first inside a bar), less liquidation and fees, which can only close it
+    *earlier*. Used to keep null positions from overlapping and, for the ``clock`` method, to
+    tell a null trade's win from its loss; the null's P&L itself comes from the real kernel."""
     n = len(close)
     ref = close[b]
     stop = ref * (1.0 + stop_frac)  # NaN when the trade had no stop: comparisons stay False
     tp = ref * (1.0 + tp_frac)
     if b + 1 >= n:
-        return n - 1
+        return n - 1, close[n - 1]
     ext = open_[b + 1]
     for i in range(b + 1, n):
         if i >= b + 2 and ((side > 0 and long_exit[i - 1]) or (side < 0 and short_exit[i - 1])):
-            return i
+            return i, open_[i]
         eff = stop
         if side > 0:
             if trail == trail:
                 t = ext * (1.0 - trail)
                 if not (eff >= t):
                     eff = t
-            if low[i] <= eff or high[i] >= tp:
-                return i
+            if low[i] <= eff:
+                return i, min(open_[i], eff)
+            if high[i] >= tp:
+                return i, max(open_[i], tp)
             if high[i] > ext:
                 ext = high[i]
         else:
@@ -359,11 +367,20 @@ def exit_bar_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, lon
                 t = ext * (1.0 + trail)
                 if not (eff <= t):
                     eff = t
-            if high[i] >= eff or low[i] <= tp:
-                return i
+            if high[i] >= eff:
+                return i, max(open_[i], eff)
+            if low[i] <= tp:
+                return i, min(open_[i], tp)
             if low[i] < ext:
                 ext = low[i]
-    return n - 1
+    return n - 1, close[n - 1]
+
+
+@njit(cache=True)
+def exit_bar_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, long_exit, short_exit):
+    """The bar of :func:`exit_bar_px_nb`."""
+    bar, _ = exit_bar_px_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, long_exit, short_exit)
+    return bar
 
 
 @njit(cache=True)
@@ -419,6 +436,60 @@ def place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_
         if t <= b:
             t = b + 1
     return out
+
+
+@njit(cache=True)
+def place_clock_entries_nb(gaps, after_win, side, stop_frac, tp_frac, trail, open_, high, low, close,
+                           long_exit, short_exit, seed):
+    """One ``clock`` null draw: ``(signal bars, index of the real trade each copies)``, in time
+    order, as many as fit in the data.
+
+    The strategy's own entry clock, replayed at random: real trade ``j ≥ 1`` came ``gaps[j]`` bars
+    after trade ``j − 1`` closed, and ``after_win[j]`` says whether that trade had won. After each
+    null trade closes, the next one copies a real trade drawn at random *from those that followed
+    a trade with the same outcome* (its gap, side, stop/TP distances, trailing stop). A fade
+    re-enters right after a stop-out and waits after a take-profit (a momentum entry does the
+    reverse), so its trade count moves with its own results; a null with a fixed count and
+    independently placed entries misses that and is too narrow (issue #11, 10-day windows). The
+    first null entry comes a uniform fraction of a randomly drawn gap after the start. Each bar
+    depends only on the past (earlier null exits and outcomes, random draws)."""
+    np.random.seed(seed)
+    n = len(close)
+    k = len(gaps)
+    hi = n - 1
+    bars = np.empty(n, dtype=np.int64)
+    idx = np.empty(n, dtype=np.int64)
+    pool_w = np.empty(k, dtype=np.int64)
+    pool_l = np.empty(k, dtype=np.int64)
+    nw = 0
+    nl = 0
+    for j in range(1, k):
+        if after_win[j]:
+            pool_w[nw] = j
+            nw += 1
+        else:
+            pool_l[nl] = j
+            nl += 1
+    m = 0
+    if nw + nl == 0:
+        return bars[:0], idx[:0]
+    j = 1 + np.random.randint(0, k - 1)
+    b = int(np.random.random() * (gaps[j] + 1))
+    while b < hi:
+        bars[m] = b
+        idx[m] = j
+        m += 1
+        t, px = exit_bar_px_nb(b, side[j], stop_frac[j], tp_frac[j], trail[j], open_, high, low, close,
+                               long_exit, short_exit)
+        win = side[j] * (px - open_[b + 1]) > 0.0
+        if win and nw > 0:
+            j = pool_w[np.random.randint(0, nw)]
+        elif (not win) and nl > 0:
+            j = pool_l[np.random.randint(0, nl)]
+        else:  # no real trade followed this outcome: draw from all of them
+            j = 1 + np.random.randint(0, k - 1)
+        b = max(t, b + 1) + gaps[j]
+    return bars[:m], idx[:m]
 
 
 def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None):
@@ -479,8 +550,9 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     fractions and trailing percentage; the strategy's signal exits (``long_exit``/``short_exit``) are kept
     bar for bar. Per-bar stop moves (``stop_update``, ``breakeven``) belong to the actual
     positions and are not carried over. Where the entries go is ``method`` (see
-    :data:`NULL_METHOD_TEXT`): ``"shift"`` (default), ``"uniform"`` or the legacy, biased
-    ``"same_day"``. The p-value of a metric is ``(1 + #draws ≥ actual) / (1 + draws)``
+    :data:`NULL_METHOD_TEXT`): ``"clock"`` (default; the trade count then varies from draw to
+    draw as the strategy's would; with limit/stop entries it falls back to ``"shift"``),
+    ``"shift"``, ``"uniform"`` or the legacy, biased ``"same_day"``. The p-value of a metric is ``(1 + #draws ≥ actual) / (1 + draws)``
     (one-sided: "random entries do at least as well"); with zero edge it is uniform on (0, 1].
 
     Returns ``{"method", "method_text", "draws", "seed", "entries", "actual": {...}, "null":
@@ -495,10 +567,18 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     >>> s.stop_price[::200] = m.close[::200] * 0.99; s.take_profit[::200] = m.close[::200] * 1.02
     >>> out = null_control(m, s, draws=20, seed=1)
     >>> out["draws"], out["method"], 0 < out["p_value"]["total_return_pct"] <= 1
-    (20, 'shift', True)
+    (20, 'clock', True)
     """
     from liqbt.backtest import BacktestParams, simulate
-    from liqbt.backtest.kernel import TI_EXIT_BAR, TI_POSITION, TI_SIDE, TI_SIGNAL_BAR
+    from liqbt.backtest.kernel import (
+        TF_ENTRY_PRICE,
+        TF_EXIT_PRICE,
+        TF_QTY,
+        TI_EXIT_BAR,
+        TI_POSITION,
+        TI_SIDE,
+        TI_SIGNAL_BAR,
+    )
     from liqbt.errors import InputError
     from liqbt.signals import MARKET
 
@@ -524,10 +604,14 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     side = np.concatenate([pos_side[market_pos], np.where(signals.long_entry[rest], 1, -1)]).astype(np.int64)
     order = np.argsort(sig_bars, kind="stable")
     sig_bars, side = sig_bars[order], side[order]
+    # the clock replays gaps between a position's exit and the next entry; unfilled resting orders
+    # have neither, so with limit/stop entries the clock falls back to the shift method
+    clock_fallback = method == "clock" and len(rest) > 0
     out: dict[str, Any] = {
         "method": method,
         "method_text": NULL_METHOD_TEXT[method]
-        + ("; limit/stop orders replayed as orders (same offset and expiry)" if len(rest) else ""),
+        + ("; limit/stop orders replayed as orders (same offset and expiry)" if len(rest) else "")
+        + ("; with limit/stop entries the clock falls back to the shift method" if clock_fallback else ""),
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
     }
     metrics = ("total_return_pct", "sharpe")
@@ -564,6 +648,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     long_exit = np.ascontiguousarray(signals.long_exit, dtype=bool)
     short_exit = np.ascontiguousarray(signals.short_exit, dtype=bool)
     if method == "same_day":
+        mode = 0
         day = market.open_time // 86_400_000
         day_start = np.searchsorted(day, day[sig_bars], "left").astype(np.int64)
         day_end = np.searchsorted(day, day[sig_bars], "right").astype(np.int64)
@@ -576,9 +661,23 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
         last_exit = np.where(last_exit < 0, n - 1, last_exit)
         hold = last_exit[np.searchsorted(uniq, ti[:, TI_POSITION])] - pos_bars
         mean_hold = float(np.mean(np.maximum(hold, 1)))
-        mode = {"uniform": 1, "shift": 2}[method]
         bars_per_day = int(86_400_000 // market.interval_ms) if 86_400_000 % market.interval_ms == 0 else 0
         o, h, lo_ = market.open, market.high, market.low
+        # one trade has no clock to replay: the clock method places it uniformly
+        mode = {"uniform": 1, "shift": 2, "clock": 2 if clock_fallback else 3 if len(sig_bars) >= 2 else 1}[method]
+        if mode == 3:  # market entries only: sig_bars are the positions in the order `order`
+            pos_k = np.searchsorted(uniq, ti[:, TI_POSITION])
+            pos_exit = last_exit[pos_k][order]
+            # gross result of each position (all its exit rows), fees aside: a win or a loss
+            gross = np.zeros(len(uniq))
+            np.add.at(gross, np.searchsorted(uniq, rows[:, TI_POSITION]),
+                      rows[:, TI_SIDE] * (actual_sim.trades_f[:, TF_EXIT_PRICE]
+                                          - actual_sim.trades_f[:, TF_ENTRY_PRICE]) * actual_sim.trades_f[:, TF_QTY])
+            won = gross[pos_k][order] > 0
+            gaps = np.zeros(len(sig_bars), dtype=np.int64)
+            gaps[1:] = np.maximum(sig_bars[1:] - pos_exit[:-1], 0)  # bars from an exit to the next signal
+            after_win = np.zeros(len(sig_bars), dtype=np.bool_)
+            after_win[1:] = won[:-1]
     null = {m: np.empty(draws) for m in metrics}
     null_trades = np.empty(draws)
     ss = np.random.SeedSequence(seed)
@@ -586,11 +685,18 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     for d in range(draws):
         if method == "same_day":
             bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
+        elif mode == 3:
+            bars, ix = place_clock_entries_nb(gaps, after_win, side, stop_frac, tp_frac, trail, o, h, lo_, close,
+                                              long_exit, short_exit, int(draw_seeds[d]))
+            # each null entry copies real trade ix: its side, distances and order fields
+            s = _null_signals(n, close, bars, side[ix], {k: v[ix] for k, v in fracs.items()}, trail[ix],
+                              long_exit, short_exit, et[ix], entry_frac[ix], expire[ix])
         else:
             bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold,
                                          bars_per_day, o, h, lo_, close, long_exit, short_exit,
                                          int(draw_seeds[d]))
-        s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
+        if mode != 3:
+            s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]
@@ -620,8 +726,8 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
 
 
 P_VALUE_MEANING = (
-    "The null-control p-value is the share of random-entry replays (same number of trades, sides, "
-    "stop/take-profit distances and exits, entries at random times) that did at least as well as "
+    "The null-control p-value is the share of random-entry replays (the strategy's sides, "
+    "stop/take-profit distances and exits, about as many trades, entries at random times) that did at least as well as "
     "the strategy. p = 0.03 means 3 % of random entries matched or beat it: on a market where the "
     "entries carry no information, p-values are spread evenly between 0 and 1, so p < 0.05 "
     "happens by luck in 1 run out of 20. A small p says the entry timing beats chance on this data; "

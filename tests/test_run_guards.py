@@ -126,17 +126,17 @@ def test_run_reports_guards_null_method_and_sample_size(sim_db, tmp_path, capsys
     out, err = capsys.readouterr()
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["lookahead_check"]["ok"] is True and m["lookahead_check"]["cuts"] >= 10
-    assert m["null_control"]["method"] == "shift" and m["null_control"]["draws"] == 40
+    assert m["null_control"]["method"] == "clock" and m["null_control"]["draws"] == 40
     assert m["min_trades"] == 30 and m["small_sample"] == (m["trades"] < 30)
     assert m["bootstrap"]["sharpe"]["low"] <= m["bootstrap"]["sharpe"]["high"]
     assert any("covers only" in w for w in m["warnings"])
     assert "covers only" in err  # loud: on stderr too
-    assert "WARNING: the data covers only" in out and "method shift, 40 draws" in out
+    assert "WARNING: the data covers only" in out and "method clock, 40 draws" in out
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert "look-ahead check" in manifest["timings_s"]
     html = (tmp_path / "run" / "report.html").read_text()
     assert "Can these numbers be trusted?" in html and "covers only" in html
-    assert "share of random-entry replays" in html and "method <code>shift</code>" in html
+    assert "share of random-entry replays" in html and "method <code>clock</code>" in html
 
 
 def test_leaky_run_stops_with_exit_3_naming_the_column(sim_db, tmp_path, capsys):

@@ -860,7 +860,7 @@ class DestLock:
 
 
 def fetch_binance(
-    symbol: str,
+    symbol: str | list[str],
     start: date | str,
     end: date | str,
     kinds: Iterable[str],
@@ -889,6 +889,7 @@ def fetch_binance(
     ``deadline`` (s) bounds each file's whole transfer, ``stall`` (s) rejects a transfer that
     delivers under 1 KiB in that window, ``max_bytes`` caps a body without Content-Length.
     ``dest`` is locked for the duration: a second fetch into it fails at once.
+    ``symbol`` may be a list (a universe): every symbol's files in one plan and one progress bar.
     """
     check_base_url(base_url)
     for name, value in (("--timeout", deadline), ("stall", stall), ("--max-size", max_bytes)):
@@ -906,7 +907,11 @@ def _fetch_binance(symbol, start, end, kinds, *, base_url, dest, archive, market
                    allow_missing_checksum, recheck, workers, retries, backoff, timeout, deadline,
                    stall, max_bytes, today) -> FetchReport:
     t0 = time.perf_counter()
-    plan = plan_files(symbol, start, end, kinds, market=market, today=today)
+    symbols = [symbol] if isinstance(symbol, str) else list(symbol)
+    if not symbols:
+        raise InputError("no symbols given", where="--symbols", expected="A,B,C or top:N")
+    plans = [plan_files(s, start, end, kinds, market=market, today=today) for s in symbols]
+    plan = FetchPlan([f for p in plans for f in p.files], [u for p in plans for u in p.unavailable])
     for note in plan.unavailable:
         log.info("not published yet: %s", note)
     if workers < 1:

@@ -697,7 +697,7 @@ class Archive:
         return (row[0], float(row[1])) if row else (LINEAR, 1.0)
 
     def market(self, symbol, start, end, interval="1m", *, exchange=None, as_of=None,
-               oi_exchange=None) -> MarketFrame:
+               oi_exchange=None, oi_symbol=None) -> MarketFrame:
         """The :class:`MarketFrame` of ``symbol`` for bars with ``start <= open_time < end``.
 
         Trade candles of ``interval``; ``mark_high``/``mark_low`` from mark candles of the same
@@ -712,7 +712,8 @@ class Archive:
 
         ``oi_exchange`` takes the OI readings from another namespace (e.g. futures klines from
         ``binance`` with the CoinGlass OI history of ``coinglass``); the USD→quantity conversion
-        still uses this market's own closes.
+        still uses this market's own closes. ``oi_symbol`` reads the OI of another symbol name
+        there (Hyperliquid's ``ETHUSD`` for Binance's ``ETHUSDT``).
         """
         ms = interval_ms(interval)
         stored_iv = self._source_interval(symbol, interval, exchange, "trade")
@@ -733,7 +734,8 @@ class Archive:
         s_ms, last_close = int(ot[0]), int(ot[-1]) + ms
         cap = last_close if as_of is None else min(last_close, to_ms(as_of))
         ctype, csize = self.contract(ex, symbol)
-        oi = self._oi_asof(symbol, ex, oi_exchange or ex, s_ms, cap, ms, stored_iv, ctype, csize)
+        oi = self._oi_asof(symbol, ex, oi_exchange or ex, s_ms, cap, ms, stored_iv, ctype, csize,
+                           oisym=oi_symbol or symbol)
         fu = self.con.execute(
             "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? AND ts >= ? AND ts <= ? ORDER BY ts",
             [ex, symbol, s_ms, cap]).fetchnumpy()
@@ -751,7 +753,7 @@ class Archive:
             contract_type=ctype, contract_size=csize, source=f"archive:{self.path}",
         )
 
-    def _oi_asof(self, symbol, ex, oiex, s_ms, cap, ms, stored_iv, ctype, csize) -> dict:
+    def _oi_asof(self, symbol, ex, oiex, s_ms, cap, ms, stored_iv, ctype, csize, oisym=None) -> dict:
         """OI readings for :meth:`market`: from the last one at or before ``s_ms`` up to ``cap``,
         ``oi_qty`` filled from ``oi_value`` where the source has only USD (see :meth:`market`).
 
@@ -764,7 +766,7 @@ class Archive:
             """SELECT ts, oi_qty, oi_value FROM open_interest WHERE exchange = $oiex AND symbol = $sym
                  AND ts <= $cap AND ts >= coalesce((SELECT max(ts) FROM open_interest
                        WHERE exchange = $oiex AND symbol = $sym AND ts <= $start), $start)""",
-            {"oiex": oiex, "sym": symbol, "cap": cap, "start": s_ms}).fetchnumpy()
+            {"oiex": oiex, "sym": oisym or symbol, "cap": cap, "start": s_ms}).fetchnumpy()
         # ordered here, not by ORDER BY: fetchnumpy of an ordered result is 4x slower (a year of
         # 1m: 200 ms vs 50 ms); ts is unique per (exchange, symbol), so the order is the same
         ts, order = _sorted(np.asarray(o["ts"], np.int64))
@@ -873,10 +875,11 @@ class Archive:
                  symbol, label, len(t), cover[0], cover[1])
         return {"time": t, "end": e, "long_usd": lu, "short_usd": su, "cover": cover, "source": label}
 
-    def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None) -> str:
+    def fingerprint(self, symbol, start, end, interval="1m", exchange=None, oi_exchange=None, oi_symbol=None) -> str:
         """sha256 of the exact rows :meth:`market` uses (for run manifests): same archive rows →
         same fingerprint, any changed, added or removed row → a different one."""
-        m = self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange)
+        m = self.market(symbol, start, end, interval, exchange=exchange, oi_exchange=oi_exchange,
+                        oi_symbol=oi_symbol)
         # runs also carry the realised liquidations (liqbt.pipeline.attach_liquidations): same rows
         rows = self.realised_liquidations(symbol, start, int(m.open_time[-1]) + 1, interval,
                                           prefer=tuple(p for p in (exchange, oi_exchange) if p))

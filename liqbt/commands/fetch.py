@@ -45,7 +45,11 @@ def register(subparsers) -> None:
             "--end 2024-01-31 --kinds klines_1m,metrics,fundingRate"
         ),
     )
-    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT (USDⓈ-M) or BTCUSD_PERP (COIN-M)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--symbol", help="e.g. BTCUSDT (USDⓈ-M) or BTCUSD_PERP (COIN-M)")
+    who.add_argument("--symbols", metavar="A,B,...|top:N",
+                     help="several symbols in one progress bar: a comma list, or top:N = the first N "
+                     "of the shipped list liqbt/universes/binance_um_top.txt")
     p.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last UTC day (inclusive), YYYY-MM-DD")
     p.add_argument(
@@ -113,10 +117,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liqbt.archive import fetch as lib
+    from liqbt.symbols import parse_symbols_arg
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    # Check symbol, dates and kinds before creating an archive file for nothing.
-    lib.plan_files(args.symbol, args.start, args.end, kinds, market=args.market)
+    symbols = parse_symbols_arg(args.symbols) if args.symbols else [args.symbol]
+    # Check symbols, dates and kinds before creating an archive file for nothing.
+    for s in symbols:
+        lib.plan_files(s, args.start, args.end, kinds, market=args.market)
     lib.check_base_url(args.base_url)
     for opt, value in (("--timeout", args.timeout), ("--max-size", args.max_size)):
         if not value > 0:  # also NaN
@@ -128,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         archive = Archive(resolve_db(args))
     try:
         report = lib.fetch_binance(
-            args.symbol,
+            symbols if len(symbols) > 1 else symbols[0],
             args.start,
             args.end,
             kinds,

@@ -35,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the null control's draws (default 0)")
     p.add_argument("--strategy-path", action="append", default=[], metavar="DIR",
                    help="extra folder to look for strategy modules in (repeatable)")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="universe runs ([data].symbols): where the per-symbol tasks run (default [universe].executor, local)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="universe runs: processes (local; 0 = one per core, 1 = in this process) or Ray CPUs")
+    p.add_argument("--address", default=None, help="universe runs: Ray cluster address (ray start --head prints it)")
     add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
@@ -61,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
             overrides["strategy"] = {**overrides.get("strategy", {}), "path": own + extra}
         configs.append(load_run_config(c, overrides=overrides or None))
     for cfg in configs:
+        if cfg.is_universe:
+            from liqbt.universe import run_universe
+            from liqbt.universe import summary_text as universe_text
+
+            ures = run_universe(cfg, db=resolve_db(args), out=args.out, runs_dir=args.runs_dir,
+                                executor=args.executor, workers=args.workers, address=args.address,
+                                progress=not args.no_progress, null_draws=args.null_draws, seed=args.seed,
+                                html=not args.no_html, lookahead=False if args.no_lookahead_check else None)
+            print(universe_text(ures))
+            continue
         result = run_config(cfg, db=resolve_db(args), progress=not args.no_progress,
                             null_draws=args.null_draws, seed=args.seed,
                             lookahead=False if args.no_lookahead_check else None)

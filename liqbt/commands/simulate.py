@@ -30,6 +30,11 @@ def register(sub) -> None:
     p.add_argument("--start", default=None, metavar="DATE", help="first UTC day, YYYY-MM-DD (default 2024-01-01)")
     p.add_argument("--config", metavar="TOML", default=None,
                    help="a TOML file whose [simulate] table sets model parameters (SimParams)")
+    p.add_argument("--symbols", type=int, default=None, metavar="N",
+                   help="simulate a universe of N correlated markets SYNAUSDT, SYNBUSDT, ... into DIR/<SYMBOL>/ "
+                   "(own seed each, one shared market factor)")
+    p.add_argument("--correlation", type=float, default=0.7, metavar="RHO",
+                   help="with --symbols: weight of the shared factor in each shock (default 0.7; pairwise ≈ RHO²)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -48,6 +53,18 @@ def run(args) -> int:
         value = getattr(args, key)
         if value is not None:
             kwargs[key] = value
+    if args.symbols is not None:
+        from liqbt.sim import simulate_universe
+
+        kw = {k: kwargs[k] for k in ("days", "seed", "start", "params")}
+        results = simulate_universe(args.out, args.symbols, rho=args.correlation, progress=not args.no_progress, **kw)
+        for r in results:
+            s = r.summary
+            print(f"simulated {s['symbol']}: {s['bars']} bars, {s['positions']} positions, "
+                  f"{s['liquidations']} liquidations → {r.out_dir}")
+        dirs = " ".join(str(r.out_dir / "data") for r in results)
+        print(f"next: liqbt ingest {dirs}")
+        return 0
     result = simulate(args.out, progress=not args.no_progress, **kwargs)
     s = result.summary
     print(f"simulated {s['symbol']} {s['start']} → {s['end']} (seed {s['seed']}): {s['bars']} bars, "

@@ -33,6 +33,8 @@ def register(sub) -> None:
                    help="heatmap cache folder (default: $LIQBT_CACHE or ~/.cache/liqbt); 'none' disables")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-lookahead-check", action="store_true",
+                   help="skip the look-ahead check run before the sweep (default: [checks].lookahead)")
     add_override_options(p)
     add_db_option(p)
     p.set_defaults(func=run)
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_sweep(
         config, db=resolve_db(args), out=args.out, runs_dir=args.runs_dir, executor=args.executor,
         workers=args.workers, address=args.address, cache=cache, progress=not args.no_progress,
-        html=not args.no_html,
+        html=not args.no_html, lookahead=False if args.no_lookahead_check else None,
     )
     print(summary_text(result.summary))
     return 0

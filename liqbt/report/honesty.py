@@ -39,8 +39,9 @@ def _null_line(metrics: dict[str, Any]) -> str | None:
         return None
     if not nc.get("draws"):
         return "null control skipped (0 draws)"
+    about = "about " if nc.get("method") == "clock" else ""  # the clock's count varies per draw
     return (f"null control: method {nc.get('method', 'same_day')}, {nc['draws']} draws of "
-            f"{nc.get('entries', 0)} random entries")
+            f"{about}{nc.get('entries', 0)} random entries")
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:

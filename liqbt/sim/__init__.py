@@ -72,13 +72,14 @@ class SimResult:
 
 def simulate(out_dir, *, days: float = 30, seed: int = 7, symbol: str = "SYNTHUSDT",
              start: str = "2024-01-01", params: SimParams | None = None,
-             progress: bool = True) -> SimResult:
+             progress: bool = True, common_seed: int | None = None, rho: float = 0.0) -> SimResult:
     """Simulate ``days`` of 1-minute market from UTC midnight of ``start`` and write the files.
 
     Deterministic: the same arguments give byte-identical files.
     """
     t0 = time.perf_counter()
-    tables = run_market(days=days, seed=seed, symbol=symbol, start=start, params=params)
+    tables = run_market(days=days, seed=seed, symbol=symbol, start=start, params=params,
+                        common_seed=common_seed, rho=rho)
     t1 = time.perf_counter()
     from liqbt.sim.writer import summarize, write_outputs
 
@@ -145,3 +146,27 @@ def simulate_dataset(manifest, out_dir, *, progress: bool = True, **overrides) -
     kwargs = load_manifest(manifest)
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return simulate(out_dir, progress=progress, **kwargs)
+
+
+def universe_symbols(n: int) -> list[str]:
+    """Names of a simulated universe of ``n`` markets: SYNAUSDT, SYNBUSDT, ..."""
+    from liqbt.errors import InputError
+
+    if not 1 <= n <= 26:
+        raise InputError(f"{n} symbols", where="--symbols", expected="1 to 26 simulated markets")
+    return [f"SYN{chr(65 + k)}USDT" for k in range(n)]
+
+
+def simulate_universe(out_dir, n: int, *, days: float = 30, seed: int = 7, rho: float = 0.7,
+                      start: str = "2024-01-01", params: SimParams | None = None,
+                      progress: bool = True) -> list[SimResult]:
+    """``n`` correlated markets (``liqbt simulate --symbols N``): market *k* is
+    ``out_dir/<SYMBOL>/`` with its own seed ``seed + k`` (own shocks, positions, liquidations)
+    and the shared factor of ``seed`` with weight ``rho`` (pairwise shock correlation ≈ rho²)."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for k, sym in enumerate(tqdm(universe_symbols(n), desc="simulate", unit="market", disable=not progress)):
+        out.append(simulate(Path(out_dir) / sym, days=days, seed=seed + k, symbol=sym, start=start, params=params,
+                            progress=False, common_seed=seed, rho=rho))
+    return out

@@ -117,7 +117,8 @@ def _brackets(symbol: str, p: SimParams):
             np.ascontiguousarray(t.cum))
 
 
-def _run_kernel(seed: int, start_ms: int, n_min: int, warm_min: int, p: SimParams, symbol: str):
+def _run_kernel(seed: int, start_ms: int, n_min: int, warm_min: int, p: SimParams, symbol: str,
+                common_z: np.ndarray | None = None, rho: float = 0.0):
     fp = _float_params(p)
     lev = np.asarray(p.leverage_levels, dtype=np.float64)
     cum_w = np.cumsum(np.asarray(p.leverage_weights, dtype=np.float64))
@@ -156,6 +157,7 @@ def _run_kernel(seed: int, start_ms: int, n_min: int, warm_min: int, p: SimParam
         n_pos, n_ev, n_d, n_f, overflow = K.simulate_nb(
             seed, start_ms, n_min, warm_min, p.substeps_per_minute, fund_every,
             p.density_every_bars, fp, lev, cum_w, *_brackets(symbol, p), *out.values(),
+            np.zeros(1) if common_z is None else common_z, float(rho),
         )
         if not overflow:
             return out, int(n_pos), int(n_ev), int(n_d), int(n_f)
@@ -177,8 +179,14 @@ def log_bin(price, bin_bps: float):
 
 
 def run_market(*, days: float = 30, seed: int = 7, symbol: str = "SYNTHUSDT",
-               start: str = "2024-01-01", params: SimParams | None = None) -> SimTables:
+               start: str = "2024-01-01", params: SimParams | None = None,
+               common_seed: int | None = None, rho: float = 0.0) -> SimTables:
     """Simulate and return every table in memory (no files).
+
+    ``rho`` > 0 correlates this market with every other one simulated with the same
+    ``common_seed``: each sub-step's fundamental shock is ``rho·c + sqrt(1 − rho²)·e`` with ``c``
+    drawn from ``common_seed`` (shared) and ``e`` from ``seed`` (own). ``rho = 0`` is the
+    uncorrelated market, byte-identical to before.
 
     >>> t = run_market(days=0.25, seed=1)
     >>> len(t.klines), int(t.metrics["oi_qty"].gt(0).all())
@@ -198,7 +206,11 @@ def run_market(*, days: float = 30, seed: int = 7, symbol: str = "SYNTHUSDT",
         raise InputError(f"days={days} is less than 5 minutes", where="--days")
     n_min = warm_min + n_out
     sim_start = start_ms - warm_min * MINUTE_MS
-    out, n_pos, n_ev, n_d, n_f = _run_kernel(int(seed), sim_start, n_min, warm_min, p, symbol)
+    if not 0.0 <= rho < 1.0:
+        raise InputError(f"correlation {rho} is out of range", where="--correlation", expected="0 <= rho < 1")
+    common = (np.random.default_rng(common_seed if common_seed is not None else 0).standard_normal(n_min * p.substeps_per_minute)
+              if rho else None)
+    out, n_pos, n_ev, n_d, n_f = _run_kernel(int(seed), sim_start, n_min, warm_min, p, symbol, common, rho)
     log.info("simulated %d minutes: %d positions, %d liquidations", n_min, n_pos, n_ev)
     end_ms = start_ms + n_out * MINUTE_MS
     w = slice(warm_min, n_min)

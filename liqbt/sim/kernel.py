@@ -177,6 +177,8 @@ def simulate_nb(
     e_time, e_pos, e_price, e_avg, e_mark,
     # density snapshot rows (capacity): snapshot number, position id
     d_snap, d_pos,
+    # shared market factor (universe demo): z = rho·common + sqrt(1-rho²)·own; rho = 0 → unused
+    common_z, rho,
 ):
     """Run the market; fill the output arrays; return counts ``(n_pos, n_liq, n_dens, n_fund,
     overflow)``. ``overflow`` = 1 means a capacity was too small (the caller retries bigger,
@@ -286,6 +288,8 @@ def simulate_nb(
                 prem_n = 0
             # ---- fundamental move ------------------------------------------------------
             z = np.random.standard_normal()
+            if rho != 0.0:
+                z = rho * common_z[m * substeps + s] + np.sqrt(1.0 - rho * rho) * z
             dlog = drift / substeps + sig / np.sqrt(substeps) * z
             if np.random.random() < fp[_JP] / substeps:
                 jump = np.random.exponential(fp[_JM])

@@ -32,7 +32,8 @@ class StrategyContext:
     :class:`~liqbt.heatmap.Heatmap` or None — its ``at(ts)`` must only be asked for times
     ``<= close_time[t]`` when deciding at *t* (check-lookahead catches violations).
     Indicator methods are cached. :meth:`record` stores extra per-bar columns for reports and
-    check-lookahead.
+    check-lookahead. ``cross``: in a universe run, other symbols' cluster features aligned to
+    this market's bars point-in-time (:func:`align_cross`); read them with :meth:`cross_feature`.
     """
 
     market: MarketFrame
@@ -41,6 +42,7 @@ class StrategyContext:
     heatmap: Any = None
     records: dict[str, np.ndarray] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
+    cross: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     # ---- arrays
     @property
@@ -96,6 +98,19 @@ class StrategyContext:
                 f"unknown feature column {name!r}", expected=f"one of {', '.join(self.features.columns)}"
             )
         return self.features[name].to_numpy(dtype=np.float64)
+
+    def cross_feature(self, symbol: str, name: str) -> np.ndarray:
+        """Another symbol's feature column (e.g. BTC's ``long_near_dist_pct`` for an ETH
+        strategy), row *t* = that symbol's last bar closed at or before this bar's close."""
+        if symbol not in self.cross:
+            raise InputError(
+                f"no cross-symbol features for {symbol!r}",
+                expected=f"a symbol listed in [universe].cross ({', '.join(self.cross) or 'none listed'})",
+            )
+        frame = self.cross[symbol]
+        if name not in frame.columns:
+            raise InputError(f"unknown feature column {name!r} for {symbol}", expected=f"one of {', '.join(frame.columns)}")
+        return frame[name].to_numpy(dtype=np.float64)
 
     def _source(self, source: str) -> np.ndarray:
         if source == "hlc3":
@@ -193,11 +208,28 @@ class StrategyContext:
         self.records[name] = arr
 
 
+def align_cross(close_time: np.ndarray, src_close_time: np.ndarray, src: pd.DataFrame,
+                index: pd.Index | None = None) -> pd.DataFrame:
+    """``src`` rows (one per bar of another market, closing at ``src_close_time``) re-indexed
+    onto bars closing at ``close_time``: row *t* is the last ``src`` row whose bar closed at or
+    before ``close_time[t]`` (NaN before the first). Point-in-time by construction: a later
+    source row never moves into an earlier target bar."""
+    pos = np.searchsorted(np.asarray(src_close_time, np.int64), np.asarray(close_time, np.int64), side="right") - 1
+    vals = src.to_numpy(dtype=np.float64)
+    out = np.full((len(pos), vals.shape[1]), np.nan)
+    ok = pos >= 0
+    out[ok] = vals[pos[ok]]
+    return pd.DataFrame(out, columns=src.columns, index=index)
+
+
 def build_context(
-    market: MarketFrame, heatmap: Any = None, features: pd.DataFrame | None = None
+    market: MarketFrame, heatmap: Any = None, features: pd.DataFrame | None = None,
+    cross: dict[str, tuple[np.ndarray, pd.DataFrame]] | None = None,
 ) -> StrategyContext:
     """Assemble the :class:`StrategyContext`. ``features`` defaults to ``heatmap.features``; missing
-    feature columns are added as NaN so strategies can run (and never fire) without a heatmap."""
+    feature columns are added as NaN so strategies can run (and never fire) without a heatmap.
+    ``cross``: ``{symbol: (bar close times, features)}`` of other markets, aligned with
+    :func:`align_cross`."""
     candles = market.to_frame()
     if features is None and heatmap is not None:
         features = heatmap.features
@@ -215,4 +247,5 @@ def build_context(
     if missing:
         log.debug("features lack %d contract columns; filled with NaN", len(missing))
         features = pd.concat([features, pd.DataFrame(np.nan, index=candles.index, columns=missing)], axis=1)
-    return StrategyContext(market=market, candles=candles, features=features, heatmap=heatmap)
+    aligned = {sym: align_cross(market.close_time, ct, df, candles.index) for sym, (ct, df) in (cross or {}).items()}
+    return StrategyContext(market=market, candles=candles, features=features, heatmap=heatmap, cross=aligned)

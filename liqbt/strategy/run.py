@@ -99,6 +99,7 @@ def compute_pipeline(
     *,
     features_fn: Any = None,
     heatmap: Any = None,
+    cross: dict | None = None,
 ) -> tuple[StrategyContext, Signals]:
     """market → heatmap (``liqbt.heatmap.reconstruct``) → features → context → validated signals.
 
@@ -113,7 +114,7 @@ def compute_pipeline(
         from liqbt.heatmap.timeframe import reconstruct_on
 
         heatmap = reconstruct_on(market, heatmap_params)  # honours [heatmap].interval
-    ctx = build_context(market, heatmap, features)
+    ctx = build_context(market, heatmap, features, cross=cross)
     return ctx, run_strategy(strategy, ctx)
 
 

@@ -97,6 +97,8 @@ class HeatmapCache:
         """The heatmap of ``market`` (whose rows hash to ``fingerprint``) under ``params``."""
         from liqbt.heatmap.timeframe import reconstruct_on
 
+        if hasattr(market, "markets"):  # a universe (liqbt.sweep.universe): one heatmap per symbol, own key
+            return [self.get(m, fp, params) for m, fp in zip(market.markets, market.fingerprints, strict=True)]
         key = heatmap_key(fingerprint, params)
         if key in self._mem:
             return self._mem[key]

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from liqbt.signals import Signals, checked, slice_signals
+from liqbt.signals import Signals
 from liqbt.stats import equity_summary_nb, periods_per_year
 from liqbt.sweep.walkforward import Segment
 
@@ -68,7 +68,11 @@ def _state(payload: Payload) -> _State:
 
         _STATES.clear()  # one group at a time per worker keeps memory flat
         cls = load_strategy(payload.strategy_name, search_paths=payload.search_paths or None)
-        st = _State(ctx=build_context(payload.market, payload.heatmap), strategy_cls=cls)
+        if isinstance(payload.heatmap, list):  # a universe: one context per symbol
+            ctx = [build_context(m, h) for m, h in zip(payload.market.markets, payload.heatmap, strict=True)]
+        else:
+            ctx = build_context(payload.market, payload.heatmap)
+        st = _State(ctx=ctx, strategy_cls=cls)
         _STATES[payload.key] = st
     return st
 
@@ -136,14 +140,21 @@ def signals_for(payload: Payload, strategy_params: dict[str, Any]) -> Signals:
     st = _state(payload)
     params = from_mapping(st.strategy_cls.Params, strategy_params, where="[sweep] strategy params")
     # a fresh record dict per setting, the indicator cache shared: EMAs/VWAPs computed once
+    if isinstance(st.ctx, list):
+        from liqbt.sweep.universe import UniverseSignals
+
+        return UniverseSignals(run_strategy(st.strategy_cls(params), dataclasses.replace(c, records={})) for c in st.ctx)
     ctx = dataclasses.replace(st.ctx, records={})
     return run_strategy(st.strategy_cls(params), ctx)
 
 
 def evaluate_task(payload: Payload, task: Task) -> list[dict[str, Any]]:
     """Rows (one per backtest setting) of ``{"combo", "combo_id", metrics..., w{k}_train_...}``."""
-    from liqbt.backtest import BacktestParams, simulate
+    from liqbt.backtest import BacktestParams
     from liqbt.mapping import from_mapping
+    from liqbt.sweep.universe import checked_any as checked
+    from liqbt.sweep.universe import simulate_any as simulate
+    from liqbt.sweep.universe import slice_any as slice_signals
 
     st = _state(payload)
     market = payload.market

@@ -2,9 +2,11 @@
 cores) or ``ray`` (a local or remote Ray cluster). Both run the same function on the same inputs,
 so a sweep gives identical rows on either.
 
-Data goes by reference, never re-pickled per task: the local pool writes each heatmap group's
-payload (market + heatmap arrays) to one file that every worker loads once; Ray ``ray.put``\\ s it
-once into the object store and tasks receive the reference (numpy arrays are read zero-copy).
+Data goes by reference, never re-pickled per task: the local pool forks its workers per heatmap
+group after the payload (market + heatmap arrays + prepared strategy context) and warm JIT kernels
+are in memory, so they inherit them copy-on-write (elsewhere: one payload file each worker loads
+once); Ray ``ray.put``\\ s it once into the object store and tasks receive the reference (numpy
+arrays are read zero-copy).
 
 >>> ex = make_executor("local", workers=1)
 >>> ex.workers, ex.describe()
@@ -41,6 +43,11 @@ class Executor:
     def describe(self) -> str:
         return type(self).__name__
 
+    def map(self, fn, items: list) -> Iterator[tuple[int, object]]:
+        """``fn(item)`` for every item (``fn`` a module-level function), yielding
+        ``(position, result)`` as they complete: one task per symbol in a universe run."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -61,13 +68,27 @@ class InProcessExecutor(Executor):
     def describe(self) -> str:
         return "local (in-process)"
 
+    def map(self, fn, items):
+        for k, item in enumerate(items):
+            yield k, fn(item)
 
-# ---- local process pool: payload by file, loaded once per worker
+
+# ---- local process pool
+#
+# Start-up is what made two workers slower than one (bench_sweep: 35.4 vs 58.6 combos/s): each
+# forkserver worker re-imported liqbt, loaded every numba kernel from the cache, unpickled a
+# 313 MB payload file (a year of 1m bars + heatmap + features) and rebuilt the strategy context
+# (candles and features DataFrames) before its first combination. With the ``fork`` start method
+# (Linux) the pool is forked per heatmap group *after* the parent has put the payload, its
+# prepared context and warm JIT kernels in memory: children inherit all of it copy-on-write
+# (no file, no pickling, no compile, no extra copy of the arrays; the OS shares the pages), so a
+# worker costs a fork (~10 ms). Elsewhere (macOS/Windows) the forkserver/spawn path below ships
+# the payload by file, loaded once per worker.
 
 _LOADED: dict[str, Payload] = {}
 
 
-def _pool_task(path: str, key: str, task: Task) -> list[dict]:
+def _pool_task(path: str | None, key: str, task: Task) -> list[dict]:
     payload = _LOADED.get(key)
     if payload is None:
         _LOADED.clear()
@@ -77,27 +98,81 @@ def _pool_task(path: str, key: str, task: Task) -> list[dict]:
     return evaluate_task(payload, task)
 
 
-class LocalPoolExecutor(Executor):
-    """``concurrent.futures`` process pool (forkserver start: no inherited DuckDB/tqdm threads)."""
+def _warm_jit(payload: Payload, task: Task) -> None:
+    """Run one backtest setting of ``task`` on a 600-bar slice: every numba kernel a task needs is
+    then loaded in this process, and forked workers inherit it compiled."""
+    from liqbt.pipeline import slice_heatmap
 
-    def __init__(self, workers: int):
+    market, heatmap = payload.market, payload.heatmap
+    if isinstance(heatmap, list) or len(market) < 700:
+        return
+    n = 600
+    small = Payload(key=f"warm-{payload.key}", market=market.slice_time(int(market.open_time[0]), int(market.open_time[n])),
+                    heatmap=slice_heatmap(heatmap, 0, n), strategy_name=payload.strategy_name,
+                    search_paths=payload.search_paths, segments=[], metric=payload.metric)
+    try:
+        evaluate_task(small, Task(task.strategy, task.backtests[:1]))
+    except Exception as exc:  # only a warm-up: the real task reports any error properly
+        log.debug("JIT warm-up skipped: %s", exc)
+
+
+class LocalPoolExecutor(Executor):
+    """``concurrent.futures`` process pool: forked per group with the payload inherited (Linux),
+    else forkserver with the payload by file."""
+
+    def __init__(self, workers: int, start_method: str | None = None):
         self.workers = workers
         self._dir = Path(tempfile.mkdtemp(prefix="liqbt-sweep-"))
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
-        if method == "forkserver":
-            ctx.set_forkserver_preload(["liqbt.sweep.evaluate", "liqbt.backtest", "liqbt.strategy"])
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        methods = multiprocessing.get_all_start_methods()
+        self.method = start_method or ("fork" if "fork" in methods else "forkserver" if "forkserver" in methods else "spawn")
+        self._pool = None
+        self._warm = False
+        if self.method != "fork":
+            ctx = multiprocessing.get_context(self.method)
+            if self.method == "forkserver":
+                ctx.set_forkserver_preload(["liqbt.sweep.evaluate", "liqbt.backtest", "liqbt.strategy"])
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
     def describe(self) -> str:
-        return f"local process pool ({self.workers} workers)"
+        return f"local process pool ({self.workers} workers, {self.method})"
+
+    def _forked_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
 
     def run_group(self, payload, tasks):
+        if self.method == "fork":
+            yield from self._run_forked(payload, tasks)
+            return
         path = self._dir / f"{payload.key}.pkl"
         with open(path, "wb") as fh:
             pickle.dump(payload, fh, protocol=5)
         try:
             futures = {self._pool.submit(_pool_task, str(path), payload.key, t): t for t in tasks}
+            yield from self._drain(futures)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _run_forked(self, payload, tasks):
+        from liqbt.sweep.evaluate import _state
+
+        _LOADED.clear()
+        _LOADED[payload.key] = payload
+        _state(payload)  # the strategy context, built once here instead of once per worker
+        if not self._warm and tasks:
+            _warm_jit(payload, tasks[0])
+            _state(payload)  # the warm-up replaced the cached context
+            self._warm = True
+        pool = self._forked_pool()
+        try:
+            futures = {pool.submit(_pool_task, None, payload.key, t): t for t in tasks}
+            yield from self._drain(futures)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _LOADED.clear()
+
+    @staticmethod
+    def _drain(futures):
+        try:
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -107,11 +182,18 @@ class LocalPoolExecutor(Executor):
             for f in futures:
                 f.cancel()
             raise
+
+    def map(self, fn, items):
+        pool = self._pool if self._pool is not None else self._forked_pool()
+        try:
+            yield from self._drain({pool.submit(fn, item): k for k, item in enumerate(items)})
         finally:
-            path.unlink(missing_ok=True)
+            if pool is not self._pool:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
@@ -120,6 +202,20 @@ class LocalPoolExecutor(Executor):
 
 def _ray_task(payload: Payload, task: Task) -> list[dict]:
     return evaluate_task(payload, task)
+
+
+def _ray_warm(_k: int) -> int:
+    """Start-up of one Ray worker, paid when the executor starts rather than inside the first
+    task of a sweep: imports, and the backtest / statistics kernels loaded from the numba cache."""
+    from liqbt.backtest import simulate
+    from liqbt.heatmap.heatmap import synthetic_market
+    from liqbt.signals import Signals
+    from liqbt.stats import equity_summary_nb
+
+    m = synthetic_market(300, seed=0)
+    sim = simulate(m, Signals.empty(len(m)))
+    equity_summary_nb(sim.equity, sim.init_cash, sim.position)
+    return os.getpid()
 
 
 class RayExecutor(Executor):
@@ -143,6 +239,12 @@ class RayExecutor(Executor):
             self._owned = True
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1)(_ray_task)
+        # one warm-up task per CPU: the worker processes start (and stay) with liqbt loaded
+        warm = ray.remote(num_cpus=1)(_ray_warm)
+        try:
+            ray.get([warm.remote(k) for k in range(self.workers)])
+        except Exception as exc:  # a warm-up only: the real tasks report errors properly
+            log.debug("ray warm-up failed: %s", exc)
 
     def describe(self) -> str:
         return f"ray ({self.workers} CPUs)"
@@ -151,6 +253,21 @@ class RayExecutor(Executor):
         ray = self._ray
         ref = ray.put(payload)  # once per group; every task gets the reference
         futures = {self._remote.remote(ref, t): t for t in tasks}
+        pending = list(futures)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for f in done:
+                    yield futures[f], ray.get(f)
+        except BaseException:
+            for f in pending:
+                ray.cancel(f)
+            raise
+
+    def map(self, fn, items):
+        ray = self._ray
+        remote = ray.remote(num_cpus=1)(fn)
+        futures = {remote.remote(item): k for k, item in enumerate(items)}
         pending = list(futures)
         try:
             while pending:

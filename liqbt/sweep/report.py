@@ -98,9 +98,9 @@ def _cards(summary: dict[str, Any]) -> str:
 
 
 def _flags(summary: dict[str, Any]) -> list[str]:
-    """Sample-size warnings of a sweep (issue #11)."""
+    """Data and sample-size warnings of a sweep (issue #11)."""
     best = summary.get("best") or {}
-    out = []
+    out = [f"Data: {w}" for w in summary.get("warnings") or []]
     if best.get("small_sample"):
         out.append(f"Small sample: the best combination made {best['metrics'].get('trades')} trades, fewer than "
                    f"{summary.get('small_sample_min_trades')} ([checks].min_trades); its metrics mean little.")
@@ -179,7 +179,12 @@ def write_sweep_html(summary: dict[str, Any], results: pd.DataFrame, extras: dic
             parts.append("<h2>Top combinations</h2><section>")
             parts.append(_table(["#", *keys, "sharpe", "return %", "max dd %", "trades"],
                                 [[t["combo"], *[t["params"][k] for k in keys], t["sharpe"], t["total_return_pct"],
-                                  t["max_drawdown_pct"], t["trades"]] for t in top]))
+                                  t["max_drawdown_pct"],
+                                  f"{fmt(t['trades'])} (too few)" if t.get("small_sample") else t["trades"]]
+                                 for t in top]))
+            if any(t.get("small_sample") for t in top):
+                parts.append(f"<p class='note'>(too few): fewer than {summary.get('small_sample_min_trades')} "
+                             "trades ([checks].min_trades); that row's metrics mean little.</p>")
             parts.append("</section>")
     heat = summary.get("heat")
     if heat:

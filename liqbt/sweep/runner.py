@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig, config_hash, dump_toml, to_mapping
 from liqbt.errors import InputError
-from liqbt.signals import slice_signals
 from liqbt.sweep.cache import HeatmapCache
 from liqbt.sweep.evaluate import Payload, Task, signals_for
 from liqbt.sweep.executors import Executor, make_executor
@@ -154,6 +153,7 @@ def run_sweep(
     cache: str | Path | None = "default",
     progress: bool = True,
     html: bool = True,
+    lookahead: bool | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep described by ``config``'s ``[sweep]``/``[validation]`` tables
     on the archive rows of its ``[data]`` table (see :func:`sweep_market` for the options)."""
@@ -166,14 +166,19 @@ def run_sweep(
     if own:
         archive = Archive(config.data.db or db, read_only=True)
     try:
-        market, fingerprint = load_market(config, archive)
+        if config.is_universe:  # judged on the equal-weight aggregate of the symbols (sweep/universe.py)
+            from liqbt.sweep.universe import load_universe_market
+
+            market, fingerprint = load_universe_market(config, archive)
+        else:
+            market, fingerprint = load_market(config, archive)
     finally:
         if own:
             archive.close()
     load_s = round(time.perf_counter() - t0, 3)
     res = sweep_market(config, market, fingerprint, warmup_bars=warmup_bars(config, market), out=out,
                        runs_dir=runs_dir, executor=executor, workers=workers, address=address, cache=cache,
-                       progress=progress, html=html, _timings={"load data": load_s})
+                       progress=progress, html=html, lookahead=lookahead, _timings={"load data": load_s})
     return res
 
 
@@ -191,6 +196,7 @@ def sweep_market(
     cache: str | Path | None = "default",
     progress: bool = True,
     html: bool = True,
+    lookahead: bool | None = None,
     _timings: dict[str, float] | None = None,
 ) -> SweepResult:
     """The sweep on an already loaded ``market`` whose rows hash to ``fingerprint``; its first
@@ -199,6 +205,8 @@ def sweep_market(
     ``executor``: ``"local"``/``"ray"`` or an :class:`Executor` (then not closed here);
     ``workers``/``address`` override ``[sweep]``; ``cache``: heatmap cache folder (``None`` =
     memory only); ``out``: the sweep folder (an existing one holding the same sweep is resumed).
+    ``lookahead`` (default ``[checks].lookahead``): the run's look-ahead check before any
+    combination runs (:func:`liqbt.sweep.guards.sweep_guards`, exit 3 on a leak).
     """
     from liqbt.pipeline import _strategy_class
 
@@ -242,6 +250,10 @@ def sweep_market(
         log.info("resuming %s: %d of %d combinations already done", folder, resumed, len(grid))
 
     hcache = HeatmapCache(cache)
+    from liqbt.sweep.guards import sweep_guards  # issue #11: the guards of `liqbt run`
+
+    guards = sweep_guards(config, market, fingerprint, grid, hcache, warmup_bars, lookahead=lookahead)
+    timings.update(guards["seconds"])
     ex = executor if isinstance(executor, Executor) else make_executor(
         executor or spec.executor, workers=spec.workers if workers is None else workers,
         address=address if address is not None else spec.address)
@@ -278,6 +290,7 @@ def sweep_market(
                               warmup_bars)
     timings["statistics"] = round(time.perf_counter() - t0, 3)
     timings["total"] = round(time.perf_counter() - t_start, 3)
+    summary.update(warnings=guards["warnings"], lookahead_check=guards["lookahead_check"])
     summary.update(
         executor=ex.describe(), resumed_rows=resumed, heatmaps_built=hcache.builds,
         heatmaps_loaded=hcache.loads, timings=timings, sweep_hash=sweep_hash, folder=str(folder),
@@ -301,7 +314,8 @@ def sweep_market(
 def _replay(combo: Combo, config: RunConfig, market, fingerprint, hcache, lo: int, hi: int | None = None):
     """Signals, kernel result and market of one combination on bars ``[lo, hi)`` (signals and
     heatmap computed on the whole market, then sliced: point-in-time by truncation)."""
-    from liqbt.backtest import simulate
+    from liqbt.sweep.universe import simulate_any as simulate
+    from liqbt.sweep.universe import slice_any as slice_signals
 
     heatmap = hcache.get(market, fingerprint, combo.heatmap)
     payload = Payload(key=f"replay-{fingerprint[:16]}-{combo.id}-{len(market)}", market=market, heatmap=heatmap,
@@ -326,6 +340,7 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
         null_control,
         periods_per_year,
         return_moments_nb,
+        too_few_trades,
     )
 
     direction = METRICS[metric]
@@ -363,7 +378,8 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     summary["top"] = [
         {"combo": int(df.iloc[i]["combo"]), "combo_id": df.iloc[i]["combo_id"],
          "params": by_index[int(df.iloc[i]["combo"])].values,
-         **{m: df.iloc[i][m] for m in ("sharpe", "total_return_pct", "max_drawdown_pct", "trades")}}
+         **{m: df.iloc[i][m] for m in ("sharpe", "total_return_pct", "max_drawdown_pct", "trades")},
+         "small_sample": too_few_trades(df.iloc[i]["trades"], config.checks.min_trades)}
         for i in order[:10]
     ]
 
@@ -381,8 +397,13 @@ def analyse(config, grid, df, market, fingerprint, hcache, spec, vspec, wins, me
     summary["deflated_sharpe"]["returns"] = f"per bar; Sharpe per bar (annualise × √{round(ppy)})"
     summary["bootstrap"] = bootstrap_ci(r, periods_per_year=ppy, n_boot=spec.bootstrap, seed=spec.seed) \
         if spec.bootstrap else None
-    summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed,
-                                           method=config.null.method) if spec.null_draws else None
+    from liqbt.sweep.universe import is_universe
+
+    if is_universe(traded):
+        summary["null_control"] = None  # per symbol in `liqbt run` on the universe; not for the aggregate
+    else:
+        summary["null_control"] = null_control(traded, sig, best.backtest, draws=spec.null_draws, seed=spec.seed,
+                                               method=config.null.method) if spec.null_draws else None
     _small_sample_flags(summary, df, order, metric, config.checks.min_trades)
     extras["best_equity"] = pd.Series(sim.equity, index=pd.to_datetime(traded.open_time, unit="ms", utc=True))
 
@@ -461,6 +482,19 @@ def _small_sample_flags(summary: dict[str, Any], df: pd.DataFrame, order: np.nda
                         f"[{lo:.3g}, {hi:.3g}]: the data cannot tell them apart, so no single best is claimed")
 
 
+def _guard_lines(summary: dict[str, Any]) -> list[str]:
+    """Data warnings, the look-ahead check and small samples among the top combinations."""
+    lines = [f"  WARNING: {w}" for w in summary.get("warnings") or []]
+    la = summary.get("lookahead_check") or {}
+    if la.get("ok"):
+        lines.append(f"  look-ahead check passed on {la['settings_checked']} of {la['settings']} strategy setting(s)")
+    small = [t["combo"] for t in summary.get("top") or [] if t.get("small_sample")]
+    if small:
+        lines.append(f"  SMALL SAMPLE: {len(small)} of the top {len(summary['top'])} combinations have fewer than "
+                     f"{summary.get('small_sample_min_trades')} trades (#{', #'.join(map(str, small))})")
+    return lines
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """One screen of the sweep's outcome (what the CLI prints)."""
     from liqbt.sweep.report import fmt
@@ -471,6 +505,7 @@ def summary_text(summary: dict[str, Any]) -> str:
              f"  trials {summary['trials']} of {summary['combinations']} combinations"
              f" (resumed {summary.get('resumed_rows', 0)}, invalid skipped {summary['skipped_invalid']}); "
              f"heatmaps built {summary.get('heatmaps_built', 0)}, from cache {summary.get('heatmaps_loaded', 0)}"]
+    lines.extend(_guard_lines(summary))
     best = summary.get("best")
     if not best:
         lines.append("  no eligible combination: " + summary.get("note", ""))

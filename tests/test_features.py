@@ -336,3 +336,39 @@ def test_heatmap_features_contract():
         assert (v[f"{side}_vacuum_pct"] < v[f"{side}_near_dist_pct"]).all()
         assert v[f"{side}_vacuum_pct"].median() > 0.2  # not the half-bin next to price
     assert features_frame(hm.features_array, hm.index).equals(f)
+
+
+def _smooth_plain(u, g):
+    """The smoothing's definition in plain Python floats, in its order of operations."""
+    n, r = len(u), len(g) - 1
+    out = []
+    for i in range(n):
+        acc, wsum = float(g[0]) * float(u[i]), float(g[0])
+        for t in range(1, r + 1):
+            if i - t >= 0:
+                acc += float(g[t]) * float(u[i - t])
+                wsum += float(g[t])
+            if i + t < n:
+                acc += float(g[t]) * float(u[i + t])
+                wsum += float(g[t])
+        out.append(acc / wsum)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 1.0, 2.0, 3.0])
+@pytest.mark.parametrize("n", [1, 5, 13, 14, 40, 106])
+def test_fast_smoothing_is_bit_identical(sigma, n):
+    # the vectorised / unrolled interior of _smooth and _smooth_at must give the same doubles as
+    # the definition: the features (and the bitwise truncation tests) depend on it
+    from liqbt.features import _smooth, _smooth_at
+
+    rng = np.random.default_rng(int(10 * sigma) + n)
+    g = gauss_weights(sigma)
+    for _ in range(5):
+        u = rng.gamma(0.4, 1e6, n) * (rng.random(n) < 0.6)
+        want = _smooth_plain(u, g)
+        got = np.full(n, np.nan)
+        _smooth(u, g, got)
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
+        at = np.array([_smooth_at(u, g, i) for i in range(n)])
+        assert np.array_equal(at.view(np.uint64), want.view(np.uint64))

@@ -48,7 +48,7 @@ import math
 import numpy as np
 from numba import njit
 
-from liqbt.features import N_FEATURES, cluster_features_nb
+from liqbt.features import N_FEATURES, cluster_features_nb, side_window_nb
 
 PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "short_hi")
 
@@ -57,7 +57,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "2238658d859777a5"
+FEATURES_SHA256 = "3d9b86a233b906f8"
 _NONE_HI = 1 << 60
 
 
@@ -583,29 +583,8 @@ def reconstruct_nb(
             continue
         if do_features:
             base = math.exp((kc + 0.5) * log_step)
-            for t in range(ext):
-                kl_ = kc - (t - hb)
-                ks_ = kc + (t - hb)
-                pml = base * dn_pow[t]
-                pms = base * up_pow[t]
-                lpr[t] = pml
-                spr[t] = pms
-                j = kl_ - k0
-                if 0 <= j < len(ql):
-                    m = scale_l if inverse else scale_l * pml
-                    lu[t] = ql[j] * m
-                    lfm[t] = lu[t] + pl[j] * fade_l * m
-                else:
-                    lu[t] = 0.0
-                    lfm[t] = 0.0
-                j = ks_ - k0
-                if 0 <= j < len(qs):
-                    m = scale_s if inverse else scale_s * pms
-                    su[t] = qs[j] * m
-                    sfm[t] = su[t] + ps[j] * fade_s * m
-                else:
-                    su[t] = 0.0
-                    sfm[t] = 0.0
+            side_window_nb(ql, pl, k0, kc, True, scale_l, fade_l, inverse, base, dn_pow, hb, lu, lfm, lpr)
+            side_window_nb(qs, ps, k0, kc, False, scale_s, fade_s, inverse, base, up_pow, hb, su, sfm, spr)
             cluster_features_nb(lu, su, lfm, sfm, lpr, spr, hb, c_i, atr[i], gauss,
                                 cluster_threshold, wl, ws, feats[i])
         # keep the grid around price so snapshots/features index real bins

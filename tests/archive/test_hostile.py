@@ -369,7 +369,10 @@ def test_real_sigint_during_ingest_is_one_line_and_all_or_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     # the child says "ready" once its imports are done, so the delays are measured from the start
     # of the ingest itself, not from a process start whose length depends on the machine's load
-    code = ("import sys; import duckdb, liqbt.archive; from liqbt.cli import main; "
+    # (a child started from a background job inherits SIGINT = ignored, as CI may start us: give it
+    # the handler an interactive terminal gives, which is what a user pressing Ctrl-C has)
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "import duckdb, liqbt.archive; from liqbt.cli import main; "
             "print('ready', flush=True); sys.exit(main())")
     seen = set()
     for k, delay in enumerate((0.3, 0.8, 1.5, 0.1, 0.05)):

@@ -37,6 +37,7 @@ from numba import njit
 __all__ = [
     "atr",
     "atr_nb",
+    "cooldown",
     "cvd",
     "cvd_divergence",
     "cvd_divergence_nb",
@@ -378,3 +379,21 @@ def cvd_divergence(low, high, cvd_values, n: int, margin: float = 0.0):
     n = _check_period(n, "divergence window")
     out = cvd_divergence_nb(_arr(low), _arr(high), _arr(cvd_values), n, float(margin))
     return _like(low, out, f"cvd_div_{n}")
+
+
+def cooldown(ok, bars: int) -> np.ndarray:
+    """Keep a True only when no *kept* True lies in the previous ``bars`` bars (one entry per
+    setup, not one per bar the setup holds). Point-in-time: bar *t* depends on bars ≤ *t* only.
+
+    >>> cooldown(np.array([True, True, False, True, True, True]), 2).tolist()
+    [True, False, False, True, False, False]
+    """
+    ok = np.asarray(ok, dtype=bool)
+    out = np.zeros(len(ok), dtype=bool)
+    last = -(10**9)
+    for t in np.flatnonzero(ok):
+        if t - last > bars:
+            out[t] = True
+            last = t
+    return out
+

@@ -47,6 +47,7 @@ import numpy as np
 from numba import njit
 
 from liqbt.errors import InputError
+from liqbt.indicators import cooldown
 from liqbt.signals import STOP, Signals
 from liqbt.strategy import Strategy, StrategyContext, cold_side_stop, param
 
@@ -171,8 +172,8 @@ class SqueezeBreakout(Strategy):
             orders[trade] = (ok, ne, fe, stop, s)
         lok, sok = orders["long"][0], orders["short"][0]
         # one order per expiry window per side (it rests; not re-placed every bar)
-        sig.long_entry[:] = _cooldown(lok & ~sok, p.expire_bars - 1)
-        sig.short_entry[:] = _cooldown(sok & ~lok, p.expire_bars - 1)
+        sig.long_entry[:] = cooldown(lok & ~sok, p.expire_bars - 1)
+        sig.short_entry[:] = cooldown(sok & ~lok, p.expire_bars - 1)
         for trade, entry in (("long", sig.long_entry), ("short", sig.short_entry)):
             _, ne, fe, stop, s = orders[trade]
             sig.entry_type[entry] = STOP
@@ -186,17 +187,6 @@ class SqueezeBreakout(Strategy):
             if p.be_consumed <= 1:
                 sig.be_trigger[entry] = (ne + p.be_consumed * (fe - ne))[entry]
         return sig
-
-
-def _cooldown(ok: np.ndarray, bars: int) -> np.ndarray:
-    """Keep a True only when no kept True lies in the previous ``bars`` bars."""
-    out = np.zeros(len(ok), dtype=bool)
-    last = -(10**9)
-    for t in np.flatnonzero(ok):
-        if t - last > bars:
-            out[t] = True
-            last = t
-    return out
 
 
 def _lag(x: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ from typing import Literal
 import numpy as np
 
 from liqbt.errors import InputError
+from liqbt.indicators import cooldown
 from liqbt.signals import LIMIT, Signals
 from liqbt.strategy import Strategy, StrategyContext, param
 
@@ -108,8 +109,8 @@ class SweepReversal(Strategy):
         both = long_ok & short_ok  # an outside bar sweeping both sides: no opinion
         long_ok &= ~both
         short_ok &= ~both
-        sig.long_entry[:] = _cooldown(long_ok, p.cooldown_bars)
-        sig.short_entry[:] = _cooldown(short_ok, p.cooldown_bars)
+        sig.long_entry[:] = cooldown(long_ok, p.cooldown_bars)
+        sig.short_entry[:] = cooldown(short_ok, p.cooldown_bars)
         for entry, stop, far, s in ((sig.long_entry, long_stop, range_high, 1.0), (sig.short_entry, short_stop, range_low, -1.0)):
             sig.stop_price[entry] = stop[entry]
             self._targets(sig, entry, vwap, far, s)
@@ -173,8 +174,8 @@ class SweepReversal(Strategy):
         lok = lok & ~(both & ~long_nearer)
         sok = sok & ~(both & long_nearer)
         # one order per expiry window per side: it rests, it is not re-placed every bar
-        sig.long_entry[:] = _cooldown(lok, p.expire_bars - 1)
-        sig.short_entry[:] = _cooldown(sok & ~sig.long_entry, p.expire_bars - 1)
+        sig.long_entry[:] = cooldown(lok, p.expire_bars - 1)
+        sig.short_entry[:] = cooldown(sok & ~sig.long_entry, p.expire_bars - 1)
         for side, entry, s, far in (("long", sig.long_entry, 1.0, range_high), ("short", sig.short_entry, -1.0, range_low)):
             _, limit, stop = levels[side]
             sig.entry_type[entry] = LIMIT
@@ -255,15 +256,4 @@ def _cvd_change(ctx: StrategyContext, bars: int) -> np.ndarray:
         )
     out = np.full(len(cvd), np.nan)
     out[bars:] = cvd[bars:] - cvd[:-bars]
-    return out
-
-
-def _cooldown(ok: np.ndarray, bars: int) -> np.ndarray:
-    """Keep a True only when no kept True lies in the previous ``bars`` bars."""
-    out = np.zeros(len(ok), dtype=bool)
-    last = -(10**9)
-    for t in np.flatnonzero(ok):
-        if t - last > bars:
-            out[t] = True
-            last = t
     return out

@@ -252,22 +252,15 @@ class RayExecutor(Executor):
     def run_group(self, payload, tasks):
         ray = self._ray
         ref = ray.put(payload)  # once per group; every task gets the reference
-        futures = {self._remote.remote(ref, t): t for t in tasks}
-        pending = list(futures)
-        try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for f in done:
-                    yield futures[f], ray.get(f)
-        except BaseException:
-            for f in pending:
-                ray.cancel(f)
-            raise
+        yield from self._as_completed({self._remote.remote(ref, t): t for t in tasks})
 
     def map(self, fn, items):
+        remote = self._ray.remote(num_cpus=1)(fn)
+        yield from self._as_completed({remote.remote(item): k for k, item in enumerate(items)})
+
+    def _as_completed(self, futures: dict):
+        """``(key, result)`` as each Ray future finishes; an error or Ctrl-C cancels the rest."""
         ray = self._ray
-        remote = ray.remote(num_cpus=1)(fn)
-        futures = {remote.remote(item): k for k, item in enumerate(items)}
         pending = list(futures)
         try:
             while pending:

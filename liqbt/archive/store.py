@@ -246,6 +246,11 @@ class Archive:
         # (about 1.5x faster ingest); appended rows still get rowids above the existing ones
         self.con.execute("SET preserve_insertion_order=false")
         if not self.read_only:
+            # DuckDB checkpoints (compresses the WAL into the file) whenever the WAL passes 16 MB,
+            # i.e. every few files of an ingest: 170-350 ms each, ≈ 2 s of a 6 s ingest of the real
+            # datasets. With a larger threshold the rows are compressed once, at close
+            # (≈ 1 s for those 1.1 M rows); durability is the same (the WAL is replayed on open).
+            self.con.execute("SET checkpoint_threshold='256MB'")
             self.con.execute(ddl())
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         try:

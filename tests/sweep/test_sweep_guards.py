@@ -32,24 +32,7 @@ strategy.fixed_stop_pct = [0.5, 1.0]
 strategy.stop = ["fixed"]
 """
 
-LEAKY = '''
-import pandas as pd
-from liqbt.signals import Signals
-from liqbt.strategy import Strategy
-
-class Leaky(Strategy):
-    name = "leaky"
-    needs_map = False
-
-    def signals(self, ctx):
-        nxt = pd.Series(ctx.close).shift(-1).to_numpy()
-        up = nxt > ctx.close * 1.0005
-        entry = up & ~pd.Series(up).shift(1, fill_value=False).to_numpy()
-        sig = Signals.from_arrays(ctx.n, long_entry=entry)
-        sig.stop_price[entry] = ctx.close[entry] * 0.995
-        sig.take_profit[entry] = ctx.close[entry] * 1.005
-        return sig
-'''
+from tests.test_run_guards import LEAKY  # the one leaky strategy both guards must stop  # noqa: E402
 
 
 @pytest.fixture(scope="module")

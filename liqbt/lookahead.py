@@ -231,6 +231,8 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
 def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
     """First index where the arrays differ (NaN == NaN; floats within 1e-9 relative)."""
     a = full[: len(cut)]
+    if _same_bits(a, cut):
+        return None  # the common case (no leak): skip the tolerant element-wise comparison
     if a.dtype.kind in "fc" or cut.dtype.kind in "fc":
         try:
             a = a.astype(np.float64)
@@ -244,6 +246,17 @@ def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
         same = a == cut
     bad = np.flatnonzero(~np.asarray(same, dtype=bool))
     return int(bad[0]) if len(bad) else None
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` hold bit-identical numbers (then every rule of :func:`_first_diff` calls
+    them equal: NaN payloads alike, equal floats). The same memory (a cut's feature column is a
+    view of the full run's) answers without reading it. False means "compare element-wise"."""
+    if a.dtype != b.dtype or a.shape != b.shape or a.dtype.kind not in "biuf":
+        return False
+    if a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides:
+        return True
+    return a.tobytes() == b.tobytes()
 
 
 def _event_bars(sig: Signals) -> np.ndarray:
@@ -299,7 +312,14 @@ def check_lookahead(
     for n in tqdm(cuts, desc=f"check-lookahead {strategy.name}", unit="cut", disable=not progress):
         try:
             cut_market = market.truncate(n)
-            if heatmap_for_cut is not None:
+            if heatmap_for_cut is not None and heatmap is not None and features_fn is None:
+                # the cut heatmap is the full reconstruction's first n bars, so its features are
+                # the full run's first n rows: hand them over as a view instead of copying the
+                # (n x 40) block into a new frame per cut (the strategy still gets the cut map)
+                head = ctx_full.features.iloc[:n]
+                ctx_cut, sig_cut = compute_pipeline(cut_market, None, strategy, heatmap=heatmap_for_cut(n),
+                                                    features_fn=lambda _m, head=head: head, cross=cross)
+            elif heatmap_for_cut is not None:
                 ctx_cut, sig_cut = compute_pipeline(cut_market, None, strategy, heatmap=heatmap_for_cut(n), **kw)
             else:
                 ctx_cut, sig_cut = compute_pipeline(cut_market, heatmap_params, strategy, **kw)

@@ -135,7 +135,10 @@ def slice_heatmap(heatmap, lo: int, hi: int):
     keep = slice(lo, hi)
     t_lo = times[lo] + heatmap.interval_ms if lo < len(times) else np.iinfo(np.int64).max
     t_hi = times[hi - 1] + heatmap.interval_ms if hi > 0 else np.iinfo(np.int64).min
-    snaps = (heatmap.snapshot_times >= t_lo) & (heatmap.snapshot_times <= t_hi)
+    # snapshot_times ascend (``Heatmap.at`` bisects them): a contiguous range, sliced as views
+    # rather than copied (the look-ahead guard slices once per cut)
+    snaps = slice(int(np.searchsorted(heatmap.snapshot_times, t_lo, "left")),
+                  int(np.searchsorted(heatmap.snapshot_times, t_hi, "right")))
     feats = heatmap.features_array
     return replace(
         heatmap, times=times[keep], pred=heatmap.pred[keep], mass=heatmap.mass[keep],

@@ -492,11 +492,32 @@ def place_clock_entries_nb(gaps, after_win, side, stop_frac, tp_frac, trail, ope
     return bars[:m], idx[:m]
 
 
-def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None):
+class _NullBuffer:
+    """One :class:`~liqbt.signals.Signals` reused by every null draw: a draw touches only its
+    entry bars, so those are reset to the defaults of ``Signals.empty`` before the next draw
+    writes its own (instead of allocating and filling ~15 arrays of ``n`` per draw)."""
+
+    def __init__(self, n: int):
+        from liqbt.signals import _BOOL, _INT_DEFAULT, Signals
+
+        self.s = Signals.empty(n)
+        self.defaults = {**{k: False for k in _BOOL}, **_INT_DEFAULT}
+        self.bars = np.zeros(0, np.int64)
+        self.names: set[str] = set()
+
+    def reset(self) -> Any:
+        for name in self.names:
+            getattr(self.s, name)[self.bars] = self.defaults.get(name, np.nan)
+        return self.s
+
+
+def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=None, entry_frac=None, expire=None,
+                  buf: _NullBuffer | None = None):
     """Entries at ``bars`` with the exit levels at the actual distances ``fracs`` (level name →
     fraction of the entry's reference price) and the actual partial fractions (``*_frac``).
     Market entries (``et`` 0) are referenced to the bar's close; limit/stop orders are placed at
-    ``close × (1 + entry_frac)`` with their expiry and referenced to that price."""
+    ``close × (1 + entry_frac)`` with their expiry and referenced to that price. ``buf``: a
+    :class:`_NullBuffer` to write into (its previous draw is undone first); the same signals."""
     from liqbt.signals import Signals
 
     keep = bars >= 0  # a draw that found no room for an entry leaves it out
@@ -504,12 +525,19 @@ def _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et=
     fracs = {k: v[keep] for k, v in fracs.items()}
     if et is not None:
         et, entry_frac, expire = et[keep], entry_frac[keep], expire[keep]
-    s = Signals.empty(n)
+    if buf is None:
+        s = Signals.empty(n)
+    else:
+        s = buf.reset()
+        buf.bars = bars
+        buf.names = {"long_entry", "short_entry", "trail_pct", *fracs}
+        if et is not None:
+            buf.names |= {"entry_type", "entry_price", "expire_bars"}
     long_k = side > 0
     s.long_entry[bars[long_k]] = True
     s.short_entry[bars[~long_k]] = True
-    both = s.long_entry & s.short_entry
-    s.short_entry &= ~both
+    # a bar drawn for a long and a short keeps the long (only drawn bars can hold both)
+    s.short_entry[bars] &= ~s.long_entry[bars]
     px = close[bars]
     if et is not None:
         pending = et != 0
@@ -680,6 +708,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
             after_win[1:] = won[:-1]
     null = {m: np.empty(draws) for m in metrics}
     null_trades = np.empty(draws)
+    buf = _NullBuffer(n)
     ss = np.random.SeedSequence(seed)
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
@@ -690,13 +719,13 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
                                               long_exit, short_exit, int(draw_seeds[d]))
             # each null entry copies real trade ix: its side, distances and order fields
             s = _null_signals(n, close, bars, side[ix], {k: v[ix] for k, v in fracs.items()}, trail[ix],
-                              long_exit, short_exit, et[ix], entry_frac[ix], expire[ix])
+                              long_exit, short_exit, et[ix], entry_frac[ix], expire[ix], buf=buf)
         else:
             bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold,
                                          bars_per_day, o, h, lo_, close, long_exit, short_exit,
                                          int(draw_seeds[d]))
         if mode != 3:
-            s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
+            s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire, buf=buf)
         nums = _sim_numbers(simulate(market, s, params), ppy)
         for m in metrics:
             null[m][d] = nums[m]

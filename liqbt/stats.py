@@ -218,6 +218,11 @@ def block_bootstrap_nb(r, block, n_boot, seed):
     n = len(r)
     out = np.empty((n_boot, 2))
     n_starts = max(n - block + 1, 1)
+    # log(1 + x) once per return, not once per return per resample (the same values, summed in
+    # the same order: a year of 5m bars x 1,000 resamples is 10^8 logarithms otherwise)
+    lr = np.empty(n)
+    for i in range(n):
+        lr[i] = math.log1p(r[i]) if r[i] > -1.0 else -np.inf
     for b in range(n_boot):
         s1 = 0.0
         s2 = 0.0
@@ -228,10 +233,11 @@ def block_bootstrap_nb(r, block, n_boot, seed):
             for j in range(block):
                 if k >= n:
                     break
-                x = r[start + j] if start + j < n else r[(start + j) % n]
+                i = start + j if start + j < n else (start + j) % n
+                x = r[i]
                 s1 += x
                 s2 += x * x
-                logw += math.log1p(x) if x > -1.0 else -np.inf
+                logw += lr[i]
                 k += 1
         mean = s1 / n
         var = (s2 - n * mean * mean) / (n - 1) if n > 1 else 0.0

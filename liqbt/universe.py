@@ -113,7 +113,7 @@ def run_symbol(task: SymbolTask) -> dict[str, Any]:
             hm = cache.get(full, fp, cfg.heatmap)
             return {"symbol": task.symbol, "close_time": full.close_time, "features": hm.features}
         res = run_config(cfg, archive=archive, progress=False, null_draws=task.null_draws, seed=task.seed, lookahead=task.lookahead,
-                         cross=task.cross, heatmap_cache=cache)
+                         cross=task.cross, heatmap_cache=cache, loaded=(full, fp))  # loaded once, not twice
     folder = write_run(res, Path(task.folder), html=task.html)
     m = res.backtest.metrics
     out: dict[str, Any] = {

@@ -108,12 +108,15 @@ def run_symbol(task: SymbolTask) -> dict[str, Any]:
     cfg = parse_run_config(task.mapping, source=task.source)
     cache = HeatmapCache(task.cache_dir) if task.cache_dir else HeatmapCache(None)
     with Archive(task.db, read_only=True) as archive:
+        t_load = time.perf_counter()
         full, fp, n_warm = _symbol_market(cfg, task, archive)
+        t_load = round(time.perf_counter() - t_load, 3)
         if task.features_only:
             hm = cache.get(full, fp, cfg.heatmap)
             return {"symbol": task.symbol, "close_time": full.close_time, "features": hm.features}
         res = run_config(cfg, archive=archive, progress=False, null_draws=task.null_draws, seed=task.seed, lookahead=task.lookahead,
                          cross=task.cross, heatmap_cache=cache, loaded=(full, fp))  # loaded once, not twice
+        res.timings["load data"] = round(res.timings.get("load data", 0.0) + t_load, 3)
     folder = write_run(res, Path(task.folder), html=task.html)
     m = res.backtest.metrics
     out: dict[str, Any] = {

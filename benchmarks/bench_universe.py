@@ -18,7 +18,6 @@ Targets: universe ≤ 30 s on the 2-core machine. Run: ``python benchmarks/bench
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -71,18 +70,23 @@ CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last `_liqbt` p
 
 
 def _liqbt(args: list[str], env: dict) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB of the largest process of the tree) of one `liqbt` process;
-    its CPU seconds (all its processes) go to ``CPU["last"]``."""
+    """(wall seconds, peak RSS MB of the largest process of its tree) of one `liqbt` process;
+    its CPU seconds (user + system, all its processes) go to ``CPU["last"]``. ``os.wait4`` gives
+    that process's own resource usage (with its workers'), not the maximum over every child the
+    benchmark started so far."""
     code = "import sys; from liqbt.cli import main; sys.exit(main(sys.argv[1:]))"
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU["last"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return wall, max(r1.ru_maxrss, r0.ru_maxrss) / 1024
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=err, cwd=ROOT)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(err.read().decode(errors="replace")[-2000:])
+    CPU["last"] = ru.ru_utime + ru.ru_stime
+    return wall, ru.ru_maxrss / 1024
 
 
 def main() -> dict:

@@ -823,7 +823,7 @@ def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = 
                progress: bool = False) -> dict[str, MapSeries]:
     """Every map the validator scores, reconstructed over the whole of ``market`` (warm-up
     included): liqbt, the ablations, the baselines and any extra ``variants`` (name → params
-    overrides of ``params``)."""
+    overrides of ``params``; with several OI venues each applies to every venue's map)."""
     from tqdm.auto import tqdm
 
     maps: dict[str, MapSeries] = {}
@@ -841,9 +841,12 @@ def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = 
         maps[name] = ms
         bar.update(1)
     if baselines:
+        from liqbt.heatmap.heatmap import combined_oi_market
+
+        one_oi = combined_oi_market(market)  # several venues: the baselines read their summed OI
         for name, fn in BASELINES.items():
             bar.set_postfix_str(name)
-            maps[name] = fn(market, params)
+            maps[name] = fn(one_oi, params)
             bar.update(1)
     bar.close()
     return maps

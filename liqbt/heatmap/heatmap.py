@@ -430,6 +430,7 @@ def _reconstruct_oi_venues(market: MarketFrame, params: HeatmapParams) -> Heatma
     from dataclasses import replace
 
     hms = []
+    primary = market
     for i, v in enumerate(market.oi_venues):
         try:
             p = replace(params, **v.overrides)
@@ -449,16 +450,29 @@ def _reconstruct_oi_venues(market: MarketFrame, params: HeatmapParams) -> Heatma
 
 def _venue_volume(vm: MarketFrame, primary: MarketFrame) -> MarketFrame:
     """The candles' volume scaled to venue ``vm``'s size: × its OI / the first venue's OI at each
-    bar (as known at the bar's close). The candles are the first venue's, and churn opens a share
-    of each bar's volume: without the other venue's own volume it turns its OI over at the same
-    rate per unit of OI, not at the first venue's absolute volume."""
+    bar (as known at the bar's close, carried forward). The candles are the first venue's, and
+    churn opens a share of each bar's volume: without the other venue's own volume it turns its
+    OI over at the same rate per unit of OI, not at the first venue's absolute volume.
+
+    Bars before the venue's first reading take the ratio of that reading: the model reads them
+    only when it seeds the venue's first OI over the bars so far (∝ volume), at or after that
+    reading, so they stay point-in-time and the seed keeps the candles' volume profile."""
     from dataclasses import replace
 
     own, _ = lagged_oi_per_bar(vm, 0)
     ref, _ = lagged_oi_per_bar(primary, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = own / ref
-    r = np.where(np.isfinite(r) & (r >= 0), r, 1.0)
+    n = len(own)
+    r = np.full(n, np.nan)
+    ok = np.isfinite(own) & np.isfinite(ref) & (ref > 0) & (own >= 0)
+    r[ok] = own[ok] / ref[ok]
+    last = np.maximum.accumulate(np.where(np.isfinite(r), np.arange(n), -1)) if n else np.zeros(0, np.int64)
+    r = np.where(last >= 0, r[np.maximum(last, 0)], np.nan)  # carried forward
+    known = np.isfinite(own)
+    r = np.where(known & ~np.isfinite(r), 1.0, r)  # no ratio known yet: the candles' volume as it is
+    if known.any():
+        first = int(np.argmax(known))
+        r[:first] = r[first]
+    r = np.nan_to_num(r, nan=1.0)
     return replace(vm, volume=vm.volume * r, quote_volume=vm.quote_volume * r,
                    taker_buy_volume=vm.taker_buy_volume * r)
 

@@ -910,12 +910,16 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
     }
     if n_warm:
         meta["warmup_start"] = _iso(market.open_time[0])
+    oi_src = f"market's OI ('{market.exchange}'/{market.source})"
+    if market.oi_venues:
+        meta["oi_venues"] = [v.name for v in market.oi_venues]
+        oi_src = f"summed OI of {len(market.oi_venues)} venues ({', '.join(meta['oi_venues'])})"
     if realised is not None:
         meta.update(realised_source=realised.source, realised_rows=len(realised),
                     realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
                     realised_venues=realised.venues, realised_note=realised.note,
                     scaling=(f"magnitude ratios = venue_scale ({venue_scale:g}) × predicted USD from this "
-                             f"market's OI ('{market.exchange}'/{market.source}) / realised USD from "
+                             f"{oi_src} / realised USD from "
                              f"{realised.venues or realised.source} (raw ratios: magnitude_ratio_raw_*). "
                              "Spearman and capture are scale-free."))
     maps = build_maps(full_market, params, baselines=baselines, ablations=ablations, progress=progress)

@@ -15,6 +15,9 @@ What is replicated (vectorbt 1.2.0, one column, no grouping, ``fillna_close=True
 drawdown and its duration), ``returns_1d_nb`` and the Sharpe, Calmar, Omega and Sortino
 reducers, ``get_exit_trades_nb`` and the trade reducers (win rate, best/worst, averages,
 durations, profit factor, expectancy).
+
+:func:`group_stats` does the same for ``stats(group_by=True)`` of a group of columns (a universe
+run's aggregate, with or without cash sharing; ``tests/universe/test_group_stats.py``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Each symbol is a synthetic random-walk market (``synthetic_market``, 105,120 bars of 5m, hourly
 OI) written as Binance-format CSVs and ingested into a fresh archive. Measured in the same run,
-each as its own ``liqbt run`` process (start-up and imports included, after one warm-up run that
-fills the numba cache):
+each as its own ``liqbt run`` process (start-up and imports included, after warm-up runs (one
+symbol, and a 2-symbol universe over 10 days) that fill the numba cache):
 
 * **universe** — ``[data].symbols`` = the 10 symbols, local executor (2 workers), independent
   mode: load, heatmap, features, signals, backtest (+ vectorbt stats), null control (200 draws),
@@ -55,8 +55,8 @@ def _write_symbol(folder: Path, symbol: str, seed: int) -> None:
     met.to_csv(folder / f"{symbol}-metrics-2024-01-01.csv", index=False)
 
 
-def _config(path: Path, db: Path, symbols: list[str] | None, symbol: str | None) -> Path:
-    data = {"interval": "5m", "start": "2024-01-03", "end": "2025-01-01", "warmup": "2d", "db": str(db)}
+def _config(path: Path, db: Path, symbols: list[str] | None, symbol: str | None, end: str = "2025-01-01") -> Path:
+    data = {"interval": "5m", "start": "2024-01-03", "end": end, "warmup": "2d", "db": str(db)}
     data.update({"symbols": symbols} if symbols else {"symbol": symbol})
     from liqbt.mapping import dump_toml
 
@@ -111,6 +111,9 @@ def main() -> dict:
         one = _config(tmp / "single.toml", db, None, symbols[0])
         common = ["--no-progress"]
         _liqbt(["run", str(one), "--out", str(tmp / "warm"), *common, "--null-draws", "5"], env)  # fill numba cache
+        # ... and the universe-only kernels (the aggregate's grouped stats): 2 symbols, 10 days
+        warm_u = _config(tmp / "warm_universe.toml", db, symbols[:2], None, end="2024-01-13")
+        _liqbt(["run", str(warm_u), "--out", str(tmp / "warm_u"), *common, "--null-draws", "5"], env)
         env["LIQBT_CACHE"] = str(tmp / "cache2")
         figures["single_s"], figures["single_peak_rss_mb"] = _liqbt(["run", str(one), "--out", str(tmp / "one"), *common], env)
         figures["single_cpu_s"] = CPU["last"]

@@ -237,8 +237,11 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
 def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
     """First index where the arrays differ (NaN == NaN; floats within 1e-9 relative)."""
     a = full[: len(cut)]
-    if a.dtype == cut.dtype and a.dtype.kind != "O" and a.shape == cut.shape and a.tobytes() == cut.tobytes():
-        return None  # bit-identical (the usual case): no element can differ, skip the tolerant compare
+    if a.dtype == cut.dtype and a.dtype.kind in "biufcmM" and a.dtype.itemsize in (1, 2, 4, 8) \
+            and a.shape == cut.shape:
+        bits = np.dtype(f"u{a.dtype.itemsize}")
+        if np.array_equal(a.view(bits), cut.view(bits)):
+            return None  # bit-identical (the usual case): no element can differ, skip the tolerant compare
     if a.dtype.kind in "fc" or cut.dtype.kind in "fc":
         try:
             a = a.astype(np.float64)

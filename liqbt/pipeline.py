@@ -135,7 +135,13 @@ def slice_heatmap(heatmap, lo: int, hi: int):
     keep = slice(lo, hi)
     t_lo = times[lo] + heatmap.interval_ms if lo < len(times) else np.iinfo(np.int64).max
     t_hi = times[hi - 1] + heatmap.interval_ms if hi > 0 else np.iinfo(np.int64).min
-    snaps = (heatmap.snapshot_times >= t_lo) & (heatmap.snapshot_times <= t_hi)
+    st = heatmap.snapshot_times
+    if len(st) < 2 or bool((st[1:] >= st[:-1]).all()):
+        # sorted (as reconstruct makes them): one contiguous range, so the snapshots are views, not
+        # copies — the look-ahead guard slices the map once per cut
+        snaps = slice(int(np.searchsorted(st, t_lo, "left")), int(np.searchsorted(st, t_hi, "right")))
+    else:
+        snaps = (st >= t_lo) & (st <= t_hi)
     feats = heatmap.features_array
     return replace(
         heatmap, times=times[keep], pred=heatmap.pred[keep], mass=heatmap.mass[keep],

@@ -164,10 +164,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
     ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
     """
+    from liqbt._numba_cache import fast_cached_loads
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
     from liqbt.strategy import compute_pipeline
 
+    fast_cached_loads()  # cached kernels load without numba's full context refresh (≈ 0.3 s CPU)
     db = config.data.db or db
     stages = _Stages(progress, config.name)
     own = archive is None

@@ -58,6 +58,69 @@ def test_cached_kernel_is_written_to_the_default_folder(tmp_path):
         assert files, "no numba index file written to the default cache folder"
 
 
+_KERNELS = """
+import hashlib, json, sys
+import numpy as np
+from liqbt._numba_cache import fast_cached_loads
+print("FAST", fast_cached_loads())
+from liqbt.backtest import BacktestParams, backtest
+from liqbt.heatmap import HeatmapParams, reconstruct
+from liqbt.heatmap.heatmap import synthetic_market
+from liqbt.signals import Signals
+from liqbt.stats import null_control
+m = synthetic_market(3000, seed=5)
+hm = reconstruct(m, HeatmapParams())
+s = Signals.empty(len(m)); s.long_entry[100::150] = True; s.short_entry[175::150] = True
+s.stop_price[100::150] = m.close[100::150] * 0.99; s.take_profit[100::150] = m.close[100::150] * 1.02
+s.stop_price[175::150] = m.close[175::150] * 1.01; s.take_profit[175::150] = m.close[175::150] * 0.98
+r = backtest(m, s, BacktestParams())
+nc = null_control(m, s, BacktestParams(), draws=20, seed=3)
+h = hashlib.sha256()
+for a in (hm.mass, hm.pred, hm.features_array, hm.snapshots_long, r.sim.equity, r.sim.trades_f):
+    h.update(np.ascontiguousarray(a).tobytes())
+h.update(json.dumps([r.metrics, nc], sort_keys=True, default=repr).encode())
+print("DIGEST", h.hexdigest())
+print("REFRESHED", "numba.typed.typeddict" in sys.modules)
+"""
+
+
+def test_fast_cached_kernel_loads_give_identical_results():
+    """Cached kernels loaded without numba's context refresh (``fast_cached_loads``) compute the
+    same bits as with it (heatmap + features, the backtest and its vectorbt-equal stats, the
+    seeded null control), and the refresh really is skipped."""
+    from liqbt._numba_cache import default_cache_dir
+
+    cache = {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or default_cache_dir()}
+    full = _python(_KERNELS, {**cache, "LIQBT_NUMBA_FULL_REFRESH": "1"}).splitlines()  # fills the cache if cold
+    fast = _python(_KERNELS, cache).splitlines()
+    assert full[0] == "FAST False" and fast[0] == "FAST True"
+    assert full[-1] == "REFRESHED True" and fast[-1] == "REFRESHED False"
+    digest = [line for line in full if line.startswith("DIGEST")]
+    assert digest and digest == [line for line in fast if line.startswith("DIGEST")]
+
+
+def test_fast_cached_loads_only_touch_liqbt_kernels_and_fall_back_on_a_miss(tmp_path):
+    """A kernel outside liqbt, or one not in the cache yet, goes through numba's own path (which
+    refreshes and compiles); its result is right."""
+    code = (
+        "import sys\n"
+        "from liqbt._numba_cache import fast_cached_loads\n"
+        "assert fast_cached_loads() and fast_cached_loads()\n"
+        "from numba import njit\n"
+        "import numpy as np\n"
+        "@njit(cache=True)\n"
+        "def f(x):\n    return {int(v): v * 2 for v in x}\n"
+        "print(f(np.arange(3.0)), 'numba.typed.typeddict' in sys.modules)\n"
+    )
+    script = tmp_path / "user_kernel.py"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items()}
+    env.update(PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for _ in range(2):  # compile (cache miss), then load from the cache
+        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "{0: 0.0, 1: 2.0, 2: 4.0} True"
+
+
 # ---- light CLI ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["fetch", "binance", "--help"],

@@ -262,8 +262,9 @@ def test_report_figure_is_valid_plotly_with_every_layer(sim_run):
 
 
 def test_run_does_not_import_vectorbt_scipy_or_matplotlib(sim_run, tmp_path):
-    """A warm run imports none of vectorbt, scipy's subpackages (numba itself imports bare scipy; not even through numba's BLAS check: its cached
-    kernels load without numba.np.arraymath) or matplotlib."""
+    """A warm run imports none of vectorbt, matplotlib or scipy's subpackages (numba imports the bare
+    scipy package; its BLAS check, which imports scipy.linalg, is skipped because the cached kernels
+    load without numba.np.arraymath)."""
     code = (
         "import sys\nfrom liqbt.report import write_run\nfrom liqbt.pipeline import run_config\n"
         "from liqbt.config import load_run_config\n"

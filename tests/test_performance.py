@@ -279,6 +279,20 @@ def test_run_does_not_import_vectorbt_scipy_or_matplotlib(sim_run, tmp_path):
     assert (tmp_path / "out" / "report.html").stat().st_size > 100_000
 
 
+def test_report_splices_plotly_js_bytes_identically(sim_run, tmp_path, monkeypatch):
+    """report.html with plotly.js spliced in as the package file's bytes is byte for byte the
+    report written as one text (the file read as UTF-8 text and written back)."""
+    from liqbt.report import html as report_html
+    from liqbt.report import write_run
+
+    fast = write_run(sim_run, tmp_path / "fast") / "report.html"
+    monkeypatch.setattr(report_html, "_SPLICE_PLOTLY_JS", False)
+    text = write_run(sim_run, tmp_path / "text") / "report.html"
+    assert fast.read_bytes() == text.read_bytes()
+    assert report_html._plotly_js_path().read_bytes() in fast.read_bytes()
+    assert report_html._PLOTLY_JS_SLOT.encode() not in fast.read_bytes()
+
+
 def test_report_json_typed_arrays_round_trip(sim_run):
     import base64
     import json

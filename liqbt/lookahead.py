@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from liqbt._progress import tqdm
 from liqbt.errors import LiqbtError
 from liqbt.market import MarketFrame
 from liqbt.signals import Signals

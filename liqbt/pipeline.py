@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from liqbt._progress import tqdm
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
 from liqbt.guards import data_warnings, lookahead_guard

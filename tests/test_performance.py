@@ -334,3 +334,14 @@ def test_oi_asof_rows_inserted_out_of_order(tmp_path):
     np.testing.assert_array_equal(mf.oi_value, val)
     k = 4  # USD only: 4000 / close of the bar closed at or before t0 + 20 min + 7 ms (bar 19)
     assert mf.oi_qty[k] == 4000.0 / (100 + 19)
+
+
+def test_progress_bar_is_tqdm_autos_choice_without_importing_asyncio():
+    """Outside IPython the run's progress bar is tqdm's terminal bar (what tqdm.auto picks there)
+    and asyncio stays unimported; inside IPython it is tqdm.auto's class."""
+    out = _python("import sys, liqbt._progress as p, tqdm.std\n"
+                  "print(p.tqdm is tqdm.std.tqdm, 'asyncio' in sys.modules)", {})
+    assert out == "True False"
+    pytest.importorskip("IPython")
+    out = _python("import IPython, liqbt._progress as p, tqdm.auto\nprint(p.tqdm is tqdm.auto.tqdm)", {})
+    assert out == "True"

@@ -279,11 +279,14 @@ class Batch:
         con = ar.con
         tables = sorted({batch[i].source.table for i in run})
         first, last = batch[run[0]].display, batch[run[-1]].display
-        display = first if len(run) == 1 else f"{first} … {last}"
+        display, lost = first, "that file was not ingested"
+        if len(run) > 1:
+            display = f"{len(run)} files ({first} … {last})"
+            lost = "none of them was ingested (the files before them were)"
         names: list[str] = []
         rows = sum(stats[i][0] for i in run)
         try:
-            with ar._ingest_errors(display), _threads(con, None if rows >= PARALLEL_ROWS else 1):
+            with ar._ingest_errors(display, lost), _threads(con, None if rows >= PARALLEL_ROWS else 1):
                 con.execute("BEGIN TRANSACTION")
                 try:
                     for t in tables:

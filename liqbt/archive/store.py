@@ -420,9 +420,9 @@ class Archive:
         return Pending(source, sha, str(path), display, size=_size(member), name_hint=member.name, tmp=tmp_dir)
 
     @contextlib.contextmanager
-    def _ingest_errors(self, display: str):
+    def _ingest_errors(self, display: str, lost: str = "that file was not ingested"):
         """Ctrl-C inside a DuckDB query → KeyboardInterrupt; a disk-full / I/O failure → one-line
-        InputError (the transaction was rolled back by the caller)."""
+        InputError (the transaction was rolled back by the caller); ``lost`` says what that cost."""
         try:
             yield
         except duckdb.InterruptException:
@@ -436,7 +436,7 @@ class Archive:
             # disk full / I/O failure (usually writing the archive, possibly reading the file):
             # the file's transaction was rolled back
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"I/O error while ingesting {display} ({first}); that file was not ingested",
+            raise InputError(f"I/O error while ingesting {display} ({first}); {lost}",
                              where=self.path,
                              expected="free disk space, a writable archive file and a readable input") from None
 

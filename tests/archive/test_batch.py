@@ -165,3 +165,32 @@ def test_real_datasets_batched_equal_file_by_file(shared_data, tmp_path, monkeyp
         [(f.path, f.kind, f.rows_read, f.rows, f.duplicates, f.first_ts, f.last_ts) for f in want]
     assert any(f.rows < f.rows_read for f in got)  # the overlaps were really there
     assert _differences(tmp_path / "batched.duckdb", tmp_path / "single.duckdb") == 0
+
+
+@pytest.mark.parametrize("what", ["disk full", "ctrl-c"])
+def test_disk_full_or_ctrl_c_during_a_batched_insert(tmp_path, capsys, monkeypatch, what):
+    import duckdb
+
+    from .test_hostile import _counts, _fail_on
+
+    db = tmp_path / "a.duckdb"
+    first = tmp_path / "first"
+    _day_csv(first, 9)
+    assert main(["ingest", str(first), "--db", str(db), "--no-progress"]) == 0
+    before = _counts(db)
+    folder = tmp_path / "days"
+    files = [_day_csv(folder, k) for k in range(3)]
+    exc = (duckdb.IOException("IO Error: Could not write file: No space left on device") if what == "disk full"
+           else duckdb.InterruptException("INTERRUPT Error: Query interrupted"))
+    _fail_on(monkeypatch, "INSERT INTO candles", exc)
+    code = main(["ingest", str(folder), "--db", str(db), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    if what == "disk full":
+        assert code == 2 and "No space left" in err and "3 files" in err and files[0].name in err, err
+    else:
+        assert code == 130 and "interrupted" in err, err
+    monkeypatch.undo()
+    assert _counts(db) == before  # nothing of the three files
+    assert main(["ingest", str(folder), "--db", str(db), "--no-progress"]) == 0
+    assert _counts(db)["candles"] == before["candles"] + 90

@@ -60,7 +60,7 @@ class Pending:
     size: int = 0
     name_hint: str | None = None  # a Binance-style name whose date is compared with the rows
     tmp: object | None = None  # a TemporaryDirectory holding an extracted zip member
-    staged_at: dt.datetime | None = None
+    staged_at: dt.datetime | None = None  # when it was surveyed: its ingest_log.ingested_at
 
 
 def guard_sql(source: formats.Source, tag: str = "") -> str:
@@ -195,7 +195,7 @@ class Batch:
     def _survey(self, items: list[Pending]):
         """Read every file once without storing it (cheap: reading costs a fraction of inserting):
         rows, time range and distinct keys per key prefix (namespace, symbol, interval, kind).
-        Stops at the first file that fails to read or fails a check."""
+        Stops at the first file that cannot be read (the checks run in the insert)."""
         con = self.archive.con
         stats: dict[int, tuple[int, int, int]] = {}
         groups: dict[int, list[tuple]] = {}

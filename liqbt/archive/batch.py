@@ -38,7 +38,7 @@ import duckdb
 from liqbt.archive import formats
 from liqbt.archive.schema import COLUMNS, KEYS, NAMESPACE, TIME_COLUMN
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # this module may not import the store at run time (layers: store → batch)
     from liqbt.archive.store import Archive, FileResult
 
 log = logging.getLogger(__name__)
@@ -162,15 +162,13 @@ class Batch:
     def _single(self, it: Pending, fast: bool = True) -> FileResult:
         """One file in its own transaction; ``fast`` False when it is known to overlap (its
         fast path would insert, find the overlap and roll back)."""
-        from liqbt.archive.store import _warn_name_date
-
         try:
             with _threads(self.archive.con, None if it.size >= PARALLEL_BYTES else 1):
                 result = self.archive._load(it.source, it.sha, it.path, it.display, fast=fast)
         finally:
             self.cleanup([it])
         if it.name_hint is not None:
-            _warn_name_date(it.name_hint, it.display, result)
+            self.archive._name_date_warning(it.name_hint, it.display, result)
         return result
 
     def _select(self, i: int, it: Pending, guarded: bool) -> tuple[str, str | None]:
@@ -279,8 +277,6 @@ class Batch:
 
     def _commit(self, batch: list[Pending], run: list[int], stats: dict, groups: dict) -> list[FileResult]:
         """Insert the consecutive usual files ``run`` in one transaction, one INSERT per table."""
-        from liqbt.archive.store import FileResult, _warn_name_date
-
         ar = self.archive
         con = ar.con
         tables = sorted({batch[i].source.table for i in run})
@@ -345,11 +341,10 @@ class Batch:
         for i in run:
             it = batch[i]
             n, first_ts, last_ts = stats[i]
-            result = FileResult(it.path, it.sha, "ingested", it.source.kind, it.source.table, n, n, 0,
-                                first_ts, last_ts)
+            result = ar._ingested(it.path, it.sha, it.source.kind, it.source.table, n, first_ts, last_ts)
             log.info("%s: %s → %s, %d rows read, %d new", it.display, it.source.kind, it.source.table, n, n)
             if it.name_hint is not None:
-                _warn_name_date(it.name_hint, it.display, result)
+                ar._name_date_warning(it.name_hint, it.display, result)
             out.append(result)
         self.cleanup([batch[i] for i in run])
         return out

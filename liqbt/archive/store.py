@@ -1,9 +1,9 @@
 """The market archive: one DuckDB file (or a folder of Parquet files) holding candles, open
 interest, funding, liquidation events and aggregated liquidation volume.
 
-Every file is all-or-nothing. Several files (a folder, a dataset) are read into staging tables
-and inserted together, one transaction for the lot (:mod:`liqbt.archive.batch`); a file alone,
-or one the batch finds unusual, takes the single-file path. Its fast path inserts straight from DuckDB's reader with
+Every file is all-or-nothing. Several files (a folder, a dataset) are surveyed, then inserted
+together in one transaction (:mod:`liqbt.archive.batch`); a file alone, or one the batch finds
+unusual, takes the single-file path. Its fast path inserts straight from DuckDB's reader with
 every validation inlined as an ``error()`` guard and then checks that no key in the file's time
 range is duplicated. Anything unusual (a failed check, an unparsable value, duplicate rows,
 overlap with rows already archived) rolls back and takes the staged path: the file is read into
@@ -288,8 +288,9 @@ class Archive:
     def ingest(self, paths, *, dataset=None, root=None, progress: bool = True,
                max_unzipped: int | None = None) -> IngestReport:
         """Ingest files and folders (recursively) of self-describing formats, each file
-        all-or-nothing (several at a time, see :mod:`liqbt.archive.batch`); with ``dataset`` also (or only) the sources of that manifest. The first bad
-        file raises :class:`InputError` (files before it stay ingested, nothing of it does).
+        all-or-nothing (several at a time, see :mod:`liqbt.archive.batch`); with ``dataset``
+        also (or only) the sources of that manifest. The first bad file raises
+        :class:`InputError` (files before it stay ingested, nothing of it nor after it does).
         ``max_unzipped`` caps the expanded size of a zip member (bytes; default
         ``$LIQBT_MAX_UNZIPPED_MB`` or 1000 MB)."""
         self._writable()

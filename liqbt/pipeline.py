@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from liqbt._progress import tqdm
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
 from liqbt.guards import data_warnings, lookahead_guard
@@ -183,7 +183,13 @@ def slice_heatmap(heatmap, lo: int, hi: int):
     keep = slice(lo, hi)
     t_lo = times[lo] + heatmap.interval_ms if lo < len(times) else np.iinfo(np.int64).max
     t_hi = times[hi - 1] + heatmap.interval_ms if hi > 0 else np.iinfo(np.int64).min
-    snaps = (heatmap.snapshot_times >= t_lo) & (heatmap.snapshot_times <= t_hi)
+    st = heatmap.snapshot_times
+    if len(st) < 2 or bool((st[1:] >= st[:-1]).all()):
+        # sorted (as reconstruct makes them): one contiguous range, so the snapshots are views, not
+        # copies — the look-ahead guard slices the map once per cut
+        snaps = slice(int(np.searchsorted(st, t_lo, "left")), int(np.searchsorted(st, t_hi, "right")))
+    else:
+        snaps = (st >= t_lo) & (st <= t_hi)
     feats = heatmap.features_array
     return replace(
         heatmap, times=times[keep], pred=heatmap.pred[keep], mass=heatmap.mass[keep],
@@ -206,10 +212,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
     ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
     """
+    from liqbt._numba_cache import fast_cached_loads
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
     from liqbt.strategy import compute_pipeline
 
+    fast_cached_loads()  # cached kernels load without numba's full context refresh (≈ 0.3 s CPU)
     db = config.data.db or db
     stages = _Stages(progress, config.name)
     own = archive is None

@@ -473,3 +473,297 @@ def features_frame(values: np.ndarray, index) -> pd.DataFrame:  # noqa: F821
     import pandas as pd
 
     return pd.DataFrame(np.asarray(values)[:, :N_FEATURES], index=index, columns=list(FEATURE_COLUMNS))
+
+
+# ---------------------------------------------------------------------- incremental path
+# The kernel's fast path (``reconstruct_nb(..., exact_features=False)``, the default) does not
+# fill and smooth the two windows every bar. It keeps, per side, the *smoothed grid* — every
+# bin's full-tap Gaussian sum of the stored USD quantity ``q · mid`` (and of the swept memory) —
+# updated by the ≤ 2r + 1 smoothed bins around each bin that changes (an open, a consumed bin),
+# plus the window totals, also kept up to date. Pro-rata closing, decay and the sweep memory's
+# fade are scalars (the kernel's lazy ``scale`` / ``fade``), so they cost nothing here. Reading a
+# bar's features then costs a scan over the window, not 2 × 212 bins × 13 taps.
+
+
+@njit(cache=True)
+def full_taps(g):
+    """``g`` mirrored to 2r + 1 taps: ``out[r + t] = out[r − t] = g[t]``."""
+    r = len(g) - 1
+    out = np.empty(2 * r + 1)
+    for t in range(r + 1):
+        out[r + t] = g[t]
+        out[r - t] = g[t]
+    return out
+
+
+@njit(cache=True)
+def smooth_grid_nb(v, g, out):
+    """``out[j + r] = Σ_t g[|t|] · v[j + t]`` for every bin (no normalisation; ``len(out) =
+    len(v) + 2r``): the smoothed grid the incremental path maintains, computed from scratch."""
+    r = len(g) - 1
+    for j in range(len(out)):
+        out[j] = 0.0
+    for j in range(len(v)):
+        x = v[j]
+        if x != 0.0:
+            for t in range(-r, r + 1):
+                out[j + r + t] += g[abs(t)] * x
+    return out
+
+
+@njit(cache=True)
+def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, base, pw, hb, fw,
+                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, fb, sf, out):
+    """One side's features read from the kernel's grids (the incremental path).
+
+    ``q``/``sw``: stored quantity / swept memory per grid bin (first bin ``k0``); ``gq``/``gp``:
+    their smoothed grids in stored USD (:func:`smooth_grid_nb` of ``q · mid``, ``sw · mid``, bin
+    ``j`` at ``j + r``); ``win_q``/``win_p``: Σ ``q · mid`` / Σ ``sw · mid`` over the window
+    (bins ``kc .. kc ∓ (fw − 1)``); ``pw``: the kernel's price powers (``base · pw[hb + d]`` =
+    the bin-mid price ``d`` bins from the close's bin, ``below``: downwards). ``sm`` (fw),
+    ``ub``, ``fb``, ``sf`` (hb + fw): scratch. Writes the same columns as
+    :func:`cluster_features_nb` for ``side_idx`` and returns the window total (USD).
+
+    The rules are :func:`_side_features`'s, step for step. What differs: the smoothed densities
+    away from the windows' edges come from the smoothed grids (a multiply instead of 13 taps),
+    and the window totals from the kernel's running sums; the ``r`` bins at each edge, and every
+    value written out (notional, centre, consumed, swept, vacuum density), are computed from the
+    grid bins with the window path's expressions. So a value differs from the window path's only
+    by rounding (≈ 1e-15 relative), and a cluster only where a smoothed density ties its
+    threshold to that precision
+    (tests/test_features.py::test_incremental_features_match_the_window_path). Written without
+    calls that take arrays: numba counts references atomically on each.
+    """
+    n = fw
+    ext = hb + fw
+    r = len(g) - 1
+    nq = len(q)
+    ngq = len(gq)
+    sg = -1 if below else 1
+    jb = kc - k0
+    wsum = g[0]
+    for t in range(1, r + 1):
+        wsum += g[t]
+        wsum += g[t]
+    cw = scale / wsum
+    total = win_q * scale
+    if total < 0.0:  # a running sum's rounding (the kernel re-sums when it may cancel)
+        total = 0.0
+    ftot = (win_q + fade * win_p) * scale
+    if ftot < 0.0:
+        ftot = 0.0
+    thr = threshold * total / max(n, 1)
+    thr_f = threshold * ftot / max(n, 1)
+    # current and formed USD where the edges' smoothing reads them (extended index e = hb + d)
+    for e in range(ext):
+        d = e - hb
+        if (0 <= d < 2 * r) or (n - 2 * r <= d) or e < 2 * r:
+            m = scale if inverse else scale * (base * pw[e])
+            j = jb + sg * d
+            if 0 <= j < nq:
+                x = q[j] * m
+                ub[e] = x
+                fb[e] = x + sw[j] * fade * m
+            else:
+                ub[e] = 0.0
+                fb[e] = 0.0
+    # the smoothed current window: interior from the grid, the r bins at each edge as the
+    # window path computes them (renormalised over the taps inside the window)
+    for d in range(n):
+        if r <= d < n - r:
+            j = jb + sg * d + r
+            sm[d] = gq[j] * cw if 0 <= j < ngq else 0.0
+        else:
+            i = hb + d
+            acc = g[0] * ub[i]
+            ws = g[0]
+            for t in range(1, r + 1):
+                if d - t >= 0:
+                    acc += g[t] * ub[i - t]
+                    ws += g[t]
+                if d + t < n:
+                    acc += g[t] * ub[i + t]
+                    ws += g[t]
+            sm[d] = acc / ws
+    # the smoothed formed map over the extended window (edge-renormalised at its two ends)
+    for e in range(ext):
+        if r <= e < ext - r:
+            j = jb + sg * (e - hb) + r
+            sf[e] = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+        else:
+            acc = g[0] * fb[e]
+            ws = g[0]
+            for t in range(1, r + 1):
+                if e - t >= 0:
+                    acc += g[t] * fb[e - t]
+                    ws += g[t]
+                if e + t < ext:
+                    acc += g[t] * fb[e + t]
+                    ws += g[t]
+            sf[e] = acc / ws
+    out[_SIDE_BASE + 3 * side_idx] = total
+    best_a = -1
+    best_b = -1
+    best_usd = -1.0
+    near_a = -1
+    near_b = -1
+    d = 0
+    while d < n:
+        if sm[d] > thr and thr > 0.0:
+            a = d
+            while d + 1 < n and sm[d + 1] > thr:
+                d += 1
+            b = d
+            usd = 0.0
+            for t in range(a, b + 1):
+                j = jb + sg * t
+                if 0 <= j < nq:
+                    usd += q[j] * (scale if inverse else scale * (base * pw[hb + t]))
+            if usd > 0.0:
+                if near_a < 0:
+                    near_a = a
+                    near_b = b
+                if usd > best_usd:
+                    best_usd = usd
+                    best_a = a
+                    best_b = b
+        d += 1
+    for which in range(2):
+        a = near_a if which == 0 else best_a
+        b = near_b if which == 0 else best_b
+        base_o = (side_idx * 2 + which) * _NF
+        if a < 0:
+            for k in range(_NF):
+                out[base_o + k] = np.nan
+            continue
+        usd = 0.0
+        wp = 0.0
+        for t in range(a, b + 1):
+            p_t = base * pw[hb + t]
+            j = jb + sg * t
+            x = q[j] * (scale if inverse else scale * p_t) if 0 <= j < nq else 0.0
+            usd += x
+            wp += x * p_t
+        pa = base * pw[hb + a]
+        dist = abs(close - pa)
+        out[base_o + 0] = pa
+        out[base_o + 1] = base * pw[hb + b]
+        out[base_o + 2] = wp / usd
+        out[base_o + 3] = usd
+        out[base_o + 4] = dist / close * 100.0
+        out[base_o + 5] = dist / atr if atr > 0.0 else np.nan
+        out[base_o + 6] = usd / total
+        lo = hb + a
+        hi = hb + b
+        while lo - 1 >= 0 and sf[lo - 1] > thr_f:
+            lo -= 1
+        while hi + 1 < ext and sf[hi + 1] > thr_f:
+            hi += 1
+        cur = 0.0
+        frm = 0.0
+        for e in range(lo, hi + 1):
+            m = scale if inverse else scale * (base * pw[e])
+            j = jb + sg * (e - hb)
+            if 0 <= j < nq:
+                x = q[j] * m
+                cur += x
+                frm += x + sw[j] * fade * m
+        out[base_o + 7] = min(1.0, max(0.0, 1.0 - cur / frm)) if frm > 0.0 else np.nan
+    vb = _SIDE_BASE + 3 * side_idx
+    out[vb + 1] = np.nan
+    out[vb + 2] = np.nan
+    if near_a > 1:
+        left = sm[0]
+        best_depth = 0.0
+        mm = -1
+        for t in range(1, near_a):
+            depth = left - sm[t]
+            if depth > best_depth:
+                best_depth = depth
+                mm = t
+            if sm[t] > left:
+                left = sm[t]
+        if mm > 0 and best_depth > 1e-9 * thr:
+            out[vb + 1] = abs(close - base * pw[hb + mm]) / close * 100.0
+            # the density written out: the window path's smoothing of the current USD at mm
+            for e in range(max(hb + mm - r, hb), min(hb + mm + r, hb + n - 1) + 1):
+                j = jb + sg * (e - hb)
+                ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+            i = hb + mm
+            acc = g[0] * ub[i]
+            ws = g[0]
+            for t in range(1, r + 1):
+                if mm - t >= 0:
+                    acc += g[t] * ub[i - t]
+                    ws += g[t]
+                if mm + t < n:
+                    acc += g[t] * ub[i + t]
+                    ws += g[t]
+            out[vb + 2] = acc / ws
+    sb = _SWEPT_BASE + 2 * side_idx
+    out[sb] = np.nan
+    out[sb + 1] = np.nan
+    if not thr_f > 0.0:
+        return total
+    hit = -1
+    for e in range(hb, ext):
+        if sf[e] > thr_f:
+            hit = e
+            break
+    # past the close, only as far as the hit on the side's own side
+    stop = -1 if hit < 0 else max(2 * hb - hit, -1)
+    e = hb - 1
+    while e > stop:
+        if sf[e] > thr_f:
+            hit = e
+            break
+        e -= 1
+    if hit >= 0:
+        lo = hit
+        hi = hit
+        while lo - 1 >= 0 and sf[lo - 1] > thr_f:
+            lo -= 1
+        while hi + 1 < ext and sf[hi + 1] > thr_f:
+            hi += 1
+        cur = 0.0
+        frm = 0.0
+        for e in range(lo, hi + 1):
+            m = scale if inverse else scale * (base * pw[e])
+            j = jb + sg * (e - hb)
+            if 0 <= j < nq:
+                x = q[j] * m
+                cur += x
+                frm += x + sw[j] * fade * m
+        if frm > 0.0:
+            out[sb] = max(0.0, frm - cur)
+            out[sb + 1] = min(1.0, max(0.0, 1.0 - cur / frm))
+    return total
+
+
+
+IMBALANCE_COL = _IMB
+
+
+@njit(cache=True)
+def window_sums_nb(q, sw, bm, lo, hi):
+    """``(Σ q·bm, Σ sw·bm)`` over grid bins ``lo .. hi`` (clipped to the grid), in order."""
+    a = 0.0
+    b = 0.0
+    for j in range(max(lo, 0), min(hi, len(q) - 1) + 1):
+        a += q[j] * bm[j]
+        b += sw[j] * bm[j]
+    return a, b
+
+
+@njit(cache=True)
+def smooth_band_nb(q, bm, g, lo, hi, out):
+    """Rebuild the smoothed grid ``out`` (bin ``j`` at ``j + r``) from bins ``lo .. hi`` only:
+    ``out[p] = Σ g[|t|] · q[j] · bm[j]`` over those bins, for every position they reach."""
+    r = len(g) - 1
+    for p in range(max(lo, 0), min(hi + 2 * r, len(out) - 1) + 1):
+        out[p] = 0.0
+    for j in range(lo, hi + 1):
+        x = q[j] * bm[j]
+        if x != 0.0:
+            for t in range(-r, r + 1):
+                out[j + r + t] += g[abs(t)] * x

@@ -554,12 +554,13 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         ftot = 0.0
     thr = threshold * total / max(n, 1)
     thr_f = threshold * ftot / max(n, 1)
-    # current and formed USD where the edges' smoothing reads them (extended index e = hb + d)
-    for e in range(ext):
-        d = e - hb
-        if (0 <= d < 2 * r) or (n - 2 * r <= d) or e < 2 * r:
+    # current and formed USD where the edges' smoothing reads them (extended index e = hb + d):
+    # the first 2r of the extended window (formed), the first and last 2r of the window proper
+    for blk in range(3):
+        e0 = 0 if blk == 0 else (hb if blk == 1 else ext - 2 * r)
+        for e in range(max(e0, 0), min(e0 + 2 * r, ext)):
             m = scale if inverse else scale * (base * pw[e])
-            j = jb + sg * d
+            j = jb + sg * (e - hb)
             if 0 <= j < nq:
                 x = q[j] * m
                 ub[e] = x
@@ -585,22 +586,22 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
                     acc += g[t] * ub[i + t]
                     ws += g[t]
             sm[d] = acc / ws
-    # the smoothed formed map over the extended window (edge-renormalised at its two ends)
-    for e in range(ext):
-        if r <= e < ext - r:
-            j = jb + sg * (e - hb) + r
-            sf[e] = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
-        else:
-            acc = g[0] * fb[e]
-            ws = g[0]
-            for t in range(1, r + 1):
-                if e - t >= 0:
-                    acc += g[t] * fb[e - t]
-                    ws += g[t]
-                if e + t < ext:
-                    acc += g[t] * fb[e + t]
-                    ws += g[t]
-            sf[e] = acc / ws
+    # the smoothed formed map: its r bins at each end of the extended window here
+    # (renormalised over the taps inside it); the interior is read from the grids where needed
+    for k in range(2 * r):
+        e = k if k < r else ext - 2 * r + k
+        if e < 0 or e >= ext or (r <= e < ext - r):
+            continue
+        acc = g[0] * fb[e]
+        ws = g[0]
+        for t in range(1, r + 1):
+            if e - t >= 0:
+                acc += g[t] * fb[e - t]
+                ws += g[t]
+            if e + t < ext:
+                acc += g[t] * fb[e + t]
+                ws += g[t]
+        sf[e] = acc / ws
     out[_SIDE_BASE + 3 * side_idx] = total
     best_a = -1
     best_b = -1
@@ -655,9 +656,25 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         out[base_o + 6] = usd / total
         lo = hb + a
         hi = hb + b
-        while lo - 1 >= 0 and sf[lo - 1] > thr_f:
+        while lo - 1 >= 0:
+            e = lo - 1
+            if r <= e < ext - r:
+                j = jb + sg * (e - hb) + r
+                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            else:
+                v = sf[e]
+            if not v > thr_f:
+                break
             lo -= 1
-        while hi + 1 < ext and sf[hi + 1] > thr_f:
+        while hi + 1 < ext:
+            e = hi + 1
+            if r <= e < ext - r:
+                j = jb + sg * (e - hb) + r
+                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            else:
+                v = sf[e]
+            if not v > thr_f:
+                break
             hi += 1
         cur = 0.0
         frm = 0.0
@@ -707,23 +724,49 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         return total
     hit = -1
     for e in range(hb, ext):
-        if sf[e] > thr_f:
+        if r <= e < ext - r:
+            j = jb + sg * (e - hb) + r
+            v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+        else:
+            v = sf[e]
+        if v > thr_f:
             hit = e
             break
     # past the close, only as far as the hit on the side's own side
     stop = -1 if hit < 0 else max(2 * hb - hit, -1)
     e = hb - 1
     while e > stop:
-        if sf[e] > thr_f:
+        if r <= e < ext - r:
+            j = jb + sg * (e - hb) + r
+            v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+        else:
+            v = sf[e]
+        if v > thr_f:
             hit = e
             break
         e -= 1
     if hit >= 0:
         lo = hit
         hi = hit
-        while lo - 1 >= 0 and sf[lo - 1] > thr_f:
+        while lo - 1 >= 0:
+            e = lo - 1
+            if r <= e < ext - r:
+                j = jb + sg * (e - hb) + r
+                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            else:
+                v = sf[e]
+            if not v > thr_f:
+                break
             lo -= 1
-        while hi + 1 < ext and sf[hi + 1] > thr_f:
+        while hi + 1 < ext:
+            e = hi + 1
+            if r <= e < ext - r:
+                j = jb + sg * (e - hb) + r
+                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            else:
+                v = sf[e]
+            if not v > thr_f:
+                break
             hi += 1
         cur = 0.0
         frm = 0.0

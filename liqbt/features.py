@@ -690,6 +690,24 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     out[vb + 1] = np.nan
     out[vb + 2] = np.nan
     if near_a > 1:
+        # the pocket is an argmax over smoothed densities that are often equal (an empty band
+        # next to price smooths to exactly 0, where the grid carries rounding residue): the
+        # window path's exact smoothing between the close and the nearest cluster decides it
+        for e in range(hb, min(hb + near_a + r, ext)):
+            j = jb + sg * (e - hb)
+            ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+        for d in range(r, near_a):
+            i = hb + d
+            acc = g[0] * ub[i]
+            ws = g[0]
+            for t in range(1, r + 1):
+                if d - t >= 0:
+                    acc += g[t] * ub[i - t]
+                    ws += g[t]
+                if d + t < n:
+                    acc += g[t] * ub[i + t]
+                    ws += g[t]
+            sm[d] = acc / ws
         left = sm[0]
         best_depth = 0.0
         mm = -1

@@ -66,7 +66,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "3d9b86a233b906f8"
+FEATURES_SHA256 = "be1120fe25d39f45"
 _NONE_HI = 1 << 60
 
 

@@ -203,7 +203,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
             null = null_control(market, signals, config.backtest, draws=draws, seed=seed, method=nspec.method)
             result.metrics["null_control"] = null
             result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")
-        add_sample_stats(result.metrics, result.sim, market, checks.min_trades, seed=seed)
+        add_sample_stats(result.metrics, result.sim, market, checks.min_trades, seed=seed, trades=result.trades)
         result.metrics["lookahead_check"] = lookahead_info
         result.metrics["warnings"] = warnings
         with stages.stage("validation"):
@@ -220,12 +220,18 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     )
 
 
-def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trades: int, seed: int = 0) -> None:
-    """Small-sample flag and bootstrap intervals of Sharpe and return (issue #11) into ``metrics``."""
-    from liqbt.stats import sample_stats
+def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trades: int, seed: int = 0,
+                     trades: Any = None) -> None:
+    """Small-sample flag, bootstrap intervals of Sharpe, Sortino and return (issue #11), CAGR and
+    the trades' mean/worst excursions (MAE/MFE) into ``metrics``: what the report's cards show is
+    also in metrics.json and the terminal summary."""
+    from liqbt.stats import cagr_pct, excursion_stats, sample_stats
 
     metrics.update(sample_stats(sim.equity, sim.init_cash, len(sim.trades_i), market.interval_ms,
                                 min_trades=min_trades, seed=seed))
+    metrics["cagr_pct"] = cagr_pct(sim.equity, sim.init_cash, market.open_time, market.interval_ms)
+    if trades is not None:
+        metrics.update(excursion_stats(trades, market))
 
 
 def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int, cache=None, fingerprint: str = ""):

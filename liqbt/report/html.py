@@ -266,14 +266,19 @@ def headline(result, metrics: dict) -> dict[str, Any]:
     init = float(metrics.get("init_cash", eq.iloc[0] if len(eq) else float("nan")))
     out: dict[str, Any] = {"currency": metrics.get("account_currency", "")}
     out["total_return_pct"] = metrics.get("total_return_pct")
-    out["cagr_pct"] = cagr_pct(eq, init)
+    out["cagr_pct"] = metrics["cagr_pct"] if "cagr_pct" in metrics else cagr_pct(eq, init)
     bh = _buy_and_hold(result)
     out["buy_and_hold_pct"] = (float(bh.iloc[-1] / init - 1.0) * 100.0) if bh is not None and len(bh) else None
-    out["ratios"] = bootstrap_ratio_ci(eq, init, periods_per_year(result.market.interval_ms),
-                                       seed=getattr(result, "seed", 0))
-    b = (metrics.get("bootstrap") or {}).get("sharpe")  # the run's own Sharpe interval, when stored
-    if isinstance(b, dict) and b.get("low") is not None and b.get("high") is not None:
-        out["ratios"]["sharpe"] = (float(b["estimate"]), float(b["low"]), float(b["high"]))
+    # the run's own intervals (metrics["bootstrap"], also in metrics.json and the terminal) when stored
+    stored = {k: (metrics.get("bootstrap") or {}).get(k) for k in ("sharpe", "sortino")}
+    stored = {k: (float(b["estimate"]), float(b["low"]), float(b["high"])) for k, b in stored.items()
+              if isinstance(b, dict) and b.get("low") is not None and b.get("high") is not None}
+    if len(stored) == 2:
+        out["ratios"] = stored
+    else:
+        out["ratios"] = bootstrap_ratio_ci(eq, init, periods_per_year(result.market.interval_ms),
+                                           seed=getattr(result, "seed", 0))
+        out["ratios"].update(stored)
     out["max_drawdown_pct"] = metrics.get("max_drawdown_pct")
     out["exposure_pct"] = metrics.get("exposure_pct")
     out["trades"] = metrics.get("trades")

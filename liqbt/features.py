@@ -512,27 +512,66 @@ def smooth_grid_nb(v, g, out):
 
 
 @njit(cache=True)
+def _edge_smooth(q, sw, jb, sg, e, lo, hi, formed, scale, fade, base, pw, hb, inverse, g):
+    """The window path's smoothing at extended index ``e`` of the current (``formed`` False) or
+    formed USD, renormalised over the taps inside ``[lo, hi)``: ``_smooth_at``'s operations in
+    its order (the same double). Read from the grid bins; for the window edges, where the
+    smoothed grid's full taps do not apply."""
+    r = len(g) - 1
+    nq = len(q)
+    acc = 0.0
+    wsum = 0.0
+    for k in range(2 * r + 1):
+        # order: centre, then −1, +1, −2, +2, …
+        t = (k + 1) // 2
+        if k % 2 == 1:
+            t = -t
+        x_e = e + t
+        if k > 0 and not (lo <= x_e < hi):
+            continue
+        m = scale if inverse else scale * (base * pw[x_e])
+        j = jb + sg * (x_e - hb)
+        x = 0.0
+        if 0 <= j < nq:
+            x = q[j] * m
+            if formed:
+                x = x + sw[j] * fade * m
+        gt = g[abs(t)]
+        if k == 0:
+            acc = gt * x
+            wsum = gt
+        else:
+            acc += gt * x
+            wsum += gt
+    return acc / wsum
+
+
+@njit(cache=True)
 def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, base, pw, hb, fw,
-                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, fb, sf, out):
+                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, out):
     """One side's features read from the kernel's grids (the incremental path).
 
     ``q``/``sw``: stored quantity / swept memory per grid bin (first bin ``k0``); ``gq``/``gp``:
     their smoothed grids in stored USD (:func:`smooth_grid_nb` of ``q · mid``, ``sw · mid``, bin
     ``j`` at ``j + r``); ``win_q``/``win_p``: Σ ``q · mid`` / Σ ``sw · mid`` over the window
     (bins ``kc .. kc ∓ (fw − 1)``); ``pw``: the kernel's price powers (``base · pw[hb + d]`` =
-    the bin-mid price ``d`` bins from the close's bin, ``below``: downwards). ``sm`` (fw),
-    ``ub``, ``fb``, ``sf`` (hb + fw): scratch. Writes the same columns as
-    :func:`cluster_features_nb` for ``side_idx`` and returns the window total (USD).
+    the bin-mid price ``d`` bins from the close's bin, ``below``: downwards); ``sm`` (fw),
+    ``ub`` (hb + fw): scratch. Writes the same columns as :func:`cluster_features_nb` for ``side_idx`` and
+    returns the window total (USD).
 
-    The rules are :func:`_side_features`'s, step for step. What differs: the smoothed densities
-    away from the windows' edges come from the smoothed grids (a multiply instead of 13 taps),
-    and the window totals from the kernel's running sums; the ``r`` bins at each edge, and every
-    value written out (notional, centre, consumed, swept, vacuum density), are computed from the
-    grid bins with the window path's expressions. So a value differs from the window path's only
-    by rounding (≈ 1e-15 relative), and a cluster only where a smoothed density ties its
-    threshold to that precision
-    (tests/test_features.py::test_incremental_features_match_the_window_path). Written without
-    calls that take arrays: numba counts references atomically on each.
+    The rules are :func:`_side_features`'s, step for step. What differs: a smoothed density
+    away from the windows' edges is read from the smoothed grids (a multiply instead of 13
+    taps), and the window totals from the kernel's running sums. At the ``r`` bins of each
+    edge the full-tap grid is an upper bound of the renormalised smoothing ×
+    ``Σ taps / Σ one-sided taps``; only where that bound passes a threshold is the window
+    path's smoothing computed (:func:`_edge_smooth`). Every value written out (notional,
+    centre, consumed, swept, vacuum density) and the vacuum pocket itself (an argmax over
+    densities that are often exactly equal: 0 in the empty band next to price) are computed
+    from the grid bins with the window path's expressions. So only ``*_total_usd``, ``*_share``
+    and ``imbalance`` differ from the window path's, by rounding (≈ 1e-13 relative), and a
+    cluster only where a smoothed density ties its threshold to that precision
+    (tests/test_features.py::test_incremental_features_match_the_window_path). Written with
+    few calls that take arrays: numba counts references atomically on each.
     """
     n = fw
     ext = hb + fw
@@ -545,7 +584,11 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     for t in range(1, r + 1):
         wsum += g[t]
         wsum += g[t]
+    wmin = g[0]  # the smallest renormalisation weight of an edge bin (one side's taps only)
+    for t in range(1, r + 1):
+        wmin += g[t]
     cw = scale / wsum
+    cb = scale / wmin * (1.0 + 1e-9)  # edge bound factor, with room for the grid's rounding
     total = win_q * scale
     if total < 0.0:  # a running sum's rounding (the kernel re-sums when it may cancel)
         total = 0.0
@@ -554,81 +597,57 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         ftot = 0.0
     thr = threshold * total / max(n, 1)
     thr_f = threshold * ftot / max(n, 1)
-    # current and formed USD where the edges' smoothing reads them (extended index e = hb + d):
-    # the first 2r of the extended window (formed), the first and last 2r of the window proper
-    for blk in range(3):
-        e0 = 0 if blk == 0 else (hb if blk == 1 else ext - 2 * r)
-        for e in range(max(e0, 0), min(e0 + 2 * r, ext)):
-            m = scale if inverse else scale * (base * pw[e])
-            j = jb + sg * (e - hb)
-            if 0 <= j < nq:
-                x = q[j] * m
-                ub[e] = x
-                fb[e] = x + sw[j] * fade * m
-            else:
-                ub[e] = 0.0
-                fb[e] = 0.0
-    # the smoothed current window: interior from the grid, the r bins at each edge as the
-    # window path computes them (renormalised over the taps inside the window)
-    for d in range(n):
-        if r <= d < n - r:
-            j = jb + sg * d + r
-            sm[d] = gq[j] * cw if 0 <= j < ngq else 0.0
-        else:
-            i = hb + d
-            acc = g[0] * ub[i]
-            ws = g[0]
-            for t in range(1, r + 1):
-                if d - t >= 0:
-                    acc += g[t] * ub[i - t]
-                    ws += g[t]
-                if d + t < n:
-                    acc += g[t] * ub[i + t]
-                    ws += g[t]
-            sm[d] = acc / ws
-    # the smoothed formed map: its r bins at each end of the extended window here
-    # (renormalised over the taps inside it); the interior is read from the grids where needed
-    for k in range(2 * r):
-        e = k if k < r else ext - 2 * r + k
-        if e < 0 or e >= ext or (r <= e < ext - r):
-            continue
-        acc = g[0] * fb[e]
-        ws = g[0]
-        for t in range(1, r + 1):
-            if e - t >= 0:
-                acc += g[t] * fb[e - t]
-                ws += g[t]
-            if e + t < ext:
-                acc += g[t] * fb[e + t]
-                ws += g[t]
-        sf[e] = acc / ws
     out[_SIDE_BASE + 3 * side_idx] = total
     best_a = -1
     best_b = -1
     best_usd = -1.0
     near_a = -1
     near_b = -1
-    d = 0
-    while d < n:
-        if sm[d] > thr and thr > 0.0:
-            a = d
-            while d + 1 < n and sm[d + 1] > thr:
-                d += 1
-            b = d
-            usd = 0.0
-            for t in range(a, b + 1):
-                j = jb + sg * t
-                if 0 <= j < nq:
-                    usd += q[j] * (scale if inverse else scale * (base * pw[hb + t]))
-            if usd > 0.0:
-                if near_a < 0:
-                    near_a = a
-                    near_b = b
-                if usd > best_usd:
-                    best_usd = usd
-                    best_a = a
-                    best_b = b
-        d += 1
+    if thr > 0.0:
+        # runs of smoothed density above thr; sm[d] caches each density looked at
+        d = 0
+        while d < n:
+            j = jb + sg * d + r
+            gv = gq[j] if 0 <= j < ngq else 0.0
+            if r <= d < n - r:
+                v = gv * cw
+            elif gv * cb > thr:
+                v = _edge_smooth(q, sw, jb, sg, hb + d, hb, ext, False, scale, fade, base, pw, hb,
+                                 inverse, g)
+            else:
+                v = 0.0  # below thr: the bound says so
+            sm[d] = v
+            if v > thr:
+                a = d
+                while d + 1 < n:
+                    j = jb + sg * (d + 1) + r
+                    gv = gq[j] if 0 <= j < ngq else 0.0
+                    if r <= d + 1 < n - r:
+                        v = gv * cw
+                    elif gv * cb > thr:
+                        v = _edge_smooth(q, sw, jb, sg, hb + d + 1, hb, ext, False, scale, fade,
+                                         base, pw, hb, inverse, g)
+                    else:
+                        v = 0.0
+                    sm[d + 1] = v
+                    if not v > thr:
+                        break
+                    d += 1
+                b = d
+                usd = 0.0
+                for t in range(a, b + 1):
+                    j = jb + sg * t
+                    if 0 <= j < nq:
+                        usd += q[j] * (scale if inverse else scale * (base * pw[hb + t]))
+                if usd > 0.0:
+                    if near_a < 0:
+                        near_a = a
+                        near_b = b
+                    if usd > best_usd:
+                        best_usd = usd
+                        best_a = a
+                        best_b = b
+            d += 1
     for which in range(2):
         a = near_a if which == 0 else best_a
         b = near_b if which == 0 else best_b
@@ -658,21 +677,27 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         hi = hb + b
         while lo - 1 >= 0:
             e = lo - 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
             if r <= e < ext - r:
-                j = jb + sg * (e - hb) + r
-                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
             else:
-                v = sf[e]
+                v = 0.0
             if not v > thr_f:
                 break
             lo -= 1
         while hi + 1 < ext:
             e = hi + 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
             if r <= e < ext - r:
-                j = jb + sg * (e - hb) + r
-                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
             else:
-                v = sf[e]
+                v = 0.0
             if not v > thr_f:
                 break
             hi += 1
@@ -690,13 +715,12 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     out[vb + 1] = np.nan
     out[vb + 2] = np.nan
     if near_a > 1:
-        # the pocket is an argmax over smoothed densities that are often equal (an empty band
-        # next to price smooths to exactly 0, where the grid carries rounding residue): the
-        # window path's exact smoothing between the close and the nearest cluster decides it
+        # the pocket: the window path's exact smoothing between the close and the cluster (an
+        # argmax over densities that are often equal, where the grid carries rounding residue)
         for e in range(hb, min(hb + near_a + r, ext)):
             j = jb + sg * (e - hb)
             ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
-        for d in range(r, near_a):
+        for d in range(near_a):
             i = hb + d
             acc = g[0] * ub[i]
             ws = g[0]
@@ -720,21 +744,7 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
                 left = sm[t]
         if mm > 0 and best_depth > 1e-9 * thr:
             out[vb + 1] = abs(close - base * pw[hb + mm]) / close * 100.0
-            # the density written out: the window path's smoothing of the current USD at mm
-            for e in range(max(hb + mm - r, hb), min(hb + mm + r, hb + n - 1) + 1):
-                j = jb + sg * (e - hb)
-                ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
-            i = hb + mm
-            acc = g[0] * ub[i]
-            ws = g[0]
-            for t in range(1, r + 1):
-                if mm - t >= 0:
-                    acc += g[t] * ub[i - t]
-                    ws += g[t]
-                if mm + t < n:
-                    acc += g[t] * ub[i + t]
-                    ws += g[t]
-            out[vb + 2] = acc / ws
+            out[vb + 2] = sm[mm]
     sb = _SWEPT_BASE + 2 * side_idx
     out[sb] = np.nan
     out[sb + 1] = np.nan
@@ -742,11 +752,14 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         return total
     hit = -1
     for e in range(hb, ext):
+        j = jb + sg * (e - hb) + r
+        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
         if r <= e < ext - r:
-            j = jb + sg * (e - hb) + r
-            v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            v = gv * cw
+        elif gv * cb > thr_f:
+            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
         else:
-            v = sf[e]
+            v = 0.0
         if v > thr_f:
             hit = e
             break
@@ -754,11 +767,14 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     stop = -1 if hit < 0 else max(2 * hb - hit, -1)
     e = hb - 1
     while e > stop:
+        j = jb + sg * (e - hb) + r
+        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
         if r <= e < ext - r:
-            j = jb + sg * (e - hb) + r
-            v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+            v = gv * cw
+        elif gv * cb > thr_f:
+            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
         else:
-            v = sf[e]
+            v = 0.0
         if v > thr_f:
             hit = e
             break
@@ -768,21 +784,27 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         hi = hit
         while lo - 1 >= 0:
             e = lo - 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
             if r <= e < ext - r:
-                j = jb + sg * (e - hb) + r
-                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
             else:
-                v = sf[e]
+                v = 0.0
             if not v > thr_f:
                 break
             lo -= 1
         while hi + 1 < ext:
             e = hi + 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
             if r <= e < ext - r:
-                j = jb + sg * (e - hb) + r
-                v = (gq[j] + fade * gp[j]) * cw if 0 <= j < ngq else 0.0
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
             else:
-                v = sf[e]
+                v = 0.0
             if not v > thr_f:
                 break
             hi += 1

@@ -66,7 +66,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "be1120fe25d39f45"
+FEATURES_SHA256 = "d0703efd76e9c134"
 _NONE_HI = 1 << 60
 
 
@@ -980,10 +980,10 @@ def reconstruct_nb(
             fi = feats[i]
             lt = side_features_grid_nb(ql, pl, gql, gpl, k0, kc, True, scale_l, fade_l, inverse, base,
                                        dn_pow, hb, fw, gauss, wq_l, wp_l, cluster_threshold, c_i,
-                                       atr[i], 0, wl, lu, lfm, lpr, fi)
+                                       atr[i], 0, wl, lu, fi)
             st = side_features_grid_nb(qs, ps, gqs, gps, k0, kc, False, scale_s, fade_s, inverse, base,
                                        up_pow, hb, fw, gauss, wq_s, wp_s, cluster_threshold, c_i,
-                                       atr[i], 1, ws, su, sfm, spr, fi)
+                                       atr[i], 1, ws, su, fi)
             fi[IMBALANCE_COL] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
         elif do_features:
             base = math.exp((kc + 0.5) * log_step)

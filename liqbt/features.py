@@ -548,7 +548,7 @@ def _edge_smooth(q, sw, jb, sg, e, lo, hi, formed, scale, fade, base, pw, hb, in
 
 @njit(cache=True)
 def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, base, pw, hb, fw,
-                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, out):
+                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, cq, out):
     """One side's features read from the kernel's grids (the incremental path).
 
     ``q``/``sw``: stored quantity / swept memory per grid bin (first bin ``k0``); ``gq``/``gp``:
@@ -556,7 +556,8 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     ``j`` at ``j + r``); ``win_q``/``win_p``: Σ ``q · mid`` / Σ ``sw · mid`` over the window
     (bins ``kc .. kc ∓ (fw − 1)``); ``pw``: the kernel's price powers (``base · pw[hb + d]`` =
     the bin-mid price ``d`` bins from the close's bin, ``below``: downwards); ``sm`` (fw),
-    ``ub`` (hb + fw): scratch. Writes the same columns as :func:`cluster_features_nb` for ``side_idx`` and
+    ``ub`` (hb + fw): scratch; ``cq``: per smoothed-grid position, how many bins within its
+    taps hold mass (0 ⇔ the smoothed density is exactly 0). Writes the same columns as :func:`cluster_features_nb` for ``side_idx`` and
     returns the window total (USD).
 
     The rules are :func:`_side_features`'s, step for step. What differs: a smoothed density
@@ -715,36 +716,63 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     out[vb + 1] = np.nan
     out[vb + 2] = np.nan
     if near_a > 1:
-        # the pocket: the window path's exact smoothing between the close and the cluster (an
-        # argmax over densities that are often equal, where the grid carries rounding residue)
-        for e in range(hb, min(hb + near_a + r, ext)):
-            j = jb + sg * (e - hb)
-            ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
-        for d in range(near_a):
-            i = hb + d
-            acc = g[0] * ub[i]
-            ws = g[0]
-            for t in range(1, r + 1):
-                if d - t >= 0:
-                    acc += g[t] * ub[i - t]
-                    ws += g[t]
-                if d + t < n:
-                    acc += g[t] * ub[i + t]
-                    ws += g[t]
-            sm[d] = acc / ws
-        left = sm[0]
-        best_depth = 0.0
+        # the pocket is an argmax over densities that are often exactly equal: 0 in the empty
+        # band next to price (an empty neighbourhood reads exactly 0 from the grid: cq), and
+        # equal on both sides of an isolated bin (symmetric taps). A first pass on the grid;
+        # where two depths come within rounding of each other (or of the floor), a second
+        # pass on the window path's exact smoothing decides, as the window path would.
         mm = -1
-        for t in range(1, near_a):
-            depth = left - sm[t]
-            if depth > best_depth:
-                best_depth = depth
-                mm = t
-            if sm[t] > left:
-                left = sm[t]
+        best_depth = 0.0
+        for attempt in range(2):
+            if attempt == 0:
+                for e in range(hb, min(hb + 2 * r, ext)):
+                    j = jb + sg * (e - hb)
+                    ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+                lo_x = n - 2 * r if near_a > n - r else n
+            else:
+                lo_x = 0
+            for e in range(hb + max(lo_x, 0), min(hb + near_a + r, ext)):
+                j = jb + sg * (e - hb)
+                ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+            for d in range(near_a):
+                if attempt == 0 and r <= d < n - r:
+                    j = jb + sg * d + r
+                    sm[d] = gq[j] * cw if 0 <= j < ngq and cq[j] > 0 else 0.0
+                    continue
+                i = hb + d
+                acc = g[0] * ub[i]
+                ws = g[0]
+                for t in range(1, r + 1):
+                    if d - t >= 0:
+                        acc += g[t] * ub[i - t]
+                        ws += g[t]
+                    if d + t < n:
+                        acc += g[t] * ub[i + t]
+                        ws += g[t]
+                sm[d] = acc / ws
+            left = sm[0]
+            best_depth = 0.0
+            mm = -1
+            close_call = False
+            for t in range(1, near_a):
+                depth = left - sm[t]
+                tol = 1e-12 * (thr + left)  # far above the grid's rounding (≈ 1e-15)
+                if depth != best_depth and abs(depth - best_depth) <= tol:
+                    close_call = True
+                if depth > best_depth:
+                    best_depth = depth
+                    mm = t
+                if sm[t] > left:
+                    left = sm[t]
+            if abs(best_depth - 1e-9 * thr) <= 1e-12 * (thr + left):
+                close_call = True
+            if not close_call:
+                break
         if mm > 0 and best_depth > 1e-9 * thr:
             out[vb + 1] = abs(close - base * pw[hb + mm]) / close * 100.0
-            out[vb + 2] = sm[mm]
+            # the density written out: the window path's smoothing at the pocket
+            out[vb + 2] = _edge_smooth(q, sw, jb, sg, hb + mm, hb, hb + n, False, scale, fade, base,
+                                       pw, hb, inverse, g)
     sb = _SWEPT_BASE + 2 * side_idx
     out[sb] = np.nan
     out[sb + 1] = np.nan
@@ -850,3 +878,15 @@ def smooth_band_nb(q, bm, g, lo, hi, out):
         if x != 0.0:
             for t in range(-r, r + 1):
                 out[j + r + t] += g[abs(t)] * x
+
+
+@njit(cache=True)
+def count_band_nb(q, r, lo, hi, out):
+    """``out[p]`` = how many of bins ``lo .. hi`` within ``p``'s 2r + 1 taps hold mass (bin
+    ``j`` at ``j + r``); positions those bins reach are reset first."""
+    for p in range(max(lo, 0), min(hi + 2 * r, len(out) - 1) + 1):
+        out[p] = 0
+    for j in range(lo, hi + 1):
+        if q[j] != 0.0:
+            for t in range(2 * r + 1):
+                out[j + t] += 1

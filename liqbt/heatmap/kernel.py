@@ -55,6 +55,7 @@ from liqbt.features import (
     full_taps,
     side_features_grid_nb,
     side_window_nb,
+    count_band_nb,
     smooth_band_nb,
     window_sums_nb,
 )
@@ -66,7 +67,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "d0703efd76e9c134"
+FEATURES_SHA256 = "628bbe700e8d4c46"
 _NONE_HI = 1 << 60
 
 
@@ -264,6 +265,8 @@ def reconstruct_nb(
     gqs = np.zeros(ng)
     gpl = np.zeros(ng)
     gps = np.zeros(ng)
+    cql = np.zeros(ng, dtype=np.int64)  # bins holding mass within each position's taps
+    cqs = np.zeros(ng, dtype=np.int64)
     bm = np.ones(n_bins) if inverse else bmid.copy()  # USD per stored unit of quantity
     wkc = -_NONE_HI
     wl_lo = 1  # grid index range of the long window (empty until the first feature bar)
@@ -346,6 +349,9 @@ def reconstruct_nb(
                                 wa_l -= x
                         pl[j] += dp
                         ql[j] = 0.0
+                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                            for t in range(tw):
+                                cql[j + t] -= 1
                     if k == cut_kl:  # an emptied bin forgets its cut
                         cut_kl = -_NONE_HI
                     k -= 1
@@ -407,9 +413,15 @@ def reconstruct_nb(
                         pl[j] += dp
                         if frac >= 1.0:
                             ql[j] = 0.0
+                            if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                                for t in range(tw):
+                                    cql[j + t] -= 1
                             cut_kl = -_NONE_HI
                         else:
                             ql[j] -= take
+                            if fast and ql[j] == 0.0 and g_lo <= j <= g_hi:
+                                for t in range(tw):
+                                    cql[j + t] -= 1
                             cut_kl = kl
                             cut_pl = lo_p
                 long_top = kl
@@ -467,6 +479,9 @@ def reconstruct_nb(
                                 wa_s -= x
                         ps[j] += dp
                         qs[j] = 0.0
+                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                            for t in range(tw):
+                                cqs[j + t] -= 1
                     if k == cut_ks:
                         cut_ks = _NONE_HI
                     k += 1
@@ -529,9 +544,15 @@ def reconstruct_nb(
                         ps[j] += dp
                         if frac >= 1.0:
                             qs[j] = 0.0
+                            if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                                for t in range(tw):
+                                    cqs[j + t] -= 1
                             cut_ks = _NONE_HI
                         else:
                             qs[j] -= take
+                            if fast and qs[j] == 0.0 and g_lo <= j <= g_hi:
+                                for t in range(tw):
+                                    cqs[j + t] -= 1
                             cut_ks = kh
                             cut_ps = hi_p
                 short_bot = kh
@@ -558,6 +579,7 @@ def reconstruct_nb(
                             ql[:] = 0.0
                             pl[:] = 0.0
                             gql[:] = 0.0
+                            cql[:] = 0
                             gpl[:] = 0.0
                             wq_l = 0.0
                             wp_l = 0.0
@@ -571,6 +593,7 @@ def reconstruct_nb(
                             qs[:] = 0.0
                             ps[:] = 0.0
                             gqs[:] = 0.0
+                            cqs[:] = 0
                             gps[:] = 0.0
                             wq_s = 0.0
                             wp_s = 0.0
@@ -646,16 +669,24 @@ def reconstruct_nb(
                             k = _floor_div(llp, log_step, inv_step)
                             x = qq / sc
                             if side == 0:
+                                was0 = ql[k - k0] == 0.0
                                 ql[k - k0] += x
                                 if k > edge:
                                     edge = k
                             else:
+                                was0 = qs[k - k0] == 0.0
                                 qs[k - k0] += x
                                 if k < edge:
                                     edge = k
                             if fast:
                                 j = k - k0
                                 xu = x * bm[j]
+                                if was0 and x != 0.0 and g_lo <= j <= g_hi:
+                                    for t in range(tw):
+                                        if side == 0:
+                                            cql[j + t] += 1
+                                        else:
+                                            cqs[j + t] += 1
                                 if side == 0:
                                     if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
                                         if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
@@ -723,6 +754,8 @@ def reconstruct_nb(
                 for j in range(ng):
                     gql[j] *= scale_l
                     gpl[j] *= scale_l
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(ql, r_g, g_lo, g_hi, cql)
                 wq_l *= scale_l
                 wp_l *= scale_l
                 wa_l *= scale_l
@@ -736,6 +769,8 @@ def reconstruct_nb(
                 for j in range(ng):
                     gqs[j] *= scale_s
                     gps[j] *= scale_s
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(qs, r_g, g_lo, g_hi, cqs)
                 wq_s *= scale_s
                 wp_s *= scale_s
                 wa_s *= scale_s
@@ -815,16 +850,24 @@ def reconstruct_nb(
                     k = _floor_div(llp, log_step, inv_step)
                     x = qq / sc
                     if side == 0:
+                        was0 = ql[k - k0] == 0.0
                         ql[k - k0] += x
                         if k > edge:
                             edge = k
                     else:
+                        was0 = qs[k - k0] == 0.0
                         qs[k - k0] += x
                         if k < edge:
                             edge = k
                     if fast:
                         j = k - k0
                         xu = x * bm[j]
+                        if was0 and x != 0.0 and g_lo <= j <= g_hi:
+                            for t in range(tw):
+                                if side == 0:
+                                    cql[j + t] += 1
+                                else:
+                                    cqs[j + t] += 1
                         if side == 0:
                             if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
                                 if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
@@ -881,6 +924,8 @@ def reconstruct_nb(
                 for j in range(ng):
                     gql[j] *= scale_l
                     gpl[j] *= scale_l
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(ql, r_g, g_lo, g_hi, cql)
                 wq_l *= scale_l
                 wp_l *= scale_l
                 wa_l *= scale_l
@@ -894,6 +939,8 @@ def reconstruct_nb(
                 for j in range(ng):
                     gqs[j] *= scale_s
                     gps[j] *= scale_s
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(qs, r_g, g_lo, g_hi, cqs)
                 wq_s *= scale_s
                 wp_s *= scale_s
                 wa_s *= scale_s
@@ -940,6 +987,8 @@ def reconstruct_nb(
                 smooth_band_nb(pl, bm, gauss, g_lo, g_hi, gpl)
                 smooth_band_nb(qs, bm, gauss, g_lo, g_hi, gqs)
                 smooth_band_nb(ps, bm, gauss, g_lo, g_hi, gps)
+                count_band_nb(ql, r_g, g_lo, g_hi, cql)
+                count_band_nb(qs, r_g, g_lo, g_hi, cqs)
             # the window sums: slide them when the close moved a few bins, re-sum them afresh
             # when it jumped, every 1024 bars, or when their changes could have cancelled
             # (Σ|changes| > 1e4 · |sum|: the relative rounding could exceed ~1e-12)
@@ -980,10 +1029,10 @@ def reconstruct_nb(
             fi = feats[i]
             lt = side_features_grid_nb(ql, pl, gql, gpl, k0, kc, True, scale_l, fade_l, inverse, base,
                                        dn_pow, hb, fw, gauss, wq_l, wp_l, cluster_threshold, c_i,
-                                       atr[i], 0, wl, lu, fi)
+                                       atr[i], 0, wl, lu, cql, fi)
             st = side_features_grid_nb(qs, ps, gqs, gps, k0, kc, False, scale_s, fade_s, inverse, base,
                                        up_pow, hb, fw, gauss, wq_s, wp_s, cluster_threshold, c_i,
-                                       atr[i], 1, ws, su, fi)
+                                       atr[i], 1, ws, su, cqs, fi)
             fi[IMBALANCE_COL] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
         elif do_features:
             base = math.exp((kc + 0.5) * log_step)

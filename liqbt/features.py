@@ -53,8 +53,10 @@ at all (no leverage reaches that close), so it is not a pocket; NaN when the den
 from the close to the cluster.
 
 Why in the kernel: per-bar features need the density at every bar, but snapshots are stored only
-every N bars. So the reconstruction kernel calls :func:`cluster_features_nb` on its live state
-window after each bar (array in / array out, no allocation). ``Heatmap.features`` is the
+every N bars. So the reconstruction kernel computes them on its live state after each bar (array
+in / array out, no allocation): by default from smoothed grids it keeps up to date
+(:func:`side_features_grid_nb`, the incremental path), or — the definition, and what the tests
+compare against — by filling both windows and calling :func:`cluster_features_nb`. ``Heatmap.features`` is the
 resulting DataFrame; :func:`features_frame` wraps any such array.
 
 >>> import numpy as np
@@ -497,21 +499,6 @@ def full_taps(g):
 
 
 @njit(cache=True)
-def smooth_grid_nb(v, g, out):
-    """``out[j + r] = Σ_t g[|t|] · v[j + t]`` for every bin (no normalisation; ``len(out) =
-    len(v) + 2r``): the smoothed grid the incremental path maintains, computed from scratch."""
-    r = len(g) - 1
-    for j in range(len(out)):
-        out[j] = 0.0
-    for j in range(len(v)):
-        x = v[j]
-        if x != 0.0:
-            for t in range(-r, r + 1):
-                out[j + r + t] += g[abs(t)] * x
-    return out
-
-
-@njit(cache=True)
 def _edge_smooth(q, sw, jb, sg, e, lo, hi, formed, scale, fade, base, pw, hb, inverse, g):
     """The window path's smoothing at extended index ``e`` of the current (``formed`` False) or
     formed USD, renormalised over the taps inside ``[lo, hi)``: ``_smooth_at``'s operations in
@@ -552,7 +539,7 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     """One side's features read from the kernel's grids (the incremental path).
 
     ``q``/``sw``: stored quantity / swept memory per grid bin (first bin ``k0``); ``gq``/``gp``:
-    their smoothed grids in stored USD (:func:`smooth_grid_nb` of ``q · mid``, ``sw · mid``, bin
+    their smoothed grids in stored USD (:func:`smooth_band_nb` of ``q · mid``, ``sw · mid``, bin
     ``j`` at ``j + r``); ``win_q``/``win_p``: Σ ``q · mid`` / Σ ``sw · mid`` over the window
     (bins ``kc .. kc ∓ (fw − 1)``); ``pw``: the kernel's price powers (``base · pw[hb + d]`` =
     the bin-mid price ``d`` bins from the close's bin, ``below``: downwards); ``sm`` (fw),

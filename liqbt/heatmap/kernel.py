@@ -21,6 +21,12 @@ Per bar, in this order (heatmap-methodology.md §b5):
 4. outputs: predicted liquidations (USD, price span) by side, total mass by side, a density
    snapshot on snapshot bars, and the cluster features of the current window.
 
+For the features the kernel also keeps, per side, the smoothed grid of the state and of the
+swept memory (and how many bins with mass each smoothed position sees) around the close, and the
+window totals: each bin that changes adds its taps, so a bar's features cost a scan instead of
+smoothing two windows (:func:`liqbt.features.side_features_grid_nb`; ``exact_features`` runs
+the window path instead, the definition).
+
 For the features' "consumed" the kernel also keeps, per side and bin, the quantity price has
 *swept* (``sw``): consumption adds what it removes; pro-rata closing, decay and underflow
 renormalisation scale it with the state (stored under the same per-side scale); and it fades by
@@ -52,10 +58,10 @@ from liqbt.features import (
     IMBALANCE_COL,
     N_FEATURES,
     cluster_features_nb,
+    count_band_nb,
     full_taps,
     side_features_grid_nb,
     side_window_nb,
-    count_band_nb,
     smooth_band_nb,
     window_sums_nb,
 )
@@ -67,7 +73,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "628bbe700e8d4c46"
+FEATURES_SHA256 = "ce46779654f109f6"
 _NONE_HI = 1 << 60
 
 

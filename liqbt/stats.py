@@ -643,6 +643,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     (20, 'clock', True)
     """
     from liqbt.backtest import BacktestParams, simulate
+    from liqbt.backtest.engine import market_inputs
     from liqbt.backtest.kernel import (
         TF_ENTRY_PRICE,
         TF_EXIT_PRICE,
@@ -753,6 +754,7 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
             after_win[1:] = won[:-1]
     null = {m: np.empty(draws) for m in metrics}
     null_trades = np.empty(draws)
+    inputs = market_inputs(market, params)
     ss = np.random.SeedSequence(seed)
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
@@ -770,7 +772,8 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
                                          int(draw_seeds[d]))
         if mode != 3:
             s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire)
-        nums = _sim_numbers(simulate(market, s, params), ppy)
+        # the market's kernel inputs once; the first draw's signals validated, the rest are built alike
+        nums = _sim_numbers(simulate(market, s, params, inputs=inputs, check=d == 0), ppy)
         for m in metrics:
             null[m][d] = nums[m]
         null_trades[d] = nums["trades"]

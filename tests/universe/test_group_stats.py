@@ -6,8 +6,6 @@ sharing; symbols on a union grid with leading/trailing gaps) and the portfolio-m
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from liqbt.backtest import BacktestParams, simulate
@@ -18,31 +16,13 @@ from liqbt.market import MarketFrame
 from liqbt.universe import group_inputs
 from tests.backtest.conftest import btc_5m  # noqa: F401  (fixture)
 from tests.backtest.test_backtest_engine import random_signals
+from tests.backtest.test_vbt_stats import assert_stats_equal
 
 
 def assert_same_group_stats(open_time, interval_ms, symbols, close, oi, of, init, cash_sharing) -> dict:
     pf = build_group_portfolio(open_time, interval_ms, symbols, close, oi, of, init, cash_sharing=cash_sharing)
-    want = pf.stats(group_by=True)
     got = group_stats(open_time, interval_ms, close, oi, of, init, cash_sharing=cash_sharing)
-    assert list(got) == [str(k) for k in want.index]
-    for key, w in want.items():
-        g = got[key]
-        if isinstance(w, pd.Timestamp):
-            assert g == w, key
-        elif isinstance(w, pd.Timedelta) or w is pd.NaT:
-            if pd.isna(w):
-                assert pd.isna(g), key
-            else:
-                assert abs(g - w) <= pd.Timedelta(microseconds=1), (key, g, w)
-        elif isinstance(w, (int, np.integer)):
-            assert g == w and isinstance(g, int), key
-        else:
-            w = float(w)
-            if np.isnan(w) or np.isinf(w):
-                assert (np.isnan(g) and np.isnan(w)) or g == w, (key, g, w)
-            else:
-                assert g == pytest.approx(w, rel=1e-12, abs=1e-12), (key, g, w)
-    return got
+    return assert_stats_equal(got, pf.stats(group_by=True))
 
 
 def _account(m: MarketFrame, sig, params: BacktestParams, symbol: str) -> dict:

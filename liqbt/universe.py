@@ -222,7 +222,9 @@ def run_universe(
             timings["cross features"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         results: dict[str, dict[str, Any]] = {}
-        tasks = [task(s, want_arrays=spec.mode == "portfolio", cross=cross) for s in symbols]
+        n_null = config.null.draws if null_draws is None else null_draws
+        # the aggregate's null control re-times every symbol's entries: markets + signals come back
+        tasks = [task(s, want_arrays=spec.mode == "portfolio" or n_null > 0, cross=cross) for s in symbols]
         with tqdm(total=len(tasks), desc=f"{config.name}: symbols", unit="symbol", disable=not progress) as bar:
             for k, r in ex.map(run_symbol, tasks):
                 results[symbols[k]] = r
@@ -241,6 +243,20 @@ def run_universe(
         metrics, equity, trades, contrib = _independent(config, ordered)
     per_symbol = _per_symbol_table(ordered, contrib)
     timings["aggregate"] = round(time.perf_counter() - t0, 3)
+    if n_null > 0:
+        from liqbt.backtest.portfolio import PortfolioParams
+
+        t0 = time.perf_counter()
+        pp = PortfolioParams(max_positions=metrics["max_positions"], position_pct=metrics["position_pct"]) \
+            if spec.mode == "portfolio" else None
+        nc = aggregate_null([r["market"] for r in ordered], [r["signals"] for r in ordered], config.backtest,
+                            mode=spec.mode, pparams=pp, draws=n_null, seed=seed, method=config.null.method)
+        metrics["null_control"] = nc
+        metrics["null_p_value"] = (nc.get("p_value") or {}).get("total_return_pct")
+        timings["aggregate null control"] = round(time.perf_counter() - t0, 3)
+    for r in ordered:  # the arrays were for the aggregate: free them before writing
+        r.pop("market", None)
+        r.pop("signals", None)
     manifest = _manifest(config, spec, symbols, ordered, describe, db)
     res = UniverseResult(config=config, spec=spec, symbols=symbols, folder=folder, metrics=metrics,
                          per_symbol=per_symbol, equity=equity, trades=trades, manifest=manifest, timings=timings)
@@ -378,6 +394,66 @@ def _portfolio(config: RunConfig, spec: UniverseSpec, ordered: list[dict]):
     return metrics, equity, t, contrib
 
 
+def aggregate_null(markets: list, signals: list, backtest, *, mode: str = "independent",
+                   pparams=None, draws: int = 200, seed: int = 0, method: str = "clock") -> dict[str, Any]:
+    """The null control of a universe's aggregate: in each draw every symbol's entries are
+    re-timed at random, independently per symbol, with the method of the one-symbol null
+    (:func:`liqbt.stats.null_plan`: same sides, stop/take-profit distances and exits; default
+    ``clock``), the aggregate recomputed — the equal-weight mean of the per-symbol accounts
+    (``independent``) or the one cross-margin account (``portfolio``, ``pparams``) — and
+    ``p = (1 + #draws >= actual) / (1 + draws)`` for its return and Sharpe. Symbol ``k``'s
+    draws are seeded by ``SeedSequence(seed, spawn_key=(k,))``; a symbol without trades keeps its
+    (empty) signals. Returns the one-symbol null's dict (``method``, ``draws``, ``actual``,
+    ``null``, ``p_value``, ``edge``, ...) plus ``"per_symbol_entries"``."""
+    from liqbt.stats import NULL_METHOD_TEXT, NULL_METRICS, null_p_values, null_plan
+
+    k = len(markets)
+    plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
+    actual = _aggregate_numbers(markets, signals, backtest, mode, pparams)
+    entries = {m.symbol: p.out["entries"] for m, p in zip(markets, plans, strict=True)}
+    out: dict[str, Any] = {
+        "method": method, "method_text": NULL_METHOD_TEXT[method] + "; entries re-timed per symbol, "
+        + ("the equal-weight aggregate" if mode == "independent" else "the portfolio account") + " recomputed",
+        "draws": int(draws), "seed": int(seed), "entries": int(sum(entries.values())), "per_symbol_entries": entries,
+        "actual": actual, "scope": "aggregate" if mode == "independent" else "portfolio",
+    }
+    if draws <= 0 or all(p.draw is None for p in plans):
+        out.update(null={}, p_value={m: None for m in NULL_METRICS}, edge={m: None for m in NULL_METRICS},
+                   note="no trades: nothing to compare against chance")
+        return out
+    seeds = [np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(draws, dtype=np.uint32) for j in range(k)]
+    null = {m: np.empty(draws) for m in NULL_METRICS}
+    null_trades = np.empty(draws)
+    for d in range(draws):
+        sig_d = [p.draw(int(seeds[j][d])) if p.draw is not None else signals[j] for j, p in enumerate(plans)]
+        nums = _aggregate_numbers(markets, sig_d, backtest, mode, pparams)
+        for m in NULL_METRICS:
+            null[m][d] = nums[m]
+        null_trades[d] = nums["trades"]
+    return null_p_values(out, null, null_trades)
+
+
+def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparams) -> dict[str, float]:
+    """Return, Sharpe and trade count of the aggregate (independent) or the account (portfolio)."""
+    from liqbt.backtest import simulate
+
+    interval = markets[0].interval_ms
+    init = float(backtest.init_cash)
+    if mode == "portfolio":
+        from liqbt.backtest.portfolio import simulate_portfolio
+
+        res = simulate_portfolio(markets, signals, backtest, pparams)
+        m = _curve_metrics(res.equity, res.init_cash, interval)
+        return {"total_return_pct": m["total_return_pct"], "sharpe": m["sharpe"], "trades": float(len(res.trades))}
+    sims = [simulate(mk, sg, backtest) for mk, sg in zip(markets, signals, strict=True)]
+    grid = np.unique(np.concatenate([mk.open_time for mk in markets]))
+    agg = np.mean([_on_grid(grid, mk.open_time, sim.equity, sim.init_cash) / sim.init_cash
+                   for mk, sim in zip(markets, sims, strict=True)], axis=0) * init
+    m = _curve_metrics(agg, init, interval)
+    return {"total_return_pct": m["total_return_pct"], "sharpe": m["sharpe"],
+            "trades": float(sum(len(sim.trades_i) for sim in sims))}
+
+
 def _per_symbol_table(ordered: list[dict], contrib: dict) -> pd.DataFrame:
     rows = []
     for r in ordered:
@@ -453,6 +529,12 @@ def summary_text(res: UniverseResult) -> str:
              f"return {f(m.get('total_return_pct'))} %  sharpe {f(m.get('sharpe'))}  "
              f"max dd {f(m.get('max_drawdown_pct'))} %  trades {m.get('trades')}  ({res.manifest.get('executor')}, "
              f"{res.timings.get('total', 0):.1f} s)"]
+    p = (m.get("null_control") or {}).get("p_value") or {}
+    if p.get("total_return_pct") is not None:
+        nc = m["null_control"]
+        lines.append(f"  null control of the {'portfolio' if res.spec.mode == 'portfolio' else 'aggregate'} "
+                     f"({nc['method']}, {nc['draws']} draws, entries re-timed per symbol): "
+                     f"p(return) {f(p['total_return_pct'])}, p(sharpe) {f(p.get('sharpe'))}")
     cols = ["symbol", "return_pct", "sharpe", "trades", "null_p_value", "map_spearman_long", "oi_source"]
     t = res.per_symbol[cols]
     lines.append("  " + t.to_string(index=False, float_format=lambda v: f"{v:.3g}").replace("\n", "\n  "))

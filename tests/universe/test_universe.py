@@ -262,3 +262,21 @@ def test_symbol_or_symbols_exactly_one():
                          source="c.toml")
     one = parse_run_config({"data": {**base, "symbol": "A"}, "strategy": {"name": "sweep_reversal"}}, source="c.toml")
     assert not one.is_universe and "symbols" not in one.to_mapping()["data"]  # single configs keep their hash
+
+
+@pytest.mark.parametrize("mode", ["independent", "portfolio"])
+def test_aggregate_gets_its_own_null_control(tmp_path, archive, mode):
+    """metrics.json, report.html and the printed summary carry the aggregate's (or the
+    portfolio account's) null p-value; its "actual" is the aggregate the run reports."""
+    out = tmp_path / mode
+    assert _run(_config(tmp_path, archive, universe={"mode": mode, "max_positions": 2}), out) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    nc = m["null_control"]
+    assert nc["draws"] == 20 and nc["method"] == "clock"
+    assert nc["scope"] == ("portfolio" if mode == "portfolio" else "aggregate")
+    assert set(nc["per_symbol_entries"]) == set(SYMS)
+    assert nc["actual"]["total_return_pct"] == pytest.approx(m["total_return_pct"], rel=1e-9, abs=1e-9)
+    if nc["p_value"]["total_return_pct"] is not None:
+        assert 0 < m["null_p_value"] <= 1 and m["null_p_value"] == nc["p_value"]["total_return_pct"]
+    html = (out / "report.html").read_text()
+    assert "Null control of the" in html

@@ -104,7 +104,10 @@ def _tasks(combos: list[Combo], workers: int) -> list[Task]:
     by_strategy: dict[str, list[Combo]] = {}
     for c in combos:
         by_strategy.setdefault(json.dumps(to_mapping(c.strategy), sort_keys=True, default=str), []).append(c)
-    target = 4 * workers if workers > 1 else 1
+    # ~8 tasks per worker: the pool's tail (one worker idle while the other finishes its last
+    # task) is at most one small task; a split costs one more signals run of that setting (the
+    # context is shared), a few % of a 100-backtest task (bench_sweep)
+    target = 8 * workers if workers > 1 else 1
     per = max(1, math.ceil(target / max(1, len(by_strategy))))
     tasks = []
     for group in by_strategy.values():

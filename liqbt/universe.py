@@ -231,29 +231,30 @@ def run_universe(
                 bar.set_postfix_str(symbols[k])
                 bar.update(1)
         timings["symbols"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        ordered = [results[s] for s in symbols]
+        if spec.mode == "portfolio":
+            metrics, equity, trades, contrib = _portfolio(config, spec, ordered)
+        else:
+            metrics, equity, trades, contrib = _independent(config, ordered)
+        per_symbol = _per_symbol_table(ordered, contrib)
+        timings["aggregate"] = round(time.perf_counter() - t0, 3)
+        if n_null > 0:  # on the executor: blocks of draws in parallel
+            from liqbt.backtest.portfolio import PortfolioParams
+
+            t0 = time.perf_counter()
+            pp = PortfolioParams(max_positions=metrics["max_positions"], position_pct=metrics["position_pct"]) \
+                if spec.mode == "portfolio" else None
+            nc = aggregate_null([r["market"] for r in ordered], [r["signals"] for r in ordered], config.backtest,
+                                mode=spec.mode, pparams=pp, draws=n_null, seed=seed, method=config.null.method,
+                                executor=ex)
+            metrics["null_control"] = nc
+            metrics["null_p_value"] = (nc.get("p_value") or {}).get("total_return_pct")
+            timings["aggregate null control"] = round(time.perf_counter() - t0, 3)
         describe = ex.describe()
     finally:
         if not isinstance(executor, Executor):
             ex.close()
-    t0 = time.perf_counter()
-    ordered = [results[s] for s in symbols]
-    if spec.mode == "portfolio":
-        metrics, equity, trades, contrib = _portfolio(config, spec, ordered)
-    else:
-        metrics, equity, trades, contrib = _independent(config, ordered)
-    per_symbol = _per_symbol_table(ordered, contrib)
-    timings["aggregate"] = round(time.perf_counter() - t0, 3)
-    if n_null > 0:
-        from liqbt.backtest.portfolio import PortfolioParams
-
-        t0 = time.perf_counter()
-        pp = PortfolioParams(max_positions=metrics["max_positions"], position_pct=metrics["position_pct"]) \
-            if spec.mode == "portfolio" else None
-        nc = aggregate_null([r["market"] for r in ordered], [r["signals"] for r in ordered], config.backtest,
-                            mode=spec.mode, pparams=pp, draws=n_null, seed=seed, method=config.null.method)
-        metrics["null_control"] = nc
-        metrics["null_p_value"] = (nc.get("p_value") or {}).get("total_return_pct")
-        timings["aggregate null control"] = round(time.perf_counter() - t0, 3)
     for r in ordered:  # the arrays were for the aggregate: free them before writing
         r.pop("market", None)
         r.pop("signals", None)
@@ -395,7 +396,8 @@ def _portfolio(config: RunConfig, spec: UniverseSpec, ordered: list[dict]):
 
 
 def aggregate_null(markets: list, signals: list, backtest, *, mode: str = "independent",
-                   pparams=None, draws: int = 200, seed: int = 0, method: str = "clock") -> dict[str, Any]:
+                   pparams=None, draws: int = 200, seed: int = 0, method: str = "clock",
+                   executor=None) -> dict[str, Any]:
     """The null control of a universe's aggregate: in each draw every symbol's entries are
     re-timed at random, independently per symbol, with the method of the one-symbol null
     (:func:`liqbt.stats.null_plan`: same sides, stop/take-profit distances and exits; default
@@ -403,11 +405,12 @@ def aggregate_null(markets: list, signals: list, backtest, *, mode: str = "indep
     (``independent``) or the one cross-margin account (``portfolio``, ``pparams``) — and
     ``p = (1 + #draws >= actual) / (1 + draws)`` for its return and Sharpe. Symbol ``k``'s
     draws are seeded by ``SeedSequence(seed, spawn_key=(k,))``; a symbol without trades keeps its
-    (empty) signals. Returns the one-symbol null's dict (``method``, ``draws``, ``actual``,
-    ``null``, ``p_value``, ``edge``, ...) plus ``"per_symbol_entries"``."""
+    (empty) signals. ``executor`` (a :mod:`liqbt.sweep.executors` executor) runs blocks of draws
+    in parallel; the result does not depend on it. Returns the one-symbol null's dict
+    (``method``, ``draws``, ``actual``, ``null``, ``p_value``, ``edge``, ...) plus
+    ``"per_symbol_entries"``."""
     from liqbt.stats import NULL_METHOD_TEXT, NULL_METRICS, null_p_values, null_plan
 
-    k = len(markets)
     plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
     actual = _aggregate_numbers(markets, signals, backtest, mode, pparams)
     entries = {m.symbol: p.out["entries"] for m, p in zip(markets, plans, strict=True)}
@@ -421,16 +424,49 @@ def aggregate_null(markets: list, signals: list, backtest, *, mode: str = "indep
         out.update(null={}, p_value={m: None for m in NULL_METRICS}, edge={m: None for m in NULL_METRICS},
                    note="no trades: nothing to compare against chance")
         return out
-    seeds = [np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(draws, dtype=np.uint32) for j in range(k)]
-    null = {m: np.empty(draws) for m in NULL_METRICS}
-    null_trades = np.empty(draws)
-    for d in range(draws):
+    state = (markets, signals, backtest, mode, pparams, draws, seed, method)
+    workers = getattr(executor, "workers", 1) if executor is not None else 1
+    if workers <= 1:
+        nums = _null_block(("", 0, draws, state), plans)
+    else:
+        # blocks of draws on the executor: forked local workers inherit the inputs (module state
+        # set before the pool forks), other executors receive them with each block
+        from liqbt.sweep.executors import LocalPoolExecutor
+
+        inherit = isinstance(executor, LocalPoolExecutor) and executor.method == "fork"
+        key = f"aggnull-{id(state)}"
+        _AGG_NULL[key] = state
+        try:
+            edges = np.linspace(0, draws, min(draws, 4 * workers) + 1).round().astype(int)
+            blocks = [(key, int(a), int(b), None if inherit else state) for a, b in zip(edges[:-1], edges[1:], strict=True)
+                      if b > a]
+            parts: dict[int, list] = dict(executor.map(_null_block, blocks))
+        finally:
+            _AGG_NULL.pop(key, None)
+        nums = [row for k in sorted(parts) for row in parts[k]]
+    null = {m: np.array([r[m] for r in nums]) for m in NULL_METRICS}
+    return null_p_values(out, null, np.array([r["trades"] for r in nums]))
+
+
+_AGG_NULL: dict[str, tuple] = {}  # inputs of a running aggregate null, inherited by forked workers
+
+
+def _null_block(block: tuple, plans: list | None = None) -> list[dict[str, float]]:
+    """Aggregate numbers of draws ``[lo, hi)`` (one executor task; draw ``d`` of symbol ``k`` is
+    seeded by ``SeedSequence(seed, spawn_key=(k,))``'s ``d``-th state, whatever the blocks)."""
+    from liqbt.stats import null_plan
+
+    key, lo, hi, state = block
+    markets, signals, backtest, mode, pparams, draws, seed, method = state if state is not None else _AGG_NULL[key]
+    if plans is None:
+        plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
+    seeds = [np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(draws, dtype=np.uint32)
+             for j in range(len(markets))]
+    out = []
+    for d in range(lo, hi):
         sig_d = [p.draw(int(seeds[j][d])) if p.draw is not None else signals[j] for j, p in enumerate(plans)]
-        nums = _aggregate_numbers(markets, sig_d, backtest, mode, pparams)
-        for m in NULL_METRICS:
-            null[m][d] = nums[m]
-        null_trades[d] = nums["trades"]
-    return null_p_values(out, null, null_trades)
+        out.append(_aggregate_numbers(markets, sig_d, backtest, mode, pparams))
+    return out
 
 
 def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparams) -> dict[str, float]:

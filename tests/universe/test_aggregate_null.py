@@ -73,3 +73,26 @@ def test_actual_aggregate_is_the_mean_of_the_symbol_accounts():
     assert out["actual"]["total_return_pct"] == pytest.approx((agg[-1] / init - 1) * 100, rel=1e-12)
     assert out["actual"]["trades"] == sum(len(simulate(m, s, zero_cost_params()).trades_i)
                                           for m, s in zip(markets, sigs, strict=True))
+
+
+@pytest.mark.parametrize("mode", ["independent", "portfolio"])
+def test_blocks_of_draws_on_a_process_pool_give_the_same_result(mode):
+    from liqbt.sweep.executors import make_executor
+
+    markets, sigs = _universe(5, days=4)
+    kw = dict(mode=mode, pparams=_pparams(), draws=13, seed=9)
+    ref = aggregate_null(markets, sigs, zero_cost_params(), **kw)
+    with make_executor("local", workers=2) as ex:
+        assert aggregate_null(markets, sigs, zero_cost_params(), executor=ex, **kw) == ref
+    assert ref["p_value"]["total_return_pct"] is not None
+
+
+def test_blocks_shipped_to_non_forked_workers_give_the_same_result():
+    """Executors whose workers do not inherit the parent (forkserver here, Ray alike) get the
+    inputs with each block."""
+    from liqbt.sweep.executors import LocalPoolExecutor
+
+    markets, sigs = _universe(6, days=3)
+    ref = aggregate_null(markets, sigs, zero_cost_params(), draws=9, seed=2)
+    with LocalPoolExecutor(2, start_method="forkserver") as ex:
+        assert aggregate_null(markets, sigs, zero_cost_params(), draws=9, seed=2, executor=ex) == ref

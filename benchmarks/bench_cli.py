@@ -44,21 +44,27 @@ def _env() -> dict[str, str]:
 
 
 CPU: dict[str, float] = {}
+CPU_ALL: dict[str, list[float]] = {}
+WALL_ALL: dict[str, list[float]] = {}
 
 
 def _wall(argv: list[str], repeat: int, label: str = "") -> float:
     """Best wall time of ``repeat`` runs; the best CPU time (user + sys of the child) goes to
-    ``CPU[label]``: on a shared machine it is the steadier figure of a single-threaded process."""
+    ``CPU[label]``: on a shared machine it is the steadier figure of a single-threaded process.
+    Every sample is kept in ``CPU_ALL`` / ``WALL_ALL`` (the medians are printed too)."""
     best = float("inf")
     for _ in range(repeat):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(argv, env=_env(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        best = min(best, wall)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         if label:
             CPU[label] = min(CPU.get(label, float("inf")), cpu)
+            CPU_ALL.setdefault(label, []).append(cpu)
+            WALL_ALL.setdefault(label, []).append(wall)
     return best
 
 
@@ -145,6 +151,7 @@ def main() -> dict:
     py = sys.executable
     liqbt = [py, "-m", "liqbt.cli"]
     figures: dict[str, float] = {}
+    figures["load_avg_1m_start"] = round(os.getloadavg()[0], 2)  # other jobs on the machine
     figures["bare_numpy_pandas_s"] = round(_wall([py, "-c", "import numpy, pandas"], 5, "bare"), 3)
     figures["help_s"] = round(_wall([*liqbt, "--help"], 5, "help"), 3)
     figures["run_help_s"] = round(_wall([*liqbt, "run", "--help"], 5, "run_help"), 3)
@@ -153,7 +160,13 @@ def main() -> dict:
     run = [*liqbt, "run", str(ROOT / "configs" / "sweep_reversal.toml"), "--db", str(db),
            "--out", str(out), "--force", "--no-progress"]
     _wall(run, 1)  # fills the numba cache if it is cold
-    figures["run_month_5m_s"] = round(_wall(run, 3, "run"), 3)
+    # the run alternates with bare processes, so both see the same machine load
+    runs = []
+    for _ in range(5):
+        runs.append(_wall(run, 1, "run"))
+        _wall([py, "-c", "import numpy, pandas"], 1, "bare")
+    figures["run_month_5m_s"] = round(min(runs), 3)
+    figures["bare_numpy_pandas_s"] = round(min(WALL_ALL["bare"]), 3)
     bare = figures["bare_numpy_pandas_s"]
     figures["run_x_bare"] = round(figures["run_month_5m_s"] / bare, 2)
     figures["help_x_bare"] = round(figures["help_s"] / bare, 2)
@@ -162,6 +175,10 @@ def main() -> dict:
         figures[f"{k}_cpu_s"] = round(CPU[k], 3)
     for k in ("help", "run_help", "run"):
         figures[f"{k}_cpu_x_bare"] = round(CPU[k] / CPU["bare"], 2)
+    med = {k: float(np.median(v)) for k, v in CPU_ALL.items()}
+    figures["run_cpu_x_bare_median"] = round(med["run"] / med["bare"], 2)
+    figures["run_x_bare_median"] = round(float(np.median(WALL_ALL["run"])) / float(np.median(WALL_ALL["bare"])), 2)
+    figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     figures.update(oi_figures())
     print(f"bare python -c 'import numpy, pandas'  {bare:6.3f} s   (baseline; CPU {CPU['bare']:.3f} s)")
     print(f"liqbt --help                          {figures['help_s']:6.3f} s   "
@@ -169,7 +186,10 @@ def main() -> dict:
     print(f"liqbt run --help                      {figures['run_help_s']:6.3f} s   "
           f"{figures['run_help_x_bare']:.2f} x bare (target <= 1.5; CPU {figures['run_help_cpu_x_bare']:.2f} x)")
     print(f"liqbt run, a month of 5m (warm)       {figures['run_month_5m_s']:6.3f} s   "
-          f"{figures['run_x_bare']:.2f} x bare (target <= 4; CPU {figures['run_cpu_x_bare']:.2f} x)")
+          f"{figures['run_x_bare']:.2f} x bare (target <= 4; CPU {figures['run_cpu_x_bare']:.2f} x; "
+          f"medians of 5 alternating runs: wall {figures['run_x_bare_median']:.2f} x, "
+          f"CPU {figures['run_cpu_x_bare_median']:.2f} x)")
+    print(f"machine load (1-min average) {figures['load_avg_1m_start']} at start, {figures['load_avg_1m_end']} at end")
     d = BASELINE_DAYS
     print(f"OI as-of, a month of 1m               {figures['oi_asof_month_1m_ms']:8.1f} ms (target <= 50)")
     print(f"OI as-of, {d} days of 1m                {figures[f'oi_asof_{d}d_1m_ms']:8.1f} ms "

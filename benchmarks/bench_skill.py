@@ -73,7 +73,8 @@ def _archive():
     tmp = tempfile.TemporaryDirectory()
     path = Path(tmp.name) / "real.duckdb"
     with Archive(path) as a:
-        for ds in ("binance_um_ft_long", "coinglass_btc", "binance_um_10sym_2025-12", "forceorder_recorder_csv"):
+        for ds in ("binance_um_ft_long", "coinglass_btc", "binance_um_10sym_2025-12", "forceorder_recorder_csv",
+                   "finm_multivenue"):
             a.ingest([], dataset=str(ROOT / "datasets" / f"{ds}.toml"), root=str(SHARED), progress=False)
     return Archive(path, read_only=True), tmp
 
@@ -158,8 +159,9 @@ def real_tables(params: HeatmapParams | None = None, variants: dict | None = Non
 def sim_table(params: HeatmapParams | None = None, seeds=(505, 606), days: int = 8, verbose: bool = True) -> dict:
     """Held-out simulator seeds (the sim world's churn 0.03 was chosen on seeds 101-102, the
     self-calibration cadence on 303-404):
-    ground-truth scores of liqbt, the self-calibrated map (first day: default model, then the
-    model and magnitude chosen from the hours known before each day) and the baselines."""
+    ground-truth scores of liqbt, the self-calibrated map (before 6 known hours: the equal-share
+    mixture of its candidates; then every 3 h the model and magnitude chosen from the hours
+    known by then) and the baselines."""
     from liqbt.heatmap.baselines import MapSeries
     from liqbt.heatmap.calibrate import self_calibrated
     from liqbt.heatmap.validate import ground_truth_scores
@@ -197,6 +199,43 @@ def sim_table(params: HeatmapParams | None = None, seeds=(505, 606), days: int =
         print(f"\nsim: held-out seeds {list(seeds)}, {days} days of 1m bars\n{head}\n{'-' * len(head)}")
         for name, g in out.items():
             print(f"{name:<18}" + "".join(f"{'—':>9}" if g.get(k) is None else f"{g[k]:>9.3f}" for k, _ in keys))
+    return out
+
+
+# Binance + Hyperliquid OI (finm_multivenue; Hyperliquid's hourly OI ends 2026-03-07): venue scale
+# 2.2 × Binance / (Binance + Hyperliquid) mean OI over the tuning period (docs/pages/validation.md)
+VENUES_END = "2026-03-05"
+VENUES_SCALE = float(os.environ.get("LIQBT_VENUES_SCALE", "1.74"))
+
+
+def venues_table(params: HeatmapParams | None = None, verbose: bool = True) -> dict:
+    """One BTC map from Binance (CoinGlass) + Hyperliquid OI (``[data].oi_venues``) vs Binance OI
+    alone, 1h, tuning period (the only one Hyperliquid's OI covers)."""
+    from liqbt.config import DataSpec
+    from liqbt.pipeline import attach_oi_venues
+
+    params = params or HeatmapParams()
+    archive, tmp = _archive()
+    out: dict = {}
+    try:
+        base = archive.market("BTCUSDT", FIRST, VENUES_END, "1h", exchange="binance", oi_exchange="coinglass")
+        realised = _realised(archive, "1h")
+        d = DataSpec(start=FIRST, end=VENUES_END, symbol="BTCUSDT", interval="1h", exchange="binance",
+                     oi_venues=["coinglass", {"exchange": "finm_hyperliquid", "symbol": "BTCUSD"}])
+        both = attach_oi_venues(base, archive, d, to_ms(FIRST), to_ms(VENUES_END))
+    finally:
+        archive.close()
+        if tmp is not None:
+            tmp.cleanup()
+    a, b = (to_ms(x) for x in PERIODS["tune"])
+    for name, market, scale in (("binance", base, VENUE_SCALE), ("binance+hyperliquid", both, VENUES_SCALE)):
+        p = validation_params(params, market)
+        maps = build_maps(market, p, ablations=False, baselines=False)
+        sc = score_period(maps, market, realised, a, b, venue_scale=scale)["liqbt"]
+        out[name] = sc
+    if verbose:
+        print_table(f"venues: BTCUSDT 1h liqbt, {PERIODS['tune'][0]} → {PERIODS['tune'][1]}; venue scale "
+                    f"{VENUE_SCALE} (Binance OI) / {VENUES_SCALE} (Binance + Hyperliquid OI)", out)
     return out
 
 
@@ -259,6 +298,7 @@ def main() -> dict:
         return {"status": "skipped: no shared data"}
     out = real_tables()
     out["events"] = event_table()
+    out["venues"] = venues_table()
     try:
         out["sim"] = sim_table()
     except ImportError as exc:  # pragma: no cover

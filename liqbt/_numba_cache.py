@@ -38,3 +38,53 @@ def configure() -> str:
         # numba already read its environment (imported before liqbt): tell it directly
         numba_config.CACHE_DIR = path
     return path
+
+
+_LIQBT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def fast_cached_loads() -> bool:
+    """Load liqbt's cached kernels without numba's full context refresh (idempotent).
+
+    Before loading *any* cached kernel numba calls ``target_context.refresh()``: it imports every
+    implementation module of numba (``numba.np.arraymath`` — whose BLAS check imports
+    ``scipy.linalg`` —, ``numba.typed``, the random and polynomial modules...) and installs their
+    typing and lowering registries. That is ≈ 0.3 s of CPU per process, a third of a warm
+    ``liqbt run`` above the bare numpy + pandas import, and a cached kernel needs none of it: the
+    machine code is in the cache file, its helpers were linked in when it compiled. What loading
+    does need is numba's runtime (NRT: allocation, reference counting) and the C helper symbols,
+    which numba installs when its CPU context is created, plus the hash secret symbols
+    (``numba.cpython.hashing``, imported here).
+
+    Only kernels defined in liqbt's own files take this path; a cache miss (first run, edited
+    source, new argument types) falls back to numba's own load-or-compile, which refreshes the
+    context before compiling. Set ``LIQBT_NUMBA_FULL_REFRESH=1`` to turn it off. Returns whether
+    the fast path is installed."""
+    if os.environ.get("LIQBT_NUMBA_FULL_REFRESH", "") not in ("", "0"):
+        return False
+    try:
+        import numba.cpython.hashing  # noqa: F401  (its LLVM symbols: dict/set/str hashing)
+        from numba.core import caching
+        from numba.core.runtime import rtsys
+    except ImportError:  # pragma: no cover - a numba without these internals: keep its own path
+        return False
+    cls = caching.FunctionCache
+    if getattr(cls.load_overload, "_liqbt_fast", False):
+        return True
+    full = cls.load_overload
+    if not (hasattr(cls, "_load_overload") and hasattr(rtsys, "initialize")):  # pragma: no cover
+        return False
+
+    def load_overload(self, sig, target_context):
+        code = getattr(getattr(self, "_py_func", None), "__code__", None)
+        if code is not None and os.path.abspath(code.co_filename).startswith(_LIQBT_DIR + os.sep):
+            rtsys.initialize(target_context)  # the runtime the kernels call into (once per process)
+            data = self._load_overload(sig, target_context)
+            if data is not None:
+                return data
+        return full(self, sig, target_context)  # numba's own path: refresh, then load
+
+    load_overload._liqbt_fast = True
+    load_overload.__doc__ = full.__doc__
+    cls.load_overload = load_overload
+    return True

@@ -24,6 +24,26 @@ from liqbt.mapping import (  # noqa: F401  (re-exported: long-standing import pa
 
 
 @dataclasses.dataclass(frozen=True)
+class OIVenueSpec:
+    """One entry of ``[data].oi_venues``: an archive namespace holding the venue's OI
+    (``exchange``), the symbol name there (``symbol``, default: ``[data].symbol``) and the venue's
+    own margin rules as ``[heatmap]`` overrides (``heatmap``, e.g. a bracket table or distance
+    medians; default: none, the map's own ``[heatmap]``)."""
+
+    exchange: str
+    symbol: str = ""
+    heatmap: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.exchange}:{self.symbol}" if self.symbol else self.exchange
+
+
+# grid keys every venue shares (one grid, one window, one cadence: the maps are summed per bin)
+_VENUE_FIXED_KEYS = ("bin_bps", "window_pct", "snapshot_every", "interval", "features")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataSpec:
     """``[data]``: which archive rows a run uses. ``end`` is exclusive.
 
@@ -45,6 +65,36 @@ class DataSpec:
     symbols: list[str] | str | None = None
     # per-symbol overrides of exchange / oi_exchange / oi_symbol: {"ETHUSDT": {"oi_exchange": ...}}
     per_symbol: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # several venues' OI summed into one map (docs/pages/heatmap.md "Several venues"): a list of
+    # namespaces ("coinglass") or tables {exchange, symbol, heatmap}; the first is the market's own OI
+    oi_venues: list[Any] | None = None
+
+    def venues(self, where: str = "[data].oi_venues") -> list[OIVenueSpec]:
+        """``oi_venues`` as :class:`OIVenueSpec` (empty when unset); InputError naming the entry."""
+        from liqbt.heatmap import HeatmapParams
+
+        out: list[OIVenueSpec] = []
+        for i, v in enumerate(self.oi_venues or []):
+            w = f"{where}[{i}]"
+            if isinstance(v, str):
+                v = {"exchange": v}
+            if not isinstance(v, dict):
+                raise InputError(f"wrong type {type(v).__name__}", where=w,
+                                 expected='a namespace ("coinglass") or a table {exchange, symbol, heatmap}')
+            spec = from_mapping(OIVenueSpec, v, where=w)
+            if not spec.exchange:
+                raise InputError("empty exchange", where=f"{w}.exchange", expected="an archive namespace")
+            bad = [k for k in spec.heatmap if k in _VENUE_FIXED_KEYS]
+            if bad:
+                raise InputError(f"{', '.join(bad)} cannot differ per venue", where=f"{w}.heatmap",
+                                 expected="margin-rule keys only; the grid is [heatmap]'s")
+            from_mapping(HeatmapParams, spec.heatmap, where=f"{w}.heatmap")  # names the bad key
+            out.append(spec)
+        names = [s.name for s in out]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"venue {dup[0]} listed twice", where=where, expected="each venue once")
+        return out
 
     def validate(self) -> None:
         from liqbt.market import interval_ms
@@ -53,6 +103,16 @@ class DataSpec:
         if self.symbol and self.symbols is not None:
             raise InputError("both symbol and symbols are set", where="[data]",
                              expected="symbol for one market or symbols for a universe, not both")
+        if self.oi_venues is not None:
+            if self.symbols is not None:
+                raise InputError("oi_venues is for one market", where="[data].oi_venues",
+                                 expected="[data].symbol with oi_venues (universes: [data.per_symbol.SYM] oi_exchange)")
+            if not self.oi_venues:
+                raise InputError("empty list", where="[data].oi_venues", expected="at least one venue")
+            if self.oi_exchange or self.oi_symbol:
+                raise InputError("oi_exchange/oi_symbol and oi_venues are both set", where="[data].oi_venues",
+                                 expected="the first oi_venues entry is the market's own OI: drop oi_exchange/oi_symbol")
+            self.venues()
         interval_ms(self.interval)
         duration_ms(self.warmup, where="[data].warmup")
         if to_ms(self.start, where="[data].start") >= to_ms(self.end, where="[data].end"):

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from liqbt._progress import tqdm
 from liqbt.errors import LiqbtError
 from liqbt.market import MarketFrame
 from liqbt.signals import Signals
@@ -221,8 +221,14 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
     for name in ORDER_COLUMNS:  # resting orders, partial exits, break-even trigger
         if getattr(sig, name, None) is not None:
             cols[name] = ("order", np.asarray(getattr(sig, name)))
-    for name in ctx.features.columns:
-        cols[str(name)] = ("feature", ctx.features[name].to_numpy())
+    feats = ctx.features
+    if len(feats.columns) and all(dt == np.float64 for dt in feats.dtypes):
+        values = feats.to_numpy()  # one float block: column views, not a Series per column (≈ 1000 per run)
+        for j, name in enumerate(feats.columns):
+            cols[str(name)] = ("feature", values[:, j])
+    else:
+        for name in feats.columns:
+            cols[str(name)] = ("feature", feats[name].to_numpy())
     for name, values in ctx.records.items():
         cols[f"record:{name}"] = ("record", np.asarray(values))
     return cols
@@ -231,6 +237,11 @@ def _columns(ctx: StrategyContext, sig: Signals) -> dict[str, tuple[str, np.ndar
 def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
     """First index where the arrays differ (NaN == NaN; floats within 1e-9 relative)."""
     a = full[: len(cut)]
+    if a.dtype == cut.dtype and a.dtype.kind in "biufcmM" and a.dtype.itemsize in (1, 2, 4, 8) \
+            and a.shape == cut.shape:
+        bits = np.dtype(f"u{a.dtype.itemsize}")
+        if np.array_equal(a.view(bits), cut.view(bits)):
+            return None  # bit-identical (the usual case): no element can differ, skip the tolerant compare
     if a.dtype.kind in "fc" or cut.dtype.kind in "fc":
         try:
             a = a.astype(np.float64)
@@ -244,6 +255,12 @@ def _first_diff(full: np.ndarray, cut: np.ndarray) -> int | None:
         same = a == cut
     bad = np.flatnonzero(~np.asarray(same, dtype=bool))
     return int(bad[0]) if len(bad) else None
+
+
+def _is_prefix(part: np.ndarray, whole: np.ndarray, n: int) -> bool:
+    """``part`` is ``whole[:n]`` itself (same memory, layout and rows), not merely equal to it."""
+    return (part.shape == (n, *whole.shape[1:]) and part.dtype == whole.dtype and part.strides == whole.strides
+            and part.__array_interface__["data"][0] == whole.__array_interface__["data"][0])
 
 
 def _event_bars(sig: Signals) -> np.ndarray:
@@ -296,11 +313,21 @@ def check_lookahead(
     earliest: dict[str, Finding] = {}
     failed: dict[str, int] = {}
     index = ctx_full.index
+    # when a cut's heatmap is the run's map sliced (its features are the first n rows of the same
+    # array), the cut reads a view of one features frame instead of building its own copy
+    feats_full = None
+    if heatmap_for_cut is not None and heatmap is not None and features_fn is None \
+            and heatmap.features_array.shape[0] == len(heatmap.times) == len(market):
+        feats_full = heatmap.features
     for n in tqdm(cuts, desc=f"check-lookahead {strategy.name}", unit="cut", disable=not progress):
         try:
             cut_market = market.truncate(n)
             if heatmap_for_cut is not None:
-                ctx_cut, sig_cut = compute_pipeline(cut_market, None, strategy, heatmap=heatmap_for_cut(n), **kw)
+                hm_cut = heatmap_for_cut(n)
+                ckw = kw
+                if feats_full is not None and _is_prefix(hm_cut.features_array, heatmap.features_array, n):
+                    ckw = {"features_fn": lambda m: feats_full.iloc[: len(m)], "cross": cross}
+                ctx_cut, sig_cut = compute_pipeline(cut_market, None, strategy, heatmap=hm_cut, **ckw)
             else:
                 ctx_cut, sig_cut = compute_pipeline(cut_market, heatmap_params, strategy, **kw)
         except LiqbtError as exc:

@@ -120,6 +120,24 @@ def _f64(a) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class OIVenue:
+    """One venue's open interest for a several-venue map (``[data].oi_venues``): readings in this
+    market's native units (``oi_qty``; USD in ``oi_value``), converted with this market's closes
+    as of each reading, and the venue's own ``[heatmap]`` overrides (its margin rules)."""
+
+    name: str
+    oi_time: np.ndarray
+    oi_qty: np.ndarray
+    oi_value: np.ndarray
+    overrides: dict = field(default_factory=dict)
+
+    def cut(self, avail_end_ms: int) -> OIVenue:
+        """Only the readings available before ``avail_end_ms``."""
+        k = int(np.searchsorted(self.oi_time, avail_end_ms, "left"))
+        return replace(self, oi_time=self.oi_time[:k], oi_qty=self.oi_qty[:k], oi_value=self.oi_value[:k])
+
+
+@dataclass(frozen=True, eq=False)
 class MarketFrame:
     """Per-bar arrays of one symbol, plus the raw OI and funding series they were aligned from.
 
@@ -159,6 +177,9 @@ class MarketFrame:
     liq_short_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     liq_cover: tuple[int, int] | None = None
     liq_source: str = ""
+    # several venues' OI for one map ([data].oi_venues; OIVenue each, the first = oi_* above):
+    # empty for a one-venue market
+    oi_venues: tuple = ()
 
     def __post_init__(self) -> None:
         n = len(self.open_time)
@@ -285,6 +306,8 @@ class MarketFrame:
             q = int(np.searchsorted(self.liq_end, avail_end_ms, "left"))
             kw.update(liq_time=self.liq_time[:q], liq_end=self.liq_end[:q],
                       liq_long_usd=self.liq_long_usd[:q], liq_short_usd=self.liq_short_usd[:q])
+            if self.oi_venues:
+                kw["oi_venues"] = tuple(v.cut(avail_end_ms) for v in self.oi_venues)
         return replace(self, **kw)
 
     def fingerprint(self) -> str:
@@ -304,6 +327,10 @@ class MarketFrame:
             h.update(f"liq|{self.liq_source}|{self.liq_cover}".encode())
             for name in ("liq_time", "liq_end", "liq_long_usd", "liq_short_usd"):
                 h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        for v in self.oi_venues:  # several-venue frames only (older hashes unchanged)
+            h.update(f"venue|{v.name}|{sorted(v.overrides.items())}".encode())
+            for a in (v.oi_time, v.oi_qty, v.oi_value):
+                h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
     def to_frame(self):

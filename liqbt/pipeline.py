@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from liqbt._progress import tqdm
 from liqbt.config import RunConfig
 from liqbt.errors import InputError
 from liqbt.guards import data_warnings, lookahead_guard
@@ -105,8 +105,56 @@ def load_market(config: RunConfig, archive) -> tuple[MarketFrame, str]:
         raise no_data("" if " candles for " in detail else detail) from exc
     if len(market) - warmup_bars(config, market) <= 0:
         raise no_data()
+    market = attach_oi_venues(market, archive, d, first, end, where=f"{config.source} [data].oi_venues")
     market = attach_liquidations(market, archive, first, int(market.open_time[-1]) + 1, d.interval, prefer=(d.exchange, d.oi_exchange))
     return market, market.fingerprint()
+
+
+def attach_oi_venues(market: MarketFrame, archive, data, start_ms: int, end_ms: int,
+                     where: str = "[data].oi_venues") -> MarketFrame:
+    """``market`` with ``data.oi_venues``' OI (:class:`liqbt.market.OIVenue` each; the first
+    becomes the market's own OI): each venue's readings come from its archive namespace and are
+    converted to native units with this market's closes (point-in-time, as ``oi_exchange``
+    does). Unchanged without ``oi_venues``. InputError (naming the entry) for a venue with no
+    OI readings in the period."""
+    from liqbt.heatmap import HeatmapParams
+    from liqbt.mapping import from_mapping
+    from liqbt.market import OIVenue, interval_name
+    from liqbt.timeutil import ms_to_iso
+
+    specs = data.venues(where)
+    if not specs:
+        return market
+    venues = []
+    last_close = int(market.open_time[-1]) + market.interval_ms
+    for i, v in enumerate(specs):
+        w = f"{where}[{i}]"
+        sym = v.symbol or market.symbol
+        try:
+            vm = archive.market(market.symbol, start_ms, end_ms, interval_name(market.interval_ms),
+                                exchange=market.exchange, oi_exchange=v.exchange, oi_symbol=sym)
+        except InputError as exc:
+            raise InputError(getattr(exc, "message", str(exc)), where=w) from None
+        ok = np.isfinite(vm.oi_qty) & (vm.oi_qty > 0)
+        if ok.sum() < 2:
+            raise InputError(
+                f"{ok.sum()} open-interest readings for {sym} in namespace {v.exchange!r} between "
+                f"{ms_to_iso(start_ms)} and {ms_to_iso(last_close)} in archive {getattr(archive, 'path', '?')}",
+                where=w, expected="an exchange namespace (and symbol) holding this venue's OI for the period "
+                                  "(see `liqbt archive info`)")
+        t_last = int(vm.oi_time[ok][-1])
+        if last_close - t_last > max(2 * 86_400_000, (last_close - start_ms) // 10):
+            log.warning("%s: venue %s's OI ends at %s, %.1f days before the period's end: its share of "
+                        "the map is frozen after that", market.symbol, v.name, ms_to_iso(t_last),
+                        (last_close - t_last) / 86_400_000)
+        typed = from_mapping(HeatmapParams, v.heatmap, where=f"{w}.heatmap")
+        overrides = {k: getattr(typed, k) for k in v.heatmap}
+        venues.append(OIVenue(v.name, vm.oi_time[ok], vm.oi_qty[ok], vm.oi_value[ok], overrides))
+    first = venues[0]
+    log.info("%s: OI from %d venues (%s), maps summed", market.symbol, len(venues),
+             ", ".join(v.name for v in venues))
+    return replace(market, oi_time=first.oi_time, oi_qty=first.oi_qty, oi_value=first.oi_value,
+                   oi_venues=tuple(venues))
 
 
 def attach_liquidations(market: MarketFrame, archive, start_ms: int, end_ms: int, interval: str,
@@ -135,7 +183,13 @@ def slice_heatmap(heatmap, lo: int, hi: int):
     keep = slice(lo, hi)
     t_lo = times[lo] + heatmap.interval_ms if lo < len(times) else np.iinfo(np.int64).max
     t_hi = times[hi - 1] + heatmap.interval_ms if hi > 0 else np.iinfo(np.int64).min
-    snaps = (heatmap.snapshot_times >= t_lo) & (heatmap.snapshot_times <= t_hi)
+    st = heatmap.snapshot_times
+    if len(st) < 2 or bool((st[1:] >= st[:-1]).all()):
+        # sorted (as reconstruct makes them): one contiguous range, so the snapshots are views, not
+        # copies — the look-ahead guard slices the map once per cut
+        snaps = slice(int(np.searchsorted(st, t_lo, "left")), int(np.searchsorted(st, t_hi, "right")))
+    else:
+        snaps = (st >= t_lo) & (st <= t_hi)
     feats = heatmap.features_array
     return replace(
         heatmap, times=times[keep], pred=heatmap.pred[keep], mass=heatmap.mass[keep],
@@ -158,10 +212,12 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
     ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
     """
+    from liqbt._numba_cache import fast_cached_loads
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
     from liqbt.strategy import compute_pipeline
 
+    fast_cached_loads()  # cached kernels load without numba's full context refresh (≈ 0.3 s CPU)
     db = config.data.db or db
     stages = _Stages(progress, config.name)
     own = archive is None
@@ -203,7 +259,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
             null = null_control(market, signals, config.backtest, draws=draws, seed=seed, method=nspec.method)
             result.metrics["null_control"] = null
             result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")
-        add_sample_stats(result.metrics, result.sim, market, checks.min_trades, seed=seed)
+        add_sample_stats(result.metrics, result.sim, market, checks.min_trades, seed=seed, trades=result.trades)
         result.metrics["lookahead_check"] = lookahead_info
         result.metrics["warnings"] = warnings
         with stages.stage("validation"):
@@ -220,12 +276,18 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     )
 
 
-def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trades: int, seed: int = 0) -> None:
-    """Small-sample flag and bootstrap intervals of Sharpe and return (issue #11) into ``metrics``."""
-    from liqbt.stats import sample_stats
+def add_sample_stats(metrics: dict[str, Any], sim, market: MarketFrame, min_trades: int, seed: int = 0,
+                     trades: Any = None) -> None:
+    """Small-sample flag, bootstrap intervals of Sharpe, Sortino and return (issue #11), CAGR and
+    the trades' mean/worst excursions (MAE/MFE) into ``metrics``: what the report's cards show is
+    also in metrics.json and the terminal summary."""
+    from liqbt.stats import cagr_pct, excursion_stats, sample_stats
 
     metrics.update(sample_stats(sim.equity, sim.init_cash, len(sim.trades_i), market.interval_ms,
                                 min_trades=min_trades, seed=seed))
+    metrics["cagr_pct"] = cagr_pct(sim.equity, sim.init_cash, market.open_time, market.interval_ms)
+    if trades is not None:
+        metrics.update(excursion_stats(trades, market))
 
 
 def _build_heatmap(full: MarketFrame, config: RunConfig, n_warm: int, cache=None, fingerprint: str = ""):

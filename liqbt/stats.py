@@ -142,6 +142,63 @@ def sharpe_ratio(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
     return float(mean / std * math.sqrt(periods_per_year))
 
 
+JULIAN_YEAR_MS = 365.25 * 86_400_000  # CAGR's calendar year (the report's since #15)
+
+
+def cagr_pct(equity: np.ndarray, init_cash: float, open_time: np.ndarray, interval_ms: int = 0) -> float:
+    """Compound annual growth rate in % from ``init_cash`` to the last equity over the span of the
+    bars' open times (NaN under a day or when the account is gone).
+
+    >>> round(cagr_pct(np.array([100.0, 110.0]), 100.0, np.array([0, 365 * 86_400_000])), 2)
+    10.01
+    """
+    eq = np.asarray(equity, dtype=np.float64)
+    if len(eq) < 2 or not init_cash > 0:
+        return float("nan")
+    span = float(open_time[-1] - open_time[0])
+    if span < 86_400_000 or not eq[-1] > 0:
+        return float("nan")
+    return float(((eq[-1] / init_cash) ** (JULIAN_YEAR_MS / span) - 1.0) * 100.0)
+
+
+def excursions_pct(open_time: np.ndarray, high: np.ndarray, low: np.ndarray, entry_ms: np.ndarray,
+                   exit_ms: np.ndarray, entry_price: np.ndarray, is_long: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trade maximum adverse / favourable excursion (MAE, MFE) in % of the entry price, from
+    the highs and lows of the bars from the entry bar to the exit bar (both included): MAE ≤ 0
+    is the worst the trade stood, MFE ≥ 0 its best (a bar's own high and low, so it can include
+    moves before the fill inside the entry bar). NaN when no bar lies in the range."""
+    n = len(entry_ms)
+    mae, mfe = np.full(n, np.nan), np.full(n, np.nan)
+    lo_i = np.searchsorted(open_time, entry_ms, "left")
+    hi_i = np.searchsorted(open_time, exit_ms, "right")
+    for k in range(n):
+        a, b = int(lo_i[k]), int(hi_i[k])
+        if b <= a:
+            continue
+        up = float(high[a:b].max()) / entry_price[k] - 1.0
+        down = float(low[a:b].min()) / entry_price[k] - 1.0
+        mae[k], mfe[k] = ((down, up) if is_long[k] else (-up, -down))
+    return mae * 100.0, mfe * 100.0
+
+
+def excursion_stats(trades, market) -> dict[str, float]:
+    """Mean and worst MAE / mean MFE of a trade table (``entry_time``, ``exit_time``,
+    ``entry_price``, ``side``) over a :class:`~liqbt.market.MarketFrame`."""
+    if trades is None or not len(trades):
+        return {}
+    import pandas as pd
+
+    def ms(col: str) -> np.ndarray:
+        return pd.DatetimeIndex(trades[col]).as_unit("ms").asi8
+    mae, mfe = excursions_pct(market.open_time, market.high, market.low, ms("entry_time"), ms("exit_time"),
+                              trades["entry_price"].to_numpy(np.float64),
+                              (trades["side"] == "long").to_numpy())
+    if not np.isfinite(mae).any():
+        return {}
+    return {"avg_mae_pct": float(np.nanmean(mae)), "worst_mae_pct": float(np.nanmin(mae)),
+            "avg_mfe_pct": float(np.nanmean(mfe))}
+
+
 # --------------------------------------------------------------------------- deflated Sharpe
 
 
@@ -212,16 +269,18 @@ def deflated_sharpe_ratio(sr: float, *, n_obs: int, n_trials: int, sr_var_trials
 
 @njit(cache=True)
 def block_bootstrap_nb(r, block, n_boot, seed):
-    """Moving-block bootstrap of ``r``: ``(n_boot, 2)`` array of (per-period Sharpe, total
-    compounded return) of each resampled series (blocks of ``block`` consecutive returns keep the
-    autocorrelation a held position creates)."""
+    """Moving-block bootstrap of ``r``: ``(n_boot, 3)`` array of (per-period Sharpe, total
+    compounded return, per-period Sortino) of each resampled series (blocks of ``block``
+    consecutive returns keep the autocorrelation a held position creates). Sortino's downside
+    deviation is ``sqrt(mean(min(x, 0)²))``, vectorbt's definition."""
     np.random.seed(seed)
     n = len(r)
-    out = np.empty((n_boot, 2))
+    out = np.empty((n_boot, 3))
     n_starts = max(n - block + 1, 1)
     for b in range(n_boot):
         s1 = 0.0
         s2 = 0.0
+        d2 = 0.0
         logw = 0.0
         k = 0
         while k < n:
@@ -232,19 +291,32 @@ def block_bootstrap_nb(r, block, n_boot, seed):
                 x = r[start + j] if start + j < n else r[(start + j) % n]
                 s1 += x
                 s2 += x * x
+                if x < 0.0:
+                    d2 += x * x
                 logw += math.log1p(x) if x > -1.0 else -np.inf
                 k += 1
         mean = s1 / n
         var = (s2 - n * mean * mean) / (n - 1) if n > 1 else 0.0
         out[b, 0] = mean / math.sqrt(var) if var > 0 else np.nan
         out[b, 1] = math.exp(logw) - 1.0
+        out[b, 2] = mean / math.sqrt(d2 / n) if d2 > 0 else np.nan
     return out
+
+
+def sortino_ratio(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
+    """Mean over the downside deviation ``sqrt(mean(min(r, 0)²))`` × √periods_per_year (vectorbt's
+    definition with a zero required return); NaN without a losing period."""
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    if not len(r):
+        return float("nan")
+    down = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    return float(r.mean() / down * math.sqrt(periods_per_year)) if down > 0 else float("nan")
 
 
 def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: int = 1000,
                  alpha: float = 0.05, block: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Block-bootstrap confidence intervals of the annualised Sharpe ratio and the total return
-    (in %) of a return series. ``block`` defaults to ⌈√n⌉ bars.
+    """Block-bootstrap confidence intervals of the annualised Sharpe and Sortino ratios and the
+    total return (in %) of a return series. ``block`` defaults to ⌈√n⌉ bars.
 
     >>> rng = np.random.default_rng(0)
     >>> ci = bootstrap_ci(rng.normal(0.001, 0.01, 500), n_boot=300, seed=1)
@@ -272,6 +344,7 @@ def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: 
     return {
         "n_boot": int(n_boot), "block": block, "alpha": alpha, "seed": int(seed),
         "sharpe": ci(sr, sharpe_ratio(r, periods_per_year)),
+        "sortino": ci(draws[:, 2] * math.sqrt(periods_per_year), sortino_ratio(r, periods_per_year)),
         "total_return_pct": ci(tr, total),
     }
 
@@ -576,15 +649,19 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     if plan.draw is None:
         return out
     from liqbt.backtest import BacktestParams, simulate
+    from liqbt.backtest.engine import market_inputs
 
     params = backtest_params or BacktestParams()
     ppy = periods_per_year(market.interval_ms)
     null = {m: np.empty(draws) for m in NULL_METRICS}
     null_trades = np.empty(draws)
+    inputs = market_inputs(market, params)
     ss = np.random.SeedSequence(seed)
     draw_seeds = ss.generate_state(draws, dtype=np.uint32)
     for d in range(draws):
-        nums = _sim_numbers(simulate(market, plan.draw(int(draw_seeds[d])), params), ppy)
+        # the market's kernel inputs once; the first draw's signals validated, the rest are built alike
+        nums = _sim_numbers(simulate(market, plan.draw(int(draw_seeds[d])), params, inputs=inputs, check=d == 0),
+                            ppy)
         for m in NULL_METRICS:
             null[m][d] = nums[m]
         null_trades[d] = nums["trades"]

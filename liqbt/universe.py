@@ -462,14 +462,20 @@ def _null_block(block: tuple, plans: list | None = None) -> list[dict[str, float
         plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
     seeds = [np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(draws, dtype=np.uint32)
              for j in range(len(markets))]
+    inputs = None
+    if mode != "portfolio":  # each market's kernel inputs once per block, not once per draw
+        from liqbt.backtest.engine import market_inputs
+
+        inputs = [market_inputs(m, backtest) for m in markets]
     out = []
     for d in range(lo, hi):
         sig_d = [p.draw(int(seeds[j][d])) if p.draw is not None else signals[j] for j, p in enumerate(plans)]
-        out.append(_aggregate_numbers(markets, sig_d, backtest, mode, pparams))
+        out.append(_aggregate_numbers(markets, sig_d, backtest, mode, pparams, inputs))
     return out
 
 
-def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparams) -> dict[str, float]:
+def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparams,
+                       inputs: list | None = None) -> dict[str, float]:
     """Return, Sharpe and trade count of the aggregate (independent) or the account (portfolio)."""
     from liqbt.backtest import simulate
 
@@ -481,7 +487,8 @@ def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparam
         res = simulate_portfolio(markets, signals, backtest, pparams)
         m = _curve_metrics(res.equity, res.init_cash, interval)
         return {"total_return_pct": m["total_return_pct"], "sharpe": m["sharpe"], "trades": float(len(res.trades))}
-    sims = [simulate(mk, sg, backtest) for mk, sg in zip(markets, signals, strict=True)]
+    sims = [simulate(mk, sg, backtest, inputs=inputs[k] if inputs is not None else None)
+            for k, (mk, sg) in enumerate(zip(markets, signals, strict=True))]
     grid = np.unique(np.concatenate([mk.open_time for mk in markets]))
     agg = np.mean([_on_grid(grid, mk.open_time, sim.equity, sim.init_cash) / sim.init_cash
                    for mk, sim in zip(markets, sims, strict=True)], axis=0) * init

@@ -58,6 +58,69 @@ def test_cached_kernel_is_written_to_the_default_folder(tmp_path):
         assert files, "no numba index file written to the default cache folder"
 
 
+_KERNELS = """
+import hashlib, json, sys
+import numpy as np
+from liqbt._numba_cache import fast_cached_loads
+print("FAST", fast_cached_loads())
+from liqbt.backtest import BacktestParams, backtest
+from liqbt.heatmap import HeatmapParams, reconstruct
+from liqbt.heatmap.heatmap import synthetic_market
+from liqbt.signals import Signals
+from liqbt.stats import null_control
+m = synthetic_market(3000, seed=5)
+hm = reconstruct(m, HeatmapParams())
+s = Signals.empty(len(m)); s.long_entry[100::150] = True; s.short_entry[175::150] = True
+s.stop_price[100::150] = m.close[100::150] * 0.99; s.take_profit[100::150] = m.close[100::150] * 1.02
+s.stop_price[175::150] = m.close[175::150] * 1.01; s.take_profit[175::150] = m.close[175::150] * 0.98
+r = backtest(m, s, BacktestParams())
+nc = null_control(m, s, BacktestParams(), draws=20, seed=3)
+h = hashlib.sha256()
+for a in (hm.mass, hm.pred, hm.features_array, hm.snapshots_long, r.sim.equity, r.sim.trades_f):
+    h.update(np.ascontiguousarray(a).tobytes())
+h.update(json.dumps([r.metrics, nc], sort_keys=True, default=repr).encode())
+print("DIGEST", h.hexdigest())
+print("REFRESHED", "numba.typed.typeddict" in sys.modules)
+"""
+
+
+def test_fast_cached_kernel_loads_give_identical_results():
+    """Cached kernels loaded without numba's context refresh (``fast_cached_loads``) compute the
+    same bits as with it (heatmap + features, the backtest and its vectorbt-equal stats, the
+    seeded null control), and the refresh really is skipped."""
+    from liqbt._numba_cache import default_cache_dir
+
+    cache = {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or default_cache_dir()}
+    full = _python(_KERNELS, {**cache, "LIQBT_NUMBA_FULL_REFRESH": "1"}).splitlines()  # fills the cache if cold
+    fast = _python(_KERNELS, cache).splitlines()
+    assert full[0] == "FAST False" and fast[0] == "FAST True"
+    assert full[-1] == "REFRESHED True" and fast[-1] == "REFRESHED False"
+    digest = [line for line in full if line.startswith("DIGEST")]
+    assert digest and digest == [line for line in fast if line.startswith("DIGEST")]
+
+
+def test_fast_cached_loads_only_touch_liqbt_kernels_and_fall_back_on_a_miss(tmp_path):
+    """A kernel outside liqbt, or one not in the cache yet, goes through numba's own path (which
+    refreshes and compiles); its result is right."""
+    code = (
+        "import sys\n"
+        "from liqbt._numba_cache import fast_cached_loads\n"
+        "assert fast_cached_loads() and fast_cached_loads()\n"
+        "from numba import njit\n"
+        "import numpy as np\n"
+        "@njit(cache=True)\n"
+        "def f(x):\n    return {int(v): v * 2 for v in x}\n"
+        "print(f(np.arange(3.0)), 'numba.typed.typeddict' in sys.modules)\n"
+    )
+    script = tmp_path / "user_kernel.py"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items()}
+    env.update(PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for _ in range(2):  # compile (cache miss), then load from the cache
+        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "{0: 0.0, 1: 2.0, 2: 4.0} True"
+
+
 # ---- light CLI ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["fetch", "binance", "--help"],
@@ -198,18 +261,36 @@ def test_report_figure_is_valid_plotly_with_every_layer(sim_run):
     assert sum(len(t["y"]) for t in markers) == 2 * n_trades
 
 
-def test_run_does_not_import_vectorbt_scipy_stats_or_matplotlib(sim_run, tmp_path):
+def test_run_does_not_import_vectorbt_scipy_or_matplotlib(sim_run, tmp_path):
+    """A warm run imports none of vectorbt, matplotlib or scipy's subpackages (numba imports the bare
+    scipy package; its BLAS check, which imports scipy.linalg, is skipped because the cached kernels
+    load without numba.np.arraymath)."""
     code = (
         "import sys\nfrom liqbt.report import write_run\nfrom liqbt.pipeline import run_config\n"
         "from liqbt.config import load_run_config\n"
         f"r = run_config(load_run_config({str(sim_run.config.source)!r}), db={sim_run.db!r}, progress=False)\n"
         f"write_run(r, {str(tmp_path / 'out')!r})\n"
-        "print('HEAVY', [m for m in ('vectorbt', 'scipy.stats', 'matplotlib')"
+        "print('HEAVY', [m for m in ('vectorbt', 'scipy.special', 'scipy.linalg', 'scipy.stats', 'numba.np.arraymath',"
+        " 'matplotlib')"
         " if m in sys.modules])"
     )
     out = _python(code, {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "")})
     assert out.splitlines()[-1] == "HEAVY []"
     assert (tmp_path / "out" / "report.html").stat().st_size > 100_000
+
+
+def test_report_splices_plotly_js_bytes_identically(sim_run, tmp_path, monkeypatch):
+    """report.html with plotly.js spliced in as the package file's bytes is byte for byte the
+    report written as one text (the file read as UTF-8 text and written back)."""
+    from liqbt.report import html as report_html
+    from liqbt.report import write_run
+
+    fast = write_run(sim_run, tmp_path / "fast") / "report.html"
+    monkeypatch.setattr(report_html, "_SPLICE_PLOTLY_JS", False)
+    text = write_run(sim_run, tmp_path / "text") / "report.html"
+    assert fast.read_bytes() == text.read_bytes()
+    assert report_html._plotly_js_path().read_bytes() in fast.read_bytes()
+    assert report_html._PLOTLY_JS_SLOT.encode() not in fast.read_bytes()
 
 
 def test_report_json_typed_arrays_round_trip(sim_run):
@@ -253,3 +334,14 @@ def test_oi_asof_rows_inserted_out_of_order(tmp_path):
     np.testing.assert_array_equal(mf.oi_value, val)
     k = 4  # USD only: 4000 / close of the bar closed at or before t0 + 20 min + 7 ms (bar 19)
     assert mf.oi_qty[k] == 4000.0 / (100 + 19)
+
+
+def test_progress_bar_is_tqdm_autos_choice_without_importing_asyncio():
+    """Outside IPython the run's progress bar is tqdm's terminal bar (what tqdm.auto picks there)
+    and asyncio stays unimported; inside IPython it is tqdm.auto's class."""
+    out = _python("import sys, liqbt._progress as p, tqdm.std\n"
+                  "print(p.tqdm is tqdm.std.tqdm, 'asyncio' in sys.modules)", {})
+    assert out == "True False"
+    pytest.importorskip("IPython")
+    out = _python("import IPython, liqbt._progress as p, tqdm.auto\nprint(p.tqdm is tqdm.auto.tqdm)", {})
+    assert out == "True"

@@ -193,3 +193,33 @@ def test_compare_of_different_strategies_collapses_their_params(sim_db, tmp_path
     assert "strategy.name" in keys and "strategy.params" in keys
     assert not any(k.startswith("strategy.params.") for k in keys)
     assert "params of its own" in c.config_diff.loc["strategy.params", "css"]
+
+
+def test_slice_heatmap_views_equal_the_masked_selection():
+    """slice_heatmap takes the snapshots as one contiguous range of the sorted snapshot times (views,
+    no copy): every field equals the boolean-mask selection it replaced, at every kind of bound."""
+    from dataclasses import replace
+
+    from liqbt.heatmap import HeatmapParams, reconstruct
+    from liqbt.heatmap.heatmap import synthetic_market
+    from liqbt.pipeline import slice_heatmap
+
+    hm = reconstruct(synthetic_market(1500, seed=11), HeatmapParams())
+    n = len(hm.times)
+    assert len(hm.snapshot_times) > 10
+    shuffled = np.random.default_rng(0).permutation(len(hm.snapshot_times))
+    unsorted = replace(hm, **{k: getattr(hm, k)[shuffled] for k in
+                              ("snapshot_times", "snapshot_k0", "snapshots_long", "snapshots_short")})
+    for lo, hi in [(0, n), (0, 1), (0, 700), (300, 900), (n - 1, n), (n, n), (5, 5), (0, 0)]:
+        got = slice_heatmap(hm, lo, hi)
+        t_lo = hm.times[lo] + hm.interval_ms if lo < n else np.iinfo(np.int64).max
+        t_hi = hm.times[hi - 1] + hm.interval_ms if hi > 0 else np.iinfo(np.int64).min
+        mask = (hm.snapshot_times >= t_lo) & (hm.snapshot_times <= t_hi)
+        for k in ("snapshot_times", "snapshot_k0", "snapshots_long", "snapshots_short"):
+            np.testing.assert_array_equal(getattr(got, k), getattr(hm, k)[mask], err_msg=f"{k} [{lo}:{hi}]")
+            if mask.any():
+                assert np.shares_memory(getattr(got, k), getattr(hm, k))  # a view
+        np.testing.assert_array_equal(got.features_array, hm.features_array[lo:hi])
+        # unsorted snapshot times (not what reconstruct makes) still select by mask
+        odd = slice_heatmap(unsorted, lo, hi)
+        np.testing.assert_array_equal(np.sort(odd.snapshot_times), got.snapshot_times)

@@ -53,3 +53,28 @@ def test_normal_cdf_and_quantile_equal_scipy():
     k = 7
     q = (np.arange(k) + 0.5) / k
     np.testing.assert_array_equal(norm_ppf(q), stats.norm.ppf(q))
+
+
+def test_norm_ppf_is_scipys_ndtri_bit_for_bit():
+    """norm_ppf computes small inputs in Python (no scipy import in a run): the same bits as
+    scipy.special.ndtri across the centre, both tails down to subnormals, the branch edges
+    (exp(-2), exp(-32)), 0, 1, outside [0, 1] and NaN; scalars stay numpy scalars."""
+    from scipy.special import ndtri
+
+    from liqbt.rankstats import _PPF_PYTHON_MAX, norm_ppf
+
+    rng = np.random.default_rng(1)
+    edges = [0.0, 1.0, -0.1, 1.1, np.nan, 5e-324, 0.5, np.exp(-2), 1 - np.exp(-2), np.nextafter(np.exp(-2), 1),
+             np.nextafter(np.exp(-2), 0), np.exp(-32), np.nextafter(np.exp(-32), 0), 1e-14, 1 - 1e-16]
+    xs = np.concatenate([rng.random(3000), 10.0 ** -rng.uniform(0, 307, 3000), 1 - 10.0 ** -rng.uniform(0, 16, 3000),
+                         edges, (np.arange(9) + 0.5) / 9])
+    for chunk in np.array_split(xs, 4):
+        assert len(chunk) <= _PPF_PYTHON_MAX
+        got, ref = norm_ppf(chunk), ndtri(chunk)
+        same = (got.view(np.uint64) == ref.view(np.uint64))
+        assert same.all(), chunk[~same][:5]
+    for v in (0.3, 0.999, 1e-300):
+        assert isinstance(norm_ppf(v), np.float64) and norm_ppf(v) == ndtri(v)
+    big = rng.random(_PPF_PYTHON_MAX + 1)  # scipy's path
+    np.testing.assert_array_equal(norm_ppf(big), ndtri(big))
+    assert norm_ppf(np.array([[0.2, 0.7]])).shape == (1, 2)

@@ -113,6 +113,34 @@ def test_headline_numbers_are_consistent(runs):
     assert (ex["mae_pct"][ok] <= 0).all() or (ex["mfe_pct"][ok] >= 0).all()
 
 
+def test_terminal_and_metrics_json_carry_the_cards_figures(runs):
+    """CAGR, the Sortino interval and MAE/MFE were report-only: metrics.json and the terminal
+    summary carry the same numbers now, computed once."""
+    from liqbt.report.summary import summary_text
+
+    result, folder = runs[0]
+    m = json.loads((folder / "metrics.json").read_text())
+    eq = result.backtest.equity
+    assert np.isclose(m["cagr_pct"], cagr_pct(eq, float(m["init_cash"])), rtol=1e-12)
+    # the Sortino estimate is the equity curve's (numpy definition, independent code) and agrees
+    # with vectorbt's, whose value books funding at the exit instead of per bar, to a fraction of 1 %
+    s = m["bootstrap"]["sortino"]
+    own = bootstrap_ratio_ci(eq, float(m["init_cash"]), 105_120.0, n_boot=10)["sortino"][0]
+    assert np.isclose(s["estimate"], own, rtol=1e-9)
+    assert np.isclose(s["estimate"], m["Sortino Ratio"], rtol=1e-2)
+    assert s["low"] <= s["estimate"] <= s["high"]
+    ex = excursions(result.backtest.trades, result.market.to_frame())
+    assert np.isclose(m["avg_mae_pct"], ex["mae_pct"].mean()) and np.isclose(m["worst_mae_pct"], ex["mae_pct"].min())
+    assert np.isclose(m["avg_mfe_pct"], ex["mfe_pct"].mean())
+    text = summary_text(result, folder)
+    assert f"CAGR{' ' * 24}{m['cagr_pct']:+.2f} %" in text
+    assert re.search(r"Sortino\s+-?\d+\.\d\d  \[95 % CI ", text)
+    assert f"{m['avg_mae_pct']:+.2f} % / {m['avg_mfe_pct']:+.2f} %" in text
+    # the report shows the stored interval, not a second bootstrap of its own
+    doc = (folder / "report.html").read_text()
+    assert f"{s['low']:+.2f}" in _visible_text(doc)
+
+
 def test_figures_colour_bar_on_map_and_legend_clear_of_titles(runs):
     result, _ = runs[0]
     fig = result.plot()  # RunResult.plot(): the report's figure, for notebooks

@@ -28,6 +28,7 @@ The download folder mirrors that layout below ``dest`` (default ``./data/binance
 from __future__ import annotations
 
 import calendar
+import errno
 import hashlib
 import http.client
 import logging
@@ -379,6 +380,10 @@ def check_base_url(url: str) -> str:
     return url
 
 
+# A full disk or quota while writing: the user must act, so it is a rejection (exit 2), not a
+# transient failure (exit 1, "re-run to resume").
+_DISK_FULL = frozenset(e for e in (getattr(errno, "ENOSPC", None), getattr(errno, "EDQUOT", None)) if e)
+
 # Errors that do not depend on the request: try again after a pause.
 _TRANSIENT = (
     urllib.error.URLError,
@@ -720,7 +725,16 @@ class _Fetcher:
             return FileResult(file, MISSING, detail="HTTP 404")
         except InputError as exc:
             return FileResult(file, REJECTED, detail=str(exc))
-        except (*_TRANSIENT, OSError) as exc:
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                # Not the server's fault and not transient: retrying cannot help, and "re-run to
+                # resume" (exit 1) would hide that the user has to free space first.
+                where = exc.filename or (self.dest / file.path)
+                return FileResult(file, REJECTED, detail=(
+                    f"{where}: cannot write ({os.strerror(exc.errno)}) (expected free space in "
+                    f"--dest {self.dest}; the partial download is kept and resumes on the next fetch)"))
+            return FileResult(file, FAILED, detail=f"{type(exc).__name__}: {exc}")
+        except _TRANSIENT as exc:
             return FileResult(file, FAILED, detail=f"{type(exc).__name__}: {exc}")
 
     def _fetch(self, file: RemoteFile) -> FileResult:

@@ -217,10 +217,10 @@ def _check_inputs(market: MarketFrame, signals: Signals, params: BacktestParams)
     signals.validate(len(market), close=market.close)
 
 
-def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | None = None) -> SimResult:
-    """Run the kernel. Validates ``signals`` (see :class:`liqbt.signals.Signals`) and ``params``."""
-    params = params or BacktestParams()
-    _check_inputs(market, signals, params)
+def market_inputs(market: MarketFrame, params: BacktestParams) -> tuple:
+    """What the kernel reads from ``market`` besides prices for ``params``: funding per bar, the
+    liquidation triggers, the impact model's inputs. The null control replays hundreds of entry
+    sets on one market and computes them once (:func:`simulate`'s ``inputs``)."""
     n = len(market)
     rates = funding_rates(market, params.funding)
     if params.slippage == "sqrt":
@@ -231,9 +231,22 @@ def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | Non
     else:
         sigma = adv = np.full(n, np.nan)
         coef = 0.0
+    return (rates, sigma, adv, coef, np.ascontiguousarray(market.trigger_high),
+            np.ascontiguousarray(market.trigger_low))
+
+
+def simulate(market: MarketFrame, signals: Signals, params: BacktestParams | None = None, *,
+             inputs: tuple | None = None, check: bool = True) -> SimResult:
+    """Run the kernel. Validates ``signals`` (see :class:`liqbt.signals.Signals`) and ``params``.
+    ``inputs``: :func:`market_inputs` of this market and params, when already computed;
+    ``check=False`` skips the validation (signals liqbt built itself from validated ones)."""
+    params = params or BacktestParams()
+    if check:
+        _check_inputs(market, signals, params)
+    rates, sigma, adv, coef, trigger_high, trigger_low = inputs or market_inputs(market, params)
     out = simulate_nb(
         market.open, market.high, market.low, market.close,
-        np.ascontiguousarray(market.trigger_high), np.ascontiguousarray(market.trigger_low),
+        trigger_high, trigger_low,
         rates, sigma, adv,
         signals.long_entry, signals.short_entry, signals.long_exit, signals.short_exit,
         signals.stop_price, signals.take_profit, signals.stop_update, signals.breakeven,

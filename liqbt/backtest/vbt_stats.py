@@ -197,11 +197,99 @@ def _trade_stats(size, entry_price, entry_fees, exit_price, exit_fees, direction
     return pnl, pnl / entry_val
 
 
+# The reductions below are numba's own np.nansum/nanmean/nanvar/nanprod/nanmin/nanmax/sum/
+# count_nonzero for 1-D float arrays, written out: the same sequential loops (numba's versions in
+# numba/np/arraymath.py iterate in order too), so the same bits (tests/backtest/test_vbt_stats.py
+# compares them with numba's on random arrays with NaNs). Why not call numba's: loading a cached
+# kernel that uses them imports numba.np.arraymath, whose BLAS check imports scipy.linalg
+# (≈ 0.1-0.2 s per process, see liqbt._numba_cache.fast_cached_loads).
+
+
+@njit(cache=True)
+def _count(mask):
+    c = 0
+    for v in mask:
+        if v:
+            c += 1
+    return c
+
+
+@njit(cache=True)
+def _sum(a):
+    c = 0.0
+    for v in a:
+        c += v
+    return c
+
+
+@njit(cache=True)
+def _nansum(a):
+    c = 0.0
+    for v in a:
+        if not np.isnan(v):
+            c += v
+    return c
+
+
+@njit(cache=True)
+def _nanprod(a):
+    c = 1.0
+    for v in a:
+        if not np.isnan(v):
+            c *= v
+    return c
+
+
+@njit(cache=True, error_model="numpy")
+def _nanmean(a):
+    c = 0.0
+    count = 0
+    for v in a:
+        if not np.isnan(v):
+            c += v
+            count += 1
+    return c / count  # numba's np.divide: 0.0 / 0 is the hardware's NaN (numpy error model)
+
+
+@njit(cache=True)
+def _nanvar(a):
+    m = _nanmean(a)
+    ssd = 0.0
+    count = 0
+    for v in a:
+        if not np.isnan(v):
+            val = v - m
+            ssd += val * val
+            count += 1
+    return ssd / count if count > 0 else np.nan
+
+
+@njit(cache=True)
+def _nanmax(a):
+    """np.nanmax of a non-empty array (all NaN → NaN)."""
+    out = a[0]
+    for i in range(1, len(a)):
+        v = a[i]
+        if not np.isnan(v) and not out > v:
+            out = v
+    return out
+
+
+@njit(cache=True)
+def _nanmin(a):
+    out = a[0]
+    for i in range(1, len(a)):
+        v = a[i]
+        if not np.isnan(v) and not out < v:
+            out = v
+    return out
+
+
 @njit(cache=True)
 def _nanmean_or_nan(a):
     if len(a) == 0:
         return np.nan
-    return np.nanmean(a)
+    return _nanmean(a)
 
 
 @njit(cache=True)
@@ -322,29 +410,29 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     t_entry, t_exit, t_pnl, t_ret, t_status = _exit_trades(idx, size, price, fees, side,
                                                            close[n - 1], n)
     closed = t_status == 1
-    n_closed = closed.sum()
-    n_open = (t_status == 0).sum()
+    n_closed = _count(closed)
+    n_open = _count(t_status == 0)
     out[S_TOTAL_TRADES] = len(t_pnl)
     out[S_CLOSED] = n_closed
     out[S_OPEN] = n_open
-    out[S_OPEN_PNL] = np.nansum(t_pnl[t_status == 0]) if n_open > 0 else 0.0
+    out[S_OPEN_PNL] = _nansum(t_pnl[t_status == 0]) if n_open > 0 else 0.0
     pnl = t_pnl[closed]
     ret = t_ret[closed]
     dur = (t_exit[closed] - t_entry[closed]).astype(np.float64)
     win = pnl > 0.0
     loss = pnl < 0.0
-    n_win = win.sum()
-    n_loss = loss.sum()
+    n_win = _count(win)
+    n_loss = _count(loss)
     if n_closed > 0:
         out[S_WIN_RATE] = n_win / n_closed
-        out[S_BEST] = np.nanmax(ret)
-        out[S_WORST] = np.nanmin(ret)
+        out[S_BEST] = _nanmax(ret)
+        out[S_WORST] = _nanmin(ret)
     out[S_AVG_WIN] = _nanmean_or_nan(ret[win])
     out[S_AVG_LOSS] = _nanmean_or_nan(ret[loss])
     out[S_AVG_WIN_DUR] = _nanmean_or_nan(dur[win])
     out[S_AVG_LOSS_DUR] = _nanmean_or_nan(dur[loss])
-    total_win = np.nansum(pnl[win]) if n_win > 0 else np.nan
-    total_loss = np.nansum(pnl[loss]) if n_loss > 0 else np.nan
+    total_win = _nansum(pnl[win]) if n_win > 0 else np.nan
+    total_loss = _nansum(pnl[loss]) if n_loss > 0 else np.nan
     avg_win = _nanmean_or_nan(pnl[win])
     avg_loss = _nanmean_or_nan(pnl[loss])
     if n_closed > 0:
@@ -360,7 +448,7 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     if with_values:
         out[S_PROFIT_FACTOR] = total_win / abs(total_loss) if total_loss != 0 else (
             np.nan if total_win == 0 else np.inf)
-        breakeven = (pnl == 0.0).sum()
+        breakeven = _count(pnl == 0.0)
         loss_rate = (n_closed - n_win - breakeven) / n_closed
         out[S_EXPECTANCY] = out[S_WIN_RATE] * avg_win - loss_rate * abs(avg_loss)
 
@@ -371,15 +459,15 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
         rets[i] = _get_return(prev, value[i])
         prev = value[i]
     if n >= 2:
-        mean = np.nanmean(rets)
-        cnt = n - np.count_nonzero(np.isnan(rets))
+        mean = _nanmean(rets)
+        cnt = n - _count(np.isnan(rets))
         rcount = max(cnt - 1, 0)
-        std = np.sqrt(np.nanvar(rets) * cnt / rcount) if rcount > 0 else np.nan
+        std = np.sqrt(_nanvar(rets) * cnt / rcount) if rcount > 0 else np.nan
         out[S_SHARPE] = np.inf if std == 0.0 else mean / std * np.sqrt(ann_factor)
         adj = rets.copy()
         adj[adj > 0] = 0
-        downside = np.sqrt(np.nanmean(adj ** 2)) * np.sqrt(ann_factor)
-        out[S_SORTINO] = np.inf if downside == 0.0 else np.nanmean(rets) * ann_factor / downside
+        downside = np.sqrt(_nanmean(adj ** 2)) * np.sqrt(ann_factor)
+        out[S_SORTINO] = np.inf if downside == 0.0 else _nanmean(rets) * ann_factor / downside
     # calmar: max drawdown of cumulated returns, annualised growth
     cum = np.empty(n)
     cp = 1.0
@@ -403,7 +491,7 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     if mdd == 0.0:
         out[S_CALMAR] = np.nan
     else:
-        ann_ret = np.nanprod(rets + 1.0) ** (ann_factor / n) - 1 if n > 0 else np.nan
+        ann_ret = _nanprod(rets + 1.0) ** (ann_factor / n) - 1 if n > 0 else np.nan
         out[S_CALMAR] = ann_ret / abs(mdd)
     # omega (risk_free = required_return = 0: the threshold is 0)
     if ann_factor == 1:
@@ -416,8 +504,8 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
         out[S_OMEGA] = np.nan
     else:
         less = rets - 0.0 - thresh
-        numer = np.sum(less[less > 0.0])
-        denom = -1.0 * np.sum(less[less < 0.0])
+        numer = _sum(less[less > 0.0])
+        denom = -1.0 * _sum(less[less < 0.0])
         out[S_OMEGA] = np.inf if denom == 0.0 else numer / denom
     return out
 

@@ -11,7 +11,8 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     from liqbt.cli import add_db_option, add_override_options
 
     p.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="run config TOML: [data] (symbol, start, end, interval, exchange, oi_exchange, db) "
+                   help="run config TOML: [data] (symbol, start, end, interval, exchange, oi_exchange, oi_venues, "
+                        "db) "
                         "and [heatmap]")
     p.add_argument("--symbol", help="symbol, e.g. BTCUSDT (instead of CONFIG)")
     p.add_argument("--start", help="first bar, UTC (YYYY-MM-DD or ISO time)")
@@ -19,6 +20,10 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", help="bar interval (default: the config's, else 1m)")
     p.add_argument("--exchange", help="archive namespace of the candles (default: the only one, or binance)")
     p.add_argument("--oi-exchange", help="take open interest from another namespace (e.g. coinglass)")
+    p.add_argument("--oi-venue", action="append", metavar="EXCHANGE[:SYMBOL]",
+                   help="sum several venues' OI into one map (repeat; the first is the market's own "
+                        "OI); replaces [data].oi_venues, e.g. --oi-venue coinglass "
+                        "--oi-venue finm_hyperliquid:BTCUSD")
     add_override_options(p, period=False)
     add_db_option(p)
 
@@ -43,9 +48,15 @@ def load_inputs(args: argparse.Namespace):
     if args.config and "data" not in raw and not args.symbol:
         raise InputError("missing table [data]", where=where, expected="[data] symbol/start/end")
     data_raw = dict(raw.get("data", {}))
+    if getattr(args, "oi_venue", None):  # the command line wins over the config's OI source
+        data_raw.pop("oi_exchange", None)
+        data_raw.pop("oi_symbol", None)
     for key in ("symbol", "start", "end", "interval", "exchange", "oi_exchange"):
         if getattr(args, key, None):
             data_raw[key] = getattr(args, key)
+    if getattr(args, "oi_venue", None):
+        data_raw["oi_venues"] = [dict(zip(("exchange", "symbol"), v.split(":", 1), strict=False))
+                                 for v in args.oi_venue]
     missing = [k for k in ("symbol", "start", "end") if k not in data_raw]
     if missing:
         raise InputError(f"missing {', '.join(missing)}", where=where,
@@ -61,7 +72,11 @@ def load_inputs(args: argparse.Namespace):
     archive = Archive(db, read_only=True)
     try:
         market = archive.market(data.symbol, start, end, data.interval, exchange=data.exchange,
-                                oi_exchange=data.oi_exchange)
+                                oi_exchange=data.oi_exchange, oi_symbol=data.oi_symbol)
+        from liqbt.pipeline import attach_oi_venues
+
+        market = attach_oi_venues(market, archive, data, start, end,
+                                  where="--oi-venue" if getattr(args, "oi_venue", None) else f"{where} [data].oi_venues")
     except BaseException:
         archive.close()
         raise

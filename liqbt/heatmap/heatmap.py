@@ -266,8 +266,14 @@ def bar_vwap(market: MarketFrame) -> np.ndarray:
 
 
 def reconstruct(market: MarketFrame, params: HeatmapParams | None = None) -> Heatmap:
-    """Run the point-in-time heatmap model over ``market`` and return a :class:`Heatmap`."""
+    """Run the point-in-time heatmap model over ``market`` and return a :class:`Heatmap`.
+
+    A market carrying several venues' OI (``market.oi_venues``, from ``[data].oi_venues``) gets
+    one map per venue — each with ``params`` plus that venue's own overrides — summed
+    (:func:`reconstruct_venues`); its cluster features are those of the first venue's map."""
     params = params or HeatmapParams()
+    if market.oi_venues:
+        return _reconstruct_oi_venues(market, params)
     n = len(market)
     inverse = market.contract_type == INVERSE
     table = bracket_table(params.bracket_table or market.symbol, market.contract_type)
@@ -406,21 +412,105 @@ def reconstruct_venues(market: MarketFrame, venues, params: HeatmapParams | None
     hms = []
     for v in venues:
         p = replace(v.params or params, features=False)
-        if p.log_step != params.log_step or p.window_bins() != params.window_bins() or \
-                p.snapshot_every != params.snapshot_every:
-            raise InputError(f"venue {v.name}: bin_bps / window_pct / snapshot_every differ from the map's",
-                             expected="the same grid and snapshot cadence for every venue")
+        _check_grid(p, params, f"venue {v.name}")
         hms.append(reconstruct(venue_market(market, v), p))
+    return _sum_maps(hms, [v.name for v in venues], replace(params, features=False))
+
+
+def _check_grid(p: HeatmapParams, params: HeatmapParams, where: str) -> None:
+    if p.log_step != params.log_step or p.window_bins() != params.window_bins() or \
+            p.snapshot_every != params.snapshot_every or p.interval != params.interval:
+        raise InputError("bin_bps / window_pct / snapshot_every / interval differ from the map's", where=where,
+                         expected="the same grid and snapshot cadence for every venue")
+
+
+def _reconstruct_oi_venues(market: MarketFrame, params: HeatmapParams) -> Heatmap:
+    """:func:`reconstruct` of a market with ``oi_venues``: each venue on the market's candles with
+    its own OI and ``params`` + its overrides; summed. Features: the first venue's map."""
+    from dataclasses import replace
+
+    hms = []
+    primary = market
+    for i, v in enumerate(market.oi_venues):
+        try:
+            p = replace(params, **v.overrides)
+        except TypeError as exc:
+            raise InputError(f"venue {v.name}: {exc}", where="[data].oi_venues heatmap",
+                             expected="[heatmap] keys") from None
+        p = replace(p, features=params.features and i == 0)
+        _check_grid(p, params, f"[data].oi_venues venue {v.name} heatmap")
+        vm = replace(market, oi_time=v.oi_time, oi_qty=v.oi_qty, oi_value=v.oi_value, oi_venues=())
+        if i:
+            vm = _venue_volume(vm, primary)
+        else:
+            primary = vm
+        hms.append(reconstruct(vm, p))
+    return _sum_maps(hms, [v.name for v in market.oi_venues], params, features=hms[0].features_array)
+
+
+def _venue_volume(vm: MarketFrame, primary: MarketFrame) -> MarketFrame:
+    """The candles' volume scaled to venue ``vm``'s size: × its OI / the first venue's OI at each
+    bar (as known at the bar's close, carried forward). The candles are the first venue's, and
+    churn opens a share of each bar's volume: without the other venue's own volume it turns its
+    OI over at the same rate per unit of OI, not at the first venue's absolute volume.
+
+    Bars before the venue's first reading take the ratio of that reading: the model reads them
+    only when it seeds the venue's first OI over the bars so far (∝ volume), at or after that
+    reading, so they stay point-in-time and the seed keeps the candles' volume profile."""
+    from dataclasses import replace
+
+    own, _ = lagged_oi_per_bar(vm, 0)
+    ref, _ = lagged_oi_per_bar(primary, 0)
+    n = len(own)
+    r = np.full(n, np.nan)
+    ok = np.isfinite(own) & np.isfinite(ref) & (ref > 0) & (own >= 0)
+    r[ok] = own[ok] / ref[ok]
+    last = np.maximum.accumulate(np.where(np.isfinite(r), np.arange(n), -1)) if n else np.zeros(0, np.int64)
+    r = np.where(last >= 0, r[np.maximum(last, 0)], np.nan)  # carried forward
+    known = np.isfinite(own)
+    r = np.where(known & ~np.isfinite(r), 1.0, r)  # no ratio known yet: the candles' volume as it is
+    if known.any():
+        first = int(np.argmax(known))
+        r[:first] = r[first]
+    r = np.nan_to_num(r, nan=1.0)
+    return replace(vm, volume=vm.volume * r, quote_volume=vm.quote_volume * r,
+                   taker_buy_volume=vm.taker_buy_volume * r)
+
+
+def combined_oi_market(market: MarketFrame) -> MarketFrame:
+    """``market`` with one OI series, the sum over its venues: at each venue's reading time the
+    last reading of every venue so far (point-in-time), for maps that read one OI series (the
+    baselines). Unchanged for a one-venue market."""
+    from dataclasses import replace
+
+    if not market.oi_venues:
+        return market
+    t = np.unique(np.concatenate([v.oi_time for v in market.oi_venues]))
+    qty = np.zeros(len(t))
+    val = np.zeros(len(t))
+    for v in market.oi_venues:
+        j = np.searchsorted(v.oi_time, t, side="right") - 1
+        ok = j >= 0
+        qty[ok] += np.nan_to_num(v.oi_qty[j[ok]])
+        val[ok] += np.nan_to_num(v.oi_value[j[ok]])
+    return replace(market, oi_time=t, oi_qty=qty, oi_value=val, oi_venues=())
+
+
+def _sum_maps(hms: list, names: list[str], params: HeatmapParams,
+              features: np.ndarray | None = None) -> Heatmap:
+    from dataclasses import replace
+
+    venues = names
     pred = hms[0].pred.copy()
     pred[:, :2] = sum(h.pred[:, :2] for h in hms)
     for col, fn in ((2, np.fmin), (3, np.fmax), (4, np.fmin), (5, np.fmax)):
         pred[:, col] = fn.reduce([h.pred[:, col] for h in hms])
     meta = dict(hms[0].meta)
-    meta["venues"] = {v.name: {"predicted_long_usd": float(h.pred[:, 0].sum()),
-                               "predicted_short_usd": float(h.pred[:, 1].sum())}
+    meta["venues"] = {v: {"predicted_long_usd": float(h.pred[:, 0].sum()),
+                          "predicted_short_usd": float(h.pred[:, 1].sum())}
                       for v, h in zip(venues, hms, strict=True)}
-    return replace(hms[0], params=replace(params, features=False), pred=pred,
+    return replace(hms[0], params=params, pred=pred,
                    mass=sum(h.mass for h in hms),
                    snapshots_long=sum(h.snapshots_long for h in hms).astype(np.float32),
                    snapshots_short=sum(h.snapshots_short for h in hms).astype(np.float32),
-                   features_array=np.zeros((0, N_FEATURES)), meta=meta)
+                   features_array=np.zeros((0, N_FEATURES)) if features is None else features, meta=meta)

@@ -132,20 +132,16 @@ def display_scale(z: np.ndarray, *, window: int = 24, lo_q: float = 40.0, hi_q: 
     """
     z = np.asarray(z, np.float64)
     n_cols = z.shape[1]
-    lo = np.full(n_cols, np.nan)
-    hi = np.full(n_cols, np.nan)
-    for j in range(n_cols):
-        col = z[:, j]
-        pos = col[col > 0]
-        if len(pos):
-            lo[j], hi[j] = np.percentile(pos, [lo_q, hi_q])
+    lo = _column_percentile(z, lo_q)
+    hi = _column_percentile(z, hi_q)
+    base_w = _trailing_nanmedian(lo, int(window))
+    peak_w = _trailing_nanmedian(hi, int(window))
+    has_hi = _trailing_count(np.isfinite(hi), int(window)) > 0
     out = np.zeros_like(z)
     for j in range(n_cols):
-        a = max(0, j - int(window) + 1)
-        lo_w, hi_w = lo[a: j + 1], hi[a: j + 1]
-        if not np.isfinite(hi_w).any():
+        if not has_hi[j]:
             continue
-        base, peak = float(np.nanmedian(lo_w)), float(np.nanmedian(hi_w))
+        base, peak = float(base_w[j]), float(peak_w[j])
         if peak <= base:
             base = 0.0
         if peak <= 0:
@@ -153,6 +149,60 @@ def display_scale(z: np.ndarray, *, window: int = 24, lo_q: float = 40.0, hi_q: 
         out[:, j] = np.clip((z[:, j] - base) / (peak - base), 0.0, 1.0) ** gamma
     out[z <= 0] = 0.0
     return out
+
+
+# display_scale's statistics for all columns at once: np.percentile(pos, q) of each column's positive
+# cells and np.nanmedian of each trailing window, step for step as numpy computes them (sorted
+# values, the "linear" method's index (n - 1)·q and its two-sided lerp; the median as the mean of
+# the middle pair), so the same bits as the per-column calls (tests/heatmap: test_render)
+
+
+def _column_percentile(z: np.ndarray, q: float) -> np.ndarray:
+    """``np.percentile(col[col > 0], q)`` for every column (NaN where none is positive)."""
+    pos = z > 0
+    n = pos.sum(axis=0)
+    s = np.sort(np.where(pos, z, np.inf), axis=0)  # the positive cells first, ascending
+    qf = np.true_divide(q, 100)
+    virtual = (n - 1) * qf
+    prev = np.floor(virtual)
+    above = virtual >= n - 1
+    gamma = virtual - np.where(above, n - 1, prev)
+    i_prev = np.where(above, n - 1, prev).astype(np.intp)
+    i_next = np.where(above, n - 1, prev + 1).astype(np.intp)
+    cols = np.arange(z.shape[1])
+    ok = n > 0
+    a = s[np.clip(i_prev, 0, None), cols]
+    b = s[np.clip(i_next, 0, None), cols]
+    with np.errstate(invalid="ignore"):
+        diff = b - a
+        out = a + diff * gamma
+        out = np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
+    return np.where(ok, out, np.nan)
+
+
+def _trailing_windows(x: np.ndarray, window: int) -> np.ndarray:
+    """``(len(x), window)``: row j holds x[j - window + 1 : j + 1], NaN-padded on the left."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    return sliding_window_view(np.concatenate([np.full(window - 1, np.nan), x]), window)
+
+
+def _trailing_count(flag: np.ndarray, window: int) -> np.ndarray:
+    c = np.concatenate([[0], np.cumsum(flag.astype(np.int64))])
+    j = np.arange(len(flag))
+    return c[j + 1] - c[np.maximum(j + 1 - window, 0)]
+
+
+def _trailing_nanmedian(x: np.ndarray, window: int) -> np.ndarray:
+    """``np.nanmedian(x[max(0, j - window + 1): j + 1])`` for every j (NaN for an all-NaN window)."""
+    w = np.sort(_trailing_windows(np.asarray(x, np.float64), window), axis=1)  # NaN last
+    c = (~np.isnan(w)).sum(axis=1)
+    rows = np.arange(len(w))
+    lo_i = np.maximum((c - 1) // 2, 0)
+    hi_i = np.maximum(c // 2, 0)
+    with np.errstate(invalid="ignore"):
+        mid = np.where(c % 2 == 1, w[rows, lo_i], (w[rows, lo_i] + w[rows, hi_i]) / 2.0)
+    return np.where(c > 0, mid, np.nan)
 
 
 # dark → bright, like the maps traders read: background purple, faint blue, clusters yellow-white

@@ -823,7 +823,7 @@ def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = 
                progress: bool = False) -> dict[str, MapSeries]:
     """Every map the validator scores, reconstructed over the whole of ``market`` (warm-up
     included): liqbt, the ablations, the baselines and any extra ``variants`` (name → params
-    overrides of ``params``)."""
+    overrides of ``params``; with several OI venues each applies to every venue's map)."""
     from tqdm.auto import tqdm
 
     maps: dict[str, MapSeries] = {}
@@ -841,9 +841,12 @@ def build_maps(market: MarketFrame, params: HeatmapParams, *, baselines: bool = 
         maps[name] = ms
         bar.update(1)
     if baselines:
+        from liqbt.heatmap.heatmap import combined_oi_market
+
+        one_oi = combined_oi_market(market)  # several venues: the baselines read their summed OI
         for name, fn in BASELINES.items():
             bar.set_postfix_str(name)
-            maps[name] = fn(market, params)
+            maps[name] = fn(one_oi, params)
             bar.update(1)
     bar.close()
     return maps
@@ -907,12 +910,16 @@ def validate(market: MarketFrame, params: HeatmapParams | None, realised: Realis
     }
     if n_warm:
         meta["warmup_start"] = _iso(market.open_time[0])
+    oi_src = f"market's OI ('{market.exchange}'/{market.source})"
+    if market.oi_venues:
+        meta["oi_venues"] = [v.name for v in market.oi_venues]
+        oi_src = f"summed OI of {len(market.oi_venues)} venues ({', '.join(meta['oi_venues'])})"
     if realised is not None:
         meta.update(realised_source=realised.source, realised_rows=len(realised),
                     realised_interval=interval_name(realised.interval_ms) if realised.interval_ms else "events",
                     realised_venues=realised.venues, realised_note=realised.note,
                     scaling=(f"magnitude ratios = venue_scale ({venue_scale:g}) × predicted USD from this "
-                             f"market's OI ('{market.exchange}'/{market.source}) / realised USD from "
+                             f"{oi_src} / realised USD from "
                              f"{realised.venues or realised.source} (raw ratios: magnitude_ratio_raw_*). "
                              "Spearman and capture are scale-free."))
     maps = build_maps(full_market, params, baselines=baselines, ablations=ablations, progress=progress)

@@ -90,19 +90,18 @@ def monthly_returns(equity: pd.Series, init_cash: float) -> pd.DataFrame:
 
 def excursions(trades: pd.DataFrame, candles: pd.DataFrame) -> pd.DataFrame:
     """Per-trade maximum adverse / favourable excursion in % of the entry price, from the highs
-    and lows of the bars the trade was open (entry bar to exit bar)."""
-    rows = []
-    hi, lo = candles["high"], candles["low"]
-    for t in trades.itertuples(index=False):
-        sl = slice(t.entry_time, t.exit_time)
-        h, low = hi.loc[sl], lo.loc[sl]
-        if h.empty:
-            rows.append((np.nan, np.nan))
-            continue
-        up, down = float(h.max()) / t.entry_price - 1.0, float(low.min()) / t.entry_price - 1.0
-        mae, mfe = (down, up) if t.side == "long" else (-up, -down)
-        rows.append((mae * 100.0, mfe * 100.0))
-    return pd.DataFrame(rows, columns=["mae_pct", "mfe_pct"], index=trades.index)
+    and lows of the bars the trade was open (entry bar to exit bar):
+    :func:`liqbt.stats.excursions_pct` on ``candles`` (indexed by UTC open time)."""
+    from liqbt.stats import excursions_pct
+
+    def ms(values) -> np.ndarray:
+        return pd.DatetimeIndex(values).as_unit("ms").asi8
+
+    mae, mfe = excursions_pct(ms(candles.index), candles["high"].to_numpy(np.float64),
+                              candles["low"].to_numpy(np.float64), ms(trades["entry_time"]),
+                              ms(trades["exit_time"]), trades["entry_price"].to_numpy(np.float64),
+                              (trades["side"] == "long").to_numpy())
+    return pd.DataFrame({"mae_pct": mae, "mfe_pct": mfe}, index=trades.index)
 
 
 def cost_breakdown(trades: pd.DataFrame, metrics: dict) -> dict[str, float]:

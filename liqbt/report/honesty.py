@@ -13,7 +13,8 @@ from typing import Any
 from liqbt.stats import NULL_METHOD_TEXT, P_VALUE_MEANING
 
 # metrics key → bootstrap key of the interval shown next to it
-CI_KEYS = {"total_return_pct": "total_return_pct", "Sharpe Ratio": "sharpe", "sharpe": "sharpe"}
+CI_KEYS = {"total_return_pct": "total_return_pct", "Sharpe Ratio": "sharpe", "sharpe": "sharpe",
+           "Sortino Ratio": "sortino", "sortino": "sortino"}
 
 
 def ci_of(metrics: dict[str, Any], key: str) -> tuple[float, float] | None:
@@ -75,7 +76,8 @@ def honesty_html(metrics: dict[str, Any]) -> str:
             f'{e(str(metrics.get("min_trades")))} ([checks].min_trades). Sharpe, return, win rate and the '
             "p-value rest on too few trades to mean much; read the intervals below.</div>")
     rows = []
-    for label, key in (("total return %", "total_return_pct"), ("Sharpe (annualised)", "sharpe")):
+    for label, key in (("total return %", "total_return_pct"), ("Sharpe (annualised)", "sharpe"),
+                       ("Sortino (annualised)", "sortino")):
         b = (metrics.get("bootstrap") or {}).get(key)
         if isinstance(b, dict) and b.get("low") is not None:
             rows.append(f"<tr><th>{label}</th><td>{b['estimate']:+.2f}</td>"

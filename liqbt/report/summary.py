@@ -10,6 +10,7 @@ from liqbt.report import honesty
 _ROWS = (
     ("total return", "total_return_pct", "{:+.2f} %"),
     ("  without funding", "total_return_ex_funding_pct", "{:+.2f} %"),
+    ("CAGR", "cagr_pct", "{:+.2f} %"),
     ("account currency", "account_currency", "{}"),
     ("funding (net)", "total_funding", "{:+,.6g}"),
     ("Sharpe", "Sharpe Ratio", "{:.2f}"),
@@ -17,6 +18,7 @@ _ROWS = (
     ("max drawdown", "max_drawdown_pct", "{:.2f} %"),
     ("trades (long/short)", None, None),
     ("win rate", "win_rate_pct", "{:.1f} %"),
+    ("MAE / MFE (mean)", None, None),
     ("profit factor", "Profit Factor", "{:.2f}"),
     ("exposure", "exposure_pct", "{:.1f} %"),
     ("fees", "total_fees", "{:,.6g}"),
@@ -36,8 +38,11 @@ def summary_text(result, folder: Path | None = None) -> str:
     ]
     for label, key, fmt in _ROWS:
         if key is None:
-            if "trades_long" in m or "trades_short" in m:
+            if label.startswith("trades") and ("trades_long" in m or "trades_short" in m):
                 lines.append(f"  {label:<28}{int(m.get('trades_long', 0))} / {int(m.get('trades_short', 0))}")
+            elif label.startswith("MAE") and m.get("avg_mae_pct") is not None:
+                lines.append(f"  {label:<28}{m['avg_mae_pct']:+.2f} % / {m['avg_mfe_pct']:+.2f} %"
+                             f"  (worst MAE {m['worst_mae_pct']:+.2f} %)")
             continue
         v = m.get(key)
         if v is None or (isinstance(v, float) and v != v):

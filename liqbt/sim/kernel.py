@@ -135,8 +135,12 @@ def _heaps_make_room_nb(hkeys, hids, hsize, closed_time):
     if hsize.max() * 2 > width:
         new_keys = np.empty((hkeys.shape[0], width * 2))
         new_ids = np.empty((hkeys.shape[0], width * 2), np.int64)
-        new_keys[:, :width] = hkeys
-        new_ids[:, :width] = hids
+        # element loops, not ``new_keys[:, :width] = hkeys``: the slice assignment's shape check
+        # formats its error message, which costs ≈ 4 s of compilation in a cold ``liqbt demo``
+        for hk in range(hkeys.shape[0]):
+            for j in range(width):
+                new_keys[hk, j] = hkeys[hk, j]
+                new_ids[hk, j] = hids[hk, j]
         return new_keys, new_ids
     return hkeys, hids
 

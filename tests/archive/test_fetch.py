@@ -758,3 +758,55 @@ def test_cli_deadline_and_size_must_be_positive(tmp_path, capsys, opt, value):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and opt in err and "positive" in err, err
     assert not (tmp_path / "dl").exists()
+
+
+def test_disk_full_while_downloading_is_exit_2_and_resumes(server, remote, tmp_path, monkeypatch):
+    """A full disk is the user's to fix (exit 2 naming the .part and --dest), not a transient
+    failure: nothing is retried, the partial file is a true prefix, and the next fetch resumes."""
+    import builtins
+    import errno
+
+    import liqbt.archive.fetch as fetch_mod
+
+    f = um("klines_1m", "2024-02")
+    data = (remote / f.path).read_bytes()
+    room = 1500  # bytes the disk still takes
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, chunk):
+            nonlocal room
+            if len(chunk) > room:
+                self.fh.write(chunk[:room])
+                room = 0
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.fh.name))
+            room -= len(chunk)
+            return self.fh.write(chunk)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def full_open(path, mode="r", *a, **k):
+        fh = builtins.open(path, mode, *a, **k)  # noqa: SIM115 (closed by FullDisk.__exit__ or the caller)
+        return FullDisk(fh) if str(path).endswith(".part") else fh
+
+    monkeypatch.setattr(fetch_mod, "open", full_open, raising=False)
+    dest = tmp_path / "dl"
+    rep = _fetch(server, dest, start="2024-02-01", end="2024-02-29", kinds=["klines_1m"])
+    (r,) = rep.results
+    assert r.status == REJECTED and rep.exit_code == 2
+    assert "No space left on device" in r.detail and str(dest) in r.detail and ".part" in r.detail
+    assert "\n" not in r.detail
+    part = dest / (f.path + ".part")
+    assert part.read_bytes() == data[:1500]  # a prefix: safe to resume
+    assert server.served(".zip", 200) == ["/" + f.path]  # not retried against a full disk
+    monkeypatch.undo()
+    rep = _fetch(server, dest, start="2024-02-01", end="2024-02-29", kinds=["klines_1m"])
+    (r,) = rep.results
+    assert r.status == DOWNLOADED and r.path.read_bytes() == data and rep.exit_code == 0
+    assert not part.exists()

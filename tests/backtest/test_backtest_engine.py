@@ -348,3 +348,27 @@ def test_sqrt_slippage_after_real_cascade_bar(link_1m):
     assert rng_bar[k] > 5 * np.median(rng_bar)
     assert entry_slip(k, "sqrt") > 1.5 * entry_slip(calm, "sqrt")
     assert entry_slip(k, "flat") == pytest.approx(entry_slip(calm, "flat"))
+
+
+@pytest.mark.parametrize("slippage", ["fixed", "sqrt"])
+def test_precomputed_market_inputs_give_the_same_simulation(slippage):
+    """simulate(..., inputs=market_inputs(...), check=False) — what the null control does for each
+    draw — is the same simulation, array for array, as the validating default."""
+    from liqbt.backtest.engine import market_inputs
+    from liqbt.strategy import example_market
+
+    m = example_market(3000)
+    params = BacktestParams(slippage=slippage, liquidation=True)
+    sig = Signals.empty(len(m))
+    sig.long_entry[50::300] = True
+    sig.short_entry[200::300] = True
+    sig.stop_price[50::300] = m.close[50::300] * 0.99
+    sig.stop_price[200::300] = m.close[200::300] * 1.01
+    a = simulate(m, sig, params)
+    b = simulate(m, sig, params, inputs=market_inputs(m, params), check=False)
+    assert len(a.trades_i) > 5
+    for name in ("orders_i", "orders_f", "trades_i", "trades_f", "equity", "funding_cash", "position"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    bad = Signals.empty(len(m) - 1)  # the default validates, check=False is for liqbt's own signals
+    with pytest.raises(InputError):
+        simulate(m, bad, params)

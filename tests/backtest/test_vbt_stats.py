@@ -127,3 +127,41 @@ def test_backtest_metrics_use_the_kernel_and_portfolio_is_lazy(btc_5m):
     want = r.portfolio.stats()
     assert r.metrics["Sharpe Ratio"] == pytest.approx(float(want["Sharpe Ratio"]), rel=1e-9)
     assert r.metrics["Max Drawdown Duration"] == str(want["Max Drawdown Duration"])
+
+
+def test_written_out_reductions_equal_numbas_bit_for_bit():
+    """stats_nb's reductions (written out so a cached load does not import numba.np.arraymath and
+    scipy.linalg) give the same bits as numba's np.nansum/nanmean/nanvar/nanprod/nanmin/nanmax/
+    sum/count_nonzero, NaNs anywhere (first element too), all-NaN, single values, ties, ±0."""
+    from numba import njit
+
+    from liqbt.backtest import vbt_stats as vs
+
+    @njit
+    def ref(a):
+        out = np.empty(8)
+        out[0] = np.nansum(a)
+        out[1] = np.nanmean(a) if len(a) else np.nan
+        out[2] = np.nanvar(a)
+        out[3] = np.nanprod(a)
+        out[4] = np.nanmin(a)
+        out[5] = np.nanmax(a)
+        out[6] = np.sum(a)
+        out[7] = np.count_nonzero(np.isnan(a))
+        return out
+
+    def ours(a):
+        return np.array([vs._nansum(a), vs._nanmean(a) if len(a) else np.nan, vs._nanvar(a), vs._nanprod(a),
+                         vs._nanmin(a), vs._nanmax(a), vs._sum(a), vs._count(np.isnan(a))])
+
+    rng = np.random.default_rng(7)
+    cases = [np.array([np.nan]), np.array([np.nan, np.nan]), np.array([2.5]), np.array([0.0, -0.0, 0.0]),
+             np.array([-0.0, 0.0]), np.array([np.nan, 3.0, 3.0, -1.0]), np.array([1.0, np.inf, -np.inf, np.nan])]
+    for n in (2, 3, 17, 1000):
+        x = rng.normal(0, 0.01, n) * rng.choice([1.0, 1e6, 1e-6], n)
+        x[rng.random(n) < 0.2] = np.nan
+        cases.append(x)
+        cases.append(np.round(x, 3))  # ties
+    for a in cases:
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(ours(a).view(np.uint64), ref(a).view(np.uint64), err_msg=str(a[:5]))

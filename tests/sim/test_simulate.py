@@ -412,3 +412,31 @@ def test_demo_manifest(tmp_path):
     bad.write_text('source = "simulate"\ndays = "ten"\n')
     with pytest.raises(InputError, match="days"):
         load_manifest(bad)
+
+
+def test_heaps_make_room_drops_closed_and_doubles_when_still_full():
+    """The simulator's position heaps: closed positions' entries are dropped, every heap stays a
+    valid min-heap, and a heap still over half full gets twice the width with its rows copied."""
+    from liqbt.sim.kernel import _heaps_make_room_nb
+
+    rng = np.random.default_rng(1)
+    width = 8
+    hkeys = rng.normal(size=(2, width))
+    hids = np.arange(2 * width, dtype=np.int64).reshape(2, width)
+    hsize = np.array([width, width], np.int64)
+    closed = np.full(2 * width, -1, np.int64)
+    closed[[0, 3, 5]] = 7  # three of heap 0's positions are closed; heap 1 stays full
+    keys, ids, = _heaps_make_room_nb(hkeys.copy(), hids.copy(), hsize, closed)
+    assert keys.shape == (2, 2 * width) and ids.shape == (2, 2 * width)  # heap 1 still full → doubled
+    assert list(hsize) == [width - 3, width]
+    for hk in range(2):
+        n = hsize[hk]
+        assert sorted(ids[hk, :n]) == sorted(i for i in hids[hk] if closed[i] < 0)
+        assert all(keys[hk, j] == hkeys[hk][list(hids[hk]).index(ids[hk, j])] for j in range(n))
+        assert all(keys[hk, (j - 1) // 2] <= keys[hk, j] for j in range(1, n))  # heap order
+    # with room to spare nothing is reallocated
+    hsize2 = np.array([width, 2], np.int64)
+    closed2 = np.zeros(2 * width, np.int64)
+    closed2[[0, 1]] = -1
+    k2, i2 = _heaps_make_room_nb(hkeys.copy(), hids.copy(), hsize2, closed2)
+    assert k2.shape == (2, width) and list(hsize2) == [2, 0]

@@ -197,3 +197,48 @@ def test_fast_mode_catches_every_leak(cls, heatmap_run):
     m, hm, cut = heatmap_run
     fast = check_lookahead(m, cls(), heatmap=hm, heatmap_for_cut=cut)
     assert fast.ok == (cls is Honest), fast.format()
+
+
+@pytest.mark.parametrize("cls", (PRICE_LEAKS[0], LaterSnapshot, Honest), ids=lambda c: c.name)
+def test_fast_mode_feature_views_give_the_same_report(cls, heatmap_run):
+    """Cuts whose heatmap is the run's map sliced read a view of the full features frame; a cut
+    heatmap that is an equal *copy* takes the general path (its own features): same report."""
+    from dataclasses import replace
+
+    from liqbt.lookahead import _is_prefix
+
+    m, hm, cut = heatmap_run
+    assert _is_prefix(cut(500).features_array, hm.features_array, 500)
+
+    def copied(n):
+        h = cut(n)
+        return replace(h, features_array=h.features_array.copy())
+
+    assert not _is_prefix(copied(500).features_array, hm.features_array, 500)
+    fast = check_lookahead(m, cls(), heatmap=hm, heatmap_for_cut=cut)
+    general = check_lookahead(m, cls(), heatmap=hm, heatmap_for_cut=copied)
+    assert fast.to_dict() == general.to_dict()
+    assert fast.columns_checked["feature"] == hm.features.shape[1]
+
+
+def test_first_diff_fast_path_keeps_the_tolerant_rules():
+    """Bit-identical arrays short-cut; anything else still compares NaN == NaN (any payload),
+    within 1e-9 relative, and finds the first real difference."""
+    from liqbt.lookahead import _first_diff
+
+    a = np.array([1.0, np.nan, 3.0, -0.0, 5.0])
+    assert _first_diff(a, a.copy()) is None
+    other_nan = a.copy()
+    other_nan.view(np.uint64)[1] |= 1  # a NaN with another payload: not bit-identical, still NaN
+    assert np.isnan(other_nan[1]) and other_nan.tobytes() != a.tobytes()
+    assert _first_diff(a, other_nan) is None
+    b = a.copy()
+    b[3] = 0.0  # -0.0 vs 0.0
+    b[4] *= 1 + 1e-12
+    assert _first_diff(a, b) is None
+    b[2] = 3.1
+    assert _first_diff(a, b) == 2
+    assert _first_diff(a, a[:3].copy()) is None  # a cut compares only its own bars
+    assert _first_diff(np.array([1, 2, 3]), np.array([1, 2, 4])) == 2
+    assert _first_diff(np.array([True, False]), np.array([True, False])) is None
+    assert _first_diff(np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0])) is None  # int vs float: values

@@ -41,11 +41,15 @@ def make_klines(path: Path, n: int = N_ROWS) -> Path:
     return path
 
 
-def best_of(fn, repeat: int = 5) -> float:
-    best = float("inf")
+def best_of(fn, repeat: int = 5) -> tuple[float, float]:
+    """Best wall time and best CPU time (this process and its DuckDB threads) of ``repeat`` runs:
+    on a shared machine the CPU time is the figure that does not depend on the other jobs."""
+    wall, cpu = float("inf"), float("inf")
     for _ in range(repeat):
-        best = min(best, fn())
-    return best
+        c = time.process_time()
+        wall = min(wall, fn())
+        cpu = min(cpu, time.process_time() - c)
+    return wall, cpu
 
 
 def main() -> dict:
@@ -90,13 +94,15 @@ def main() -> dict:
             con.close()
             return time.perf_counter() - t
 
-        t_liqbt = best_of(liqbt_once)
-        t_pandas = best_of(pandas_once)
+        t_liqbt, c_liqbt = best_of(liqbt_once)
+        t_pandas, c_pandas = best_of(pandas_once)
         results["klines_rows"] = N_ROWS
         results["klines_file_mb"] = round(mb, 1)
         results["klines_rows_per_s"] = round(N_ROWS / t_liqbt)
         results["pandas_baseline_rows_per_s"] = round(N_ROWS / t_pandas)
         results["speedup_vs_pandas"] = round(t_pandas / t_liqbt, 2)
+        results["klines_rows_per_cpu_s"] = round(N_ROWS / c_liqbt)
+        results["pandas_baseline_rows_per_cpu_s"] = round(N_ROWS / c_pandas)
         results["klines_target_met"] = float(N_ROWS / t_liqbt >= 1_000_000)
         print(f"klines 1m, 1 year: {N_ROWS:,} rows, {mb:.0f} MB CSV")
         print(f"  liqbt ingest          {t_liqbt:6.3f} s  {N_ROWS / t_liqbt:12,.0f} rows/s  "
@@ -104,20 +110,35 @@ def main() -> dict:
         print(f"  pandas read + insert  {t_pandas:6.3f} s  {N_ROWS / t_pandas:12,.0f} rows/s  "
               f"(liqbt throughput = {t_pandas / t_liqbt:.2f}x this baseline, while also validating, "
               "deduplicating and logging)")
+        print(f"  CPU time: liqbt {c_liqbt:.3f} s = {N_ROWS / c_liqbt:,.0f} rows/s, "
+              f"pandas {c_pandas:.3f} s = {N_ROWS / c_pandas:,.0f} rows/s")
 
         shared = ROOT.parent / "shared" / "data"
         manifests = sorted(p for p in (ROOT / "datasets").glob("*.toml") if p.name != "synthetic-demo.toml")
         if shared.is_dir() and manifests:
-            db = tmp / "real.duckdb"
-            with Archive(db) as ar:
+            def real_once() -> tuple[int, float]:
+                db = tmp / "real.duckdb"
+                db.unlink(missing_ok=True)
                 t = time.perf_counter()
-                rows = sum(ar.ingest_dataset(m, root=shared, progress=False).rows_read for m in manifests)
-            dt = time.perf_counter() - t
+                with Archive(db) as ar:  # timed through close, like the big file
+                    n = sum(ar.ingest_dataset(m, root=shared, progress=False).rows_read for m in manifests)
+                return n, time.perf_counter() - t
+
+            walls, cpus = [], []
+            for _ in range(2):
+                c = time.process_time()
+                rows, dt = real_once()
+                walls.append(dt)
+                cpus.append(time.process_time() - c)
+            dt, cpu = min(walls), min(cpus)
             results["real_rows"] = rows
             results["real_seconds"] = round(dt, 3)
             results["real_rows_per_s"] = round(rows / dt)
+            results["real_cpu_seconds"] = round(cpu, 3)
+            results["real_rows_per_cpu_s"] = round(rows / cpu)
             print(f"real files ({len(manifests)} manifests): {rows:,} rows in {dt:.2f} s "
-                  f"= {rows / dt:,.0f} rows/s (many small files: per-file overhead dominates)")
+                  f"= {rows / dt:,.0f} rows/s wall, CPU {cpu:.2f} s = {rows / cpu:,.0f} rows/s "
+                  f"(best of 2; pandas baseline above: {N_ROWS / t_pandas:,.0f} rows/s)")
     return results
 
 

@@ -53,8 +53,10 @@ at all (no leverage reaches that close), so it is not a pocket; NaN when the den
 from the close to the cluster.
 
 Why in the kernel: per-bar features need the density at every bar, but snapshots are stored only
-every N bars. So the reconstruction kernel calls :func:`cluster_features_nb` on its live state
-window after each bar (array in / array out, no allocation). ``Heatmap.features`` is the
+every N bars. So the reconstruction kernel computes them on its live state after each bar (array
+in / array out, no allocation): by default from smoothed grids it keeps up to date
+(:func:`side_features_grid_nb`, the incremental path), or — the definition, and what the tests
+compare against — by filling both windows and calling :func:`cluster_features_nb`. ``Heatmap.features`` is the
 resulting DataFrame; :func:`features_frame` wraps any such array.
 
 >>> import numpy as np
@@ -473,3 +475,405 @@ def features_frame(values: np.ndarray, index) -> pd.DataFrame:  # noqa: F821
     import pandas as pd
 
     return pd.DataFrame(np.asarray(values)[:, :N_FEATURES], index=index, columns=list(FEATURE_COLUMNS))
+
+
+# ---------------------------------------------------------------------- incremental path
+# The kernel's fast path (``reconstruct_nb(..., exact_features=False)``, the default) does not
+# fill and smooth the two windows every bar. It keeps, per side, the *smoothed grid* — every
+# bin's full-tap Gaussian sum of the stored USD quantity ``q · mid`` (and of the swept memory) —
+# updated by the ≤ 2r + 1 smoothed bins around each bin that changes (an open, a consumed bin),
+# plus the window totals, also kept up to date. Pro-rata closing, decay and the sweep memory's
+# fade are scalars (the kernel's lazy ``scale`` / ``fade``), so they cost nothing here. Reading a
+# bar's features then costs a scan over the window, not 2 × 212 bins × 13 taps.
+
+
+@njit(cache=True)
+def full_taps(g):
+    """``g`` mirrored to 2r + 1 taps: ``out[r + t] = out[r − t] = g[t]``."""
+    r = len(g) - 1
+    out = np.empty(2 * r + 1)
+    for t in range(r + 1):
+        out[r + t] = g[t]
+        out[r - t] = g[t]
+    return out
+
+
+@njit(cache=True)
+def _edge_smooth(q, sw, jb, sg, e, lo, hi, formed, scale, fade, base, pw, hb, inverse, g):
+    """The window path's smoothing at extended index ``e`` of the current (``formed`` False) or
+    formed USD, renormalised over the taps inside ``[lo, hi)``: ``_smooth_at``'s operations in
+    its order (the same double). Read from the grid bins; for the window edges, where the
+    smoothed grid's full taps do not apply."""
+    r = len(g) - 1
+    nq = len(q)
+    acc = 0.0
+    wsum = 0.0
+    for k in range(2 * r + 1):
+        # order: centre, then −1, +1, −2, +2, …
+        t = (k + 1) // 2
+        if k % 2 == 1:
+            t = -t
+        x_e = e + t
+        if k > 0 and not (lo <= x_e < hi):
+            continue
+        m = scale if inverse else scale * (base * pw[x_e])
+        j = jb + sg * (x_e - hb)
+        x = 0.0
+        if 0 <= j < nq:
+            x = q[j] * m
+            if formed:
+                x = x + sw[j] * fade * m
+        gt = g[abs(t)]
+        if k == 0:
+            acc = gt * x
+            wsum = gt
+        else:
+            acc += gt * x
+            wsum += gt
+    return acc / wsum
+
+
+@njit(cache=True)
+def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, base, pw, hb, fw,
+                          g, win_q, win_p, threshold, close, atr, side_idx, sm, ub, cq, out):
+    """One side's features read from the kernel's grids (the incremental path).
+
+    ``q``/``sw``: stored quantity / swept memory per grid bin (first bin ``k0``); ``gq``/``gp``:
+    their smoothed grids in stored USD (:func:`smooth_band_nb` of ``q · mid``, ``sw · mid``, bin
+    ``j`` at ``j + r``); ``win_q``/``win_p``: Σ ``q · mid`` / Σ ``sw · mid`` over the window
+    (bins ``kc .. kc ∓ (fw − 1)``); ``pw``: the kernel's price powers (``base · pw[hb + d]`` =
+    the bin-mid price ``d`` bins from the close's bin, ``below``: downwards); ``sm`` (fw),
+    ``ub`` (hb + fw): scratch; ``cq``: per smoothed-grid position, how many bins within its
+    taps hold mass (0 ⇔ the smoothed density is exactly 0). Writes the same columns as :func:`cluster_features_nb` for ``side_idx`` and
+    returns the window total (USD).
+
+    The rules are :func:`_side_features`'s, step for step. What differs: a smoothed density
+    away from the windows' edges is read from the smoothed grids (a multiply instead of 13
+    taps), and the window totals from the kernel's running sums. At the ``r`` bins of each
+    edge the full-tap grid is an upper bound of the renormalised smoothing ×
+    ``Σ taps / Σ one-sided taps``; only where that bound passes a threshold is the window
+    path's smoothing computed (:func:`_edge_smooth`). Every value written out (notional,
+    centre, consumed, swept, vacuum density) and the vacuum pocket itself (an argmax over
+    densities that are often exactly equal: 0 in the empty band next to price) are computed
+    from the grid bins with the window path's expressions. So only ``*_total_usd``, ``*_share``
+    and ``imbalance`` differ from the window path's, by rounding (≈ 1e-13 relative), and a
+    cluster only where a smoothed density ties its threshold to that precision
+    (tests/test_features.py::test_incremental_features_match_the_window_path). Written with
+    few calls that take arrays: numba counts references atomically on each.
+    """
+    n = fw
+    ext = hb + fw
+    r = len(g) - 1
+    nq = len(q)
+    ngq = len(gq)
+    sg = -1 if below else 1
+    jb = kc - k0
+    wsum = g[0]
+    for t in range(1, r + 1):
+        wsum += g[t]
+        wsum += g[t]
+    wmin = g[0]  # the smallest renormalisation weight of an edge bin (one side's taps only)
+    for t in range(1, r + 1):
+        wmin += g[t]
+    cw = scale / wsum
+    cb = scale / wmin * (1.0 + 1e-9)  # edge bound factor, with room for the grid's rounding
+    total = win_q * scale
+    if total < 0.0:  # a running sum's rounding (the kernel re-sums when it may cancel)
+        total = 0.0
+    ftot = (win_q + fade * win_p) * scale
+    if ftot < 0.0:
+        ftot = 0.0
+    thr = threshold * total / max(n, 1)
+    thr_f = threshold * ftot / max(n, 1)
+    out[_SIDE_BASE + 3 * side_idx] = total
+    best_a = -1
+    best_b = -1
+    best_usd = -1.0
+    near_a = -1
+    near_b = -1
+    if thr > 0.0:
+        # runs of smoothed density above thr; sm[d] caches each density looked at
+        d = 0
+        while d < n:
+            j = jb + sg * d + r
+            gv = gq[j] if 0 <= j < ngq else 0.0
+            if r <= d < n - r:
+                v = gv * cw
+            elif gv * cb > thr:
+                v = _edge_smooth(q, sw, jb, sg, hb + d, hb, ext, False, scale, fade, base, pw, hb,
+                                 inverse, g)
+            else:
+                v = 0.0  # below thr: the bound says so
+            sm[d] = v
+            if v > thr:
+                a = d
+                while d + 1 < n:
+                    j = jb + sg * (d + 1) + r
+                    gv = gq[j] if 0 <= j < ngq else 0.0
+                    if r <= d + 1 < n - r:
+                        v = gv * cw
+                    elif gv * cb > thr:
+                        v = _edge_smooth(q, sw, jb, sg, hb + d + 1, hb, ext, False, scale, fade,
+                                         base, pw, hb, inverse, g)
+                    else:
+                        v = 0.0
+                    sm[d + 1] = v
+                    if not v > thr:
+                        break
+                    d += 1
+                b = d
+                usd = 0.0
+                for t in range(a, b + 1):
+                    j = jb + sg * t
+                    if 0 <= j < nq:
+                        usd += q[j] * (scale if inverse else scale * (base * pw[hb + t]))
+                if usd > 0.0:
+                    if near_a < 0:
+                        near_a = a
+                        near_b = b
+                    if usd > best_usd:
+                        best_usd = usd
+                        best_a = a
+                        best_b = b
+            d += 1
+    for which in range(2):
+        a = near_a if which == 0 else best_a
+        b = near_b if which == 0 else best_b
+        base_o = (side_idx * 2 + which) * _NF
+        if a < 0:
+            for k in range(_NF):
+                out[base_o + k] = np.nan
+            continue
+        usd = 0.0
+        wp = 0.0
+        for t in range(a, b + 1):
+            p_t = base * pw[hb + t]
+            j = jb + sg * t
+            x = q[j] * (scale if inverse else scale * p_t) if 0 <= j < nq else 0.0
+            usd += x
+            wp += x * p_t
+        pa = base * pw[hb + a]
+        dist = abs(close - pa)
+        out[base_o + 0] = pa
+        out[base_o + 1] = base * pw[hb + b]
+        out[base_o + 2] = wp / usd
+        out[base_o + 3] = usd
+        out[base_o + 4] = dist / close * 100.0
+        out[base_o + 5] = dist / atr if atr > 0.0 else np.nan
+        out[base_o + 6] = usd / total
+        lo = hb + a
+        hi = hb + b
+        while lo - 1 >= 0:
+            e = lo - 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+            if r <= e < ext - r:
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+            else:
+                v = 0.0
+            if not v > thr_f:
+                break
+            lo -= 1
+        while hi + 1 < ext:
+            e = hi + 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+            if r <= e < ext - r:
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+            else:
+                v = 0.0
+            if not v > thr_f:
+                break
+            hi += 1
+        cur = 0.0
+        frm = 0.0
+        for e in range(lo, hi + 1):
+            m = scale if inverse else scale * (base * pw[e])
+            j = jb + sg * (e - hb)
+            if 0 <= j < nq:
+                x = q[j] * m
+                cur += x
+                frm += x + sw[j] * fade * m
+        out[base_o + 7] = min(1.0, max(0.0, 1.0 - cur / frm)) if frm > 0.0 else np.nan
+    vb = _SIDE_BASE + 3 * side_idx
+    out[vb + 1] = np.nan
+    out[vb + 2] = np.nan
+    if near_a > 1:
+        # the pocket is an argmax over densities that are often exactly equal: 0 in the empty
+        # band next to price (an empty neighbourhood reads exactly 0 from the grid: cq), and
+        # equal on both sides of an isolated bin (symmetric taps). A first pass on the grid;
+        # where two depths come within rounding of each other (or of the floor), a second
+        # pass on the window path's exact smoothing decides, as the window path would.
+        mm = -1
+        best_depth = 0.0
+        for attempt in range(2):
+            if attempt == 0:
+                for e in range(hb, min(hb + 2 * r, ext)):
+                    j = jb + sg * (e - hb)
+                    ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+                lo_x = n - 2 * r if near_a > n - r else n
+            else:
+                lo_x = 0
+            for e in range(hb + max(lo_x, 0), min(hb + near_a + r, ext)):
+                j = jb + sg * (e - hb)
+                ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+            for d in range(near_a):
+                if attempt == 0 and r <= d < n - r:
+                    j = jb + sg * d + r
+                    sm[d] = gq[j] * cw if 0 <= j < ngq and cq[j] > 0 else 0.0
+                    continue
+                i = hb + d
+                acc = g[0] * ub[i]
+                ws = g[0]
+                for t in range(1, r + 1):
+                    if d - t >= 0:
+                        acc += g[t] * ub[i - t]
+                        ws += g[t]
+                    if d + t < n:
+                        acc += g[t] * ub[i + t]
+                        ws += g[t]
+                sm[d] = acc / ws
+            left = sm[0]
+            best_depth = 0.0
+            mm = -1
+            close_call = False
+            for t in range(1, near_a):
+                depth = left - sm[t]
+                tol = 1e-12 * (thr + left)  # far above the grid's rounding (≈ 1e-15)
+                if depth != best_depth and abs(depth - best_depth) <= tol:
+                    close_call = True
+                if depth > best_depth:
+                    best_depth = depth
+                    mm = t
+                if sm[t] > left:
+                    left = sm[t]
+            if abs(best_depth - 1e-9 * thr) <= 1e-12 * (thr + left):
+                close_call = True
+            if not close_call:
+                break
+        if mm > 0 and best_depth > 1e-9 * thr:
+            out[vb + 1] = abs(close - base * pw[hb + mm]) / close * 100.0
+            # the density written out: the window path's smoothing at the pocket
+            out[vb + 2] = _edge_smooth(q, sw, jb, sg, hb + mm, hb, hb + n, False, scale, fade, base,
+                                       pw, hb, inverse, g)
+    sb = _SWEPT_BASE + 2 * side_idx
+    out[sb] = np.nan
+    out[sb + 1] = np.nan
+    if not thr_f > 0.0:
+        return total
+    hit = -1
+    for e in range(hb, ext):
+        j = jb + sg * (e - hb) + r
+        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+        if r <= e < ext - r:
+            v = gv * cw
+        elif gv * cb > thr_f:
+            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+        else:
+            v = 0.0
+        if v > thr_f:
+            hit = e
+            break
+    # past the close, only as far as the hit on the side's own side
+    stop = -1 if hit < 0 else max(2 * hb - hit, -1)
+    e = hb - 1
+    while e > stop:
+        j = jb + sg * (e - hb) + r
+        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+        if r <= e < ext - r:
+            v = gv * cw
+        elif gv * cb > thr_f:
+            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+        else:
+            v = 0.0
+        if v > thr_f:
+            hit = e
+            break
+        e -= 1
+    if hit >= 0:
+        lo = hit
+        hi = hit
+        while lo - 1 >= 0:
+            e = lo - 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+            if r <= e < ext - r:
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+            else:
+                v = 0.0
+            if not v > thr_f:
+                break
+            lo -= 1
+        while hi + 1 < ext:
+            e = hi + 1
+            j = jb + sg * (e - hb) + r
+            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+            if r <= e < ext - r:
+                v = gv * cw
+            elif gv * cb > thr_f:
+                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+            else:
+                v = 0.0
+            if not v > thr_f:
+                break
+            hi += 1
+        cur = 0.0
+        frm = 0.0
+        for e in range(lo, hi + 1):
+            m = scale if inverse else scale * (base * pw[e])
+            j = jb + sg * (e - hb)
+            if 0 <= j < nq:
+                x = q[j] * m
+                cur += x
+                frm += x + sw[j] * fade * m
+        if frm > 0.0:
+            out[sb] = max(0.0, frm - cur)
+            out[sb + 1] = min(1.0, max(0.0, 1.0 - cur / frm))
+    return total
+
+
+
+IMBALANCE_COL = _IMB
+
+
+@njit(cache=True)
+def window_sums_nb(q, sw, bm, lo, hi):
+    """``(Σ q·bm, Σ sw·bm)`` over grid bins ``lo .. hi`` (clipped to the grid), in order."""
+    a = 0.0
+    b = 0.0
+    for j in range(max(lo, 0), min(hi, len(q) - 1) + 1):
+        a += q[j] * bm[j]
+        b += sw[j] * bm[j]
+    return a, b
+
+
+@njit(cache=True)
+def smooth_band_nb(q, bm, g, lo, hi, out):
+    """Rebuild the smoothed grid ``out`` (bin ``j`` at ``j + r``) from bins ``lo .. hi`` only:
+    ``out[p] = Σ g[|t|] · q[j] · bm[j]`` over those bins, for every position they reach."""
+    r = len(g) - 1
+    for p in range(max(lo, 0), min(hi + 2 * r, len(out) - 1) + 1):
+        out[p] = 0.0
+    for j in range(lo, hi + 1):
+        x = q[j] * bm[j]
+        if x != 0.0:
+            for t in range(-r, r + 1):
+                out[j + r + t] += g[abs(t)] * x
+
+
+@njit(cache=True)
+def count_band_nb(q, r, lo, hi, out):
+    """``out[p]`` = how many of bins ``lo .. hi`` within ``p``'s 2r + 1 taps hold mass (bin
+    ``j`` at ``j + r``); positions those bins reach are reset first."""
+    for p in range(max(lo, 0), min(hi + 2 * r, len(out) - 1) + 1):
+        out[p] = 0
+    for j in range(lo, hi + 1):
+        if q[j] != 0.0:
+            for t in range(2 * r + 1):
+                out[j + t] += 1

@@ -372,3 +372,43 @@ def test_fast_smoothing_is_bit_identical(sigma, n):
         assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
         at = np.array([_smooth_at(u, g, i) for i in range(n)])
         assert np.array_equal(at.view(np.uint64), want.view(np.uint64))
+
+
+def _features_both_paths(market, params, monkeypatch):
+    """(incremental, exact) features of one market: the kernel's default path and its window
+    path (fill + smooth both windows every bar, the definition)."""
+    import liqbt.heatmap.heatmap as hmod
+    from liqbt.heatmap.kernel import reconstruct_nb
+
+    fast = reconstruct(market, params).features_array
+    monkeypatch.setattr(hmod, "reconstruct_nb", lambda *a: reconstruct_nb(*a, True))
+    exact = reconstruct(market, params).features_array
+    monkeypatch.undo()
+    return fast, exact
+
+
+def _assert_same_features(fast, exact):
+    # the same clusters on every bar (NaN = no cluster), every value within 1e-9 relative
+    assert fast.shape == exact.shape and fast.shape[0] > 0
+    assert np.array_equal(np.isnan(fast), np.isnan(exact))
+    ok = ~np.isnan(exact)
+    assert ok.sum() > fast.shape[0]  # the scenario has clusters
+    imb = FEATURE_COLUMNS.index("imbalance")
+    for c in range(fast.shape[1]):
+        a, b = fast[ok[:, c], c], exact[ok[:, c], c]
+        if c == imb:  # a difference of totals: compare absolutely (it is in [−1, 1])
+            assert np.max(np.abs(a - b), initial=0.0) < 1e-9, FEATURE_COLUMNS[c]
+            continue
+        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+        assert np.max(rel, initial=0.0) < 1e-9, FEATURE_COLUMNS[c]
+        # and everything but the window totals (running sums) is bit for bit the window path's
+        if not FEATURE_COLUMNS[c].endswith(("total_usd", "_share")):
+            assert np.array_equal(a, b), FEATURE_COLUMNS[c]
+
+
+@pytest.mark.parametrize("contract_type", ["linear", "inverse"])
+def test_incremental_features_match_the_window_path(contract_type, monkeypatch):
+    m = synthetic_market(40_000, seed=5, contract_type=contract_type, vol_per_bar=0.0015)
+    fast, exact = _features_both_paths(m, HeatmapParams(snapshot_every=60), monkeypatch)
+    _assert_same_features(fast, exact)
+

@@ -1,7 +1,9 @@
 """The market archive: one DuckDB file (or a folder of Parquet files) holding candles, open
 interest, funding, liquidation events and aggregated liquidation volume.
 
-Ingest runs one transaction per file. The fast path inserts straight from DuckDB's reader with
+Every file is all-or-nothing. Several files (a folder, a dataset) are surveyed, then inserted
+together in one transaction (:mod:`liqbt.archive.batch`); a file alone, or one the batch finds
+unusual, takes the single-file path. Its fast path inserts straight from DuckDB's reader with
 every validation inlined as an ``error()`` guard and then checks that no key in the file's time
 range is duplicated. Anything unusual (a failed check, an unparsable value, duplicate rows,
 overlap with rows already archived) rolls back and takes the staged path: the file is read into
@@ -30,6 +32,7 @@ liquidation volume at ``ts + interval``). :meth:`Archive.market` builds the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -284,9 +287,10 @@ class Archive:
 
     def ingest(self, paths, *, dataset=None, root=None, progress: bool = True,
                max_unzipped: int | None = None) -> IngestReport:
-        """Ingest files and folders (recursively) of self-describing formats, each file in its own
-        transaction; with ``dataset`` also (or only) the sources of that manifest. The first bad
-        file raises :class:`InputError` (files before it stay ingested, nothing of it does).
+        """Ingest files and folders (recursively) of self-describing formats, each file
+        all-or-nothing (several at a time, see :mod:`liqbt.archive.batch`); with ``dataset``
+        also (or only) the sources of that manifest. The first bad file raises
+        :class:`InputError` (files before it stay ingested, nothing of it nor after it does).
         ``max_unzipped`` caps the expanded size of a zip member (bytes; default
         ``$LIQBT_MAX_UNZIPPED_MB`` or 1000 MB)."""
         self._writable()
@@ -299,8 +303,37 @@ class Archive:
         files = expand_paths(paths or [], report.skipped)
         from tqdm import tqdm
 
-        for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
-            report.files.append(self._ingest_file(f))
+        from liqbt.archive.batch import Batch
+
+        batch = Batch(self)
+        slots: list[int] = []  # report.files positions waiting for the batch
+        seen: set[str] = set()  # sha256 of the files queued (the same content twice: once)
+
+        def flush() -> None:
+            for pos, result in zip(slots, batch.flush(), strict=True):
+                report.files[pos] = result
+            slots.clear()
+            seen.clear()
+
+        try:
+            for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
+                item = self._prepare_file(f, seen)
+                if isinstance(item, FileResult):
+                    report.files.append(item)
+                    continue
+                seen.add(item.sha)
+                slots.append(len(report.files))
+                report.files.append(None)
+                if batch.add(item):
+                    flush()
+        except BaseException as exc:
+            # a file that cannot even be read raised: the files before it are ingested first,
+            # as when every file had its own transaction (unless this is Ctrl-C)
+            if not isinstance(exc, KeyboardInterrupt) and slots:
+                flush()
+            batch.cleanup(batch.items)
+            raise
+        flush()
         return report
 
     def ingest_dataset(self, manifest_path, root=None, *, progress: bool = True) -> IngestReport:
@@ -308,34 +341,59 @@ class Archive:
         is the folder its globs are relative to (default: see :func:`manifest.default_root`)."""
         from tqdm import tqdm
 
+        from liqbt.archive.batch import Batch, Pending
         from liqbt.archive.manifest import load_manifest
 
         self._writable()
         manifest = load_manifest(manifest_path)
         jobs = manifest.resolve(root)
         report = IngestReport()
-        for spec, path in tqdm(jobs, desc=f"ingest {manifest.name}", unit="file",
-                               disable=not progress or len(jobs) < 2):
-            sha = sha256_file(path)
-            kind = f"dataset:{manifest.name}/{spec.name}"
-            done = self.con.execute("SELECT count(*) FROM ingest_log WHERE sha256=? AND kind=?",
-                                    [sha, kind]).fetchone()[0]
-            if done:
-                report.files.append(FileResult(str(path), sha, "skipped", kind, spec.table))
-                continue
-            source = spec.source_for(path)
-            source.kind = kind
-            source.dataset = manifest.name
-            report.files.append(self._load(source, sha, str(path), str(path)))
+        batch = Batch(self)
+        slots: list[int] = []
+        seen: set[tuple[str, str]] = set()
+
+        def flush() -> None:
+            for pos, result in zip(slots, batch.flush(), strict=True):
+                report.files[pos] = result
+            slots.clear()
+            seen.clear()
+
+        try:
+            for spec, path in tqdm(jobs, desc=f"ingest {manifest.name}", unit="file",
+                                   disable=not progress or len(jobs) < 2):
+                sha = sha256_file(path)
+                kind = f"dataset:{manifest.name}/{spec.name}"
+                done = (sha, kind) in seen or self.con.execute(
+                    "SELECT count(*) FROM ingest_log WHERE sha256=? AND kind=?", [sha, kind]).fetchone()[0]
+                if done:
+                    report.files.append(FileResult(str(path), sha, "skipped", kind, spec.table))
+                    continue
+                source = spec.source_for(path)
+                source.kind = kind
+                source.dataset = manifest.name
+                seen.add((sha, kind))
+                slots.append(len(report.files))
+                report.files.append(None)
+                if batch.add(Pending(source, sha, str(path), str(path), size=_size(path))):
+                    flush()
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt) and slots:
+                flush()  # the files before the one that raised are ingested first
+            raise
+        flush()
         return report
 
     def _writable(self) -> None:
         if self.read_only:
             raise InputError("archive opened read-only", where=self.path, expected="a writable .duckdb file")
 
-    def _ingest_file(self, path: Path) -> FileResult:
+    def _prepare_file(self, path: Path, seen: set[str] = frozenset()):
+        """A :class:`~liqbt.archive.batch.Pending` for one file (its zip member extracted into
+        a temporary folder), or the FileResult of a file already ingested."""
+        from liqbt.archive.batch import Pending
+
         sha = sha256_file(path)
-        if self.is_ingested(sha):
+        if sha in seen or self.is_ingested(sha):
             log.info("%s already ingested (sha256 %s…)", path, sha[:12])
             return FileResult(str(path), sha, "skipped")
         if path.suffix.lower() != ".zip":
@@ -344,9 +402,7 @@ class Archive:
             except OSError as exc:
                 raise InputError(f"cannot read ({exc.strerror or exc})", where=str(path),
                                  expected="a readable file") from None
-            result = self._load(source, sha, str(path), str(path))
-            _warn_name_date(path.name, str(path), result)
-            return result
+            return Pending(source, sha, str(path), str(path), size=_size(path), name_hint=path.name)
         _verify_checksum(path, sha)
         try:
             tmp_dir = tempfile.TemporaryDirectory(prefix="liqbt-ingest-")
@@ -354,24 +410,32 @@ class Archive:
             raise InputError(f"cannot create a temporary folder ({exc.strerror or exc})",
                              where=tempfile.gettempdir(),
                              expected="a writable $TMPDIR with free space") from None
-        with tmp_dir as tmp:
-            member = _extract_zip(path, Path(tmp), getattr(self, "max_unzipped", None) or max_unzipped_default())
+        try:
+            member = _extract_zip(path, Path(tmp_dir.name),
+                                  getattr(self, "max_unzipped", None) or max_unzipped_default())
             display = f"{path}!{member.name}"
             source = formats.detect(member, display, hint_path=path.parent / member.name)
-            result = self._load(source, sha, str(path), display)
-            _warn_name_date(member.name, display, result)
-            return result
+        except BaseException:
+            tmp_dir.cleanup()
+            raise
+        return Pending(source, sha, str(path), display, size=_size(member), name_hint=member.name, tmp=tmp_dir)
 
-    def _load(self, source: formats.Source, sha: str, path: str, display: str) -> FileResult:
-        """Ingest one source in one transaction. The fast path inserts straight from the reader
-        with the checks inlined as ``error()`` guards, then verifies that no key in the file's
-        range is duplicated; anything unusual (a failed check, a bad value, duplicates, overlap
-        with rows already archived) rolls back and takes the staged path, which dedupes and
-        names the offending line."""
+    # liqbt.archive.batch reaches these through the archive (it may not import this module)
+    @staticmethod
+    def _ingested(path, sha, kind, table, n, first, last) -> FileResult:
+        """The result of a file whose ``n`` rows all went in."""
+        return FileResult(path, sha, "ingested", kind, table, n, n, 0, first, last)
+
+    @staticmethod
+    def _name_date_warning(name: str, display: str, result: FileResult) -> None:
+        _warn_name_date(name, display, result)
+
+    @contextlib.contextmanager
+    def _ingest_errors(self, display: str, lost: str = "that file was not ingested"):
+        """Ctrl-C inside a DuckDB query → KeyboardInterrupt; a disk-full / I/O failure → one-line
+        InputError (the transaction was rolled back by the caller); ``lost`` says what that cost."""
         try:
-            result = self._load_fast(source, sha, path, display)
-            if result is None:
-                result = self._load_staged(source, sha, path, display)
+            yield
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None  # rolled back: the archive holds whole files only
         except RuntimeError as exc:
@@ -383,9 +447,21 @@ class Archive:
             # disk full / I/O failure (usually writing the archive, possibly reading the file):
             # the file's transaction was rolled back
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"I/O error while ingesting {display} ({first}); that file was not ingested",
+            raise InputError(f"I/O error while ingesting {display} ({first}); {lost}",
                              where=self.path,
                              expected="free disk space, a writable archive file and a readable input") from None
+
+    def _load(self, source: formats.Source, sha: str, path: str, display: str, fast: bool = True) -> FileResult:
+        """Ingest one source in one transaction. The fast path inserts straight from the reader
+        with the checks inlined as ``error()`` guards, then verifies that no key in the file's
+        range is duplicated; anything unusual (a failed check, a bad value, duplicates, overlap
+        with rows already archived) rolls back and takes the staged path, which dedupes and
+        names the offending line."""
+        try:
+            with self._ingest_errors(display):
+                result = self._load_fast(source, sha, path, display) if fast else None
+                if result is None:
+                    result = self._load_staged(source, sha, path, display)
         finally:
             if source.arrow is not None:
                 self.con.execute("SELECT 1").fetchall()  # no pending result before unregister
@@ -1015,6 +1091,13 @@ def expand_paths(paths, skipped: list[str] | None = None) -> list[Path]:
         else:
             raise InputError("no such file or folder", where=str(p))
     return out
+
+
+def _size(path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def _sample(names: list[str], k: int = 3) -> str:

@@ -21,6 +21,12 @@ Per bar, in this order (heatmap-methodology.md §b5):
 4. outputs: predicted liquidations (USD, price span) by side, total mass by side, a density
    snapshot on snapshot bars, and the cluster features of the current window.
 
+For the features the kernel also keeps, per side, the smoothed grid of the state and of the
+swept memory (and how many bins with mass each smoothed position sees) around the close, and the
+window totals: each bin that changes adds its taps, so a bar's features cost a scan instead of
+smoothing two windows (:func:`liqbt.features.side_features_grid_nb`; ``exact_features`` runs
+the window path instead, the definition).
+
 For the features' "consumed" the kernel also keeps, per side and bin, the quantity price has
 *swept* (``sw``): consumption adds what it removes; pro-rata closing, decay and underflow
 renormalisation scale it with the state (stored under the same per-side scale); and it fades by
@@ -48,7 +54,17 @@ import math
 import numpy as np
 from numba import njit
 
-from liqbt.features import N_FEATURES, cluster_features_nb, side_window_nb
+from liqbt.features import (
+    IMBALANCE_COL,
+    N_FEATURES,
+    cluster_features_nb,
+    count_band_nb,
+    full_taps,
+    side_features_grid_nb,
+    side_window_nb,
+    smooth_band_nb,
+    window_sums_nb,
+)
 
 PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "short_hi")
 
@@ -57,7 +73,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "3d9b86a233b906f8"
+FEATURES_SHA256 = "ce46779654f109f6"
 _NONE_HI = 1 << 60
 
 
@@ -110,14 +126,17 @@ def reconstruct_nb(
     open_time, trig_high, trig_low, close, vwap, volume, taker_share, oi_target, oi_updated, atr,
     log_step, long_off, short_off, hedged, mix, kappa, inverse, consume, oi_close, post_entry,
     decay_factor, snap_bars, window_bins, do_features, feature_bins, gauss, cluster_threshold,
-    init_band, sweep_decay, churn,
+    init_band, sweep_decay, churn, exact_features=False,
 ):
     """Run the model over all bars. Returns ``(pred, mass, snap_long, snap_short, snap_k0,
     feats)``: pred (n, 6) = PRED_COLUMNS; mass (n, 2) = outstanding long/short quantity (native,
     hedged included); snapshots (len(snap_bars), 2·window_bins+1) float32 USD for bins
     ``snap_k0[s] .. snap_k0[s] + 2·window_bins``; feats (n, N_FEATURES) or (0, N_FEATURES).
     ``mix`` rows: aggressor_long, passive_long, aggressor_short, passive_short.
-    ``sweep_decay``: per-bar factor of the swept-notional memory (1 = never forget)."""
+    ``sweep_decay``: per-bar factor of the swept-notional memory (1 = never forget).
+    ``exact_features``: compute the features by filling and smoothing both windows every bar
+    (the definition; slow) instead of from the incrementally kept smoothed grids (the default;
+    the same features up to rounding, see :func:`liqbt.features.side_features_grid_nb`)."""
     n = len(close)
     n_cls = len(long_off)
     pred = np.zeros((n, 6))
@@ -224,6 +243,48 @@ def reconstruct_nb(
     ws = np.zeros(fw)
     up_pow = np.exp((np.arange(ext) - hb) * log_step)  # bin-mid of bin kc ± d = mid(kc)·step^±d
     dn_pow = np.exp(-(np.arange(ext) - hb) * log_step)
+    # incremental features (liqbt.features, "incremental path"): per side the smoothed grid of
+    # the stored USD quantity (gq*) and of the swept memory (gp*), full taps, bin j at j + r;
+    # every change of a bin adds its 2r + 1 taps. Window sums of the same (wq*, wp*) over the
+    # window anchored at bin wkc, with Σ|changes| since they were last summed afresh (wa*).
+    fast = do_features and not exact_features
+    gtap = full_taps(gauss)
+    tw = len(gtap)
+    r_g = (tw - 1) // 2
+    gt0 = gtap[r_g]
+    gt1 = gtap[r_g + 1] if tw > 1 else 0.0
+    gt2 = gtap[r_g + 2] if tw > 3 else 0.0
+    gt3 = gtap[r_g + 3] if tw > 5 else 0.0
+    gt4 = gtap[r_g + 4] if tw > 7 else 0.0
+    gt5 = gtap[r_g + 5] if tw > 9 else 0.0
+    gt6 = gtap[r_g + 6] if tw > 11 else 0.0
+    # band: the smoothed grids track only the bins g_lo .. g_hi (grid indices) around the close,
+    # so opens far from price (the high-leverage classes sit within the window, the low ones far
+    # outside it) cost nothing; when the close nears the band's edge it is rebuilt around it
+    # from the bins (deterministic: it depends on past closes only)
+    wfe = max(feature_bins, 1)
+    g_margin = 64
+    g_lo = 1
+    g_hi = 0
+    ng = n_bins + tw - 1 if fast else 0
+    gql = np.zeros(ng)
+    gqs = np.zeros(ng)
+    gpl = np.zeros(ng)
+    gps = np.zeros(ng)
+    cql = np.zeros(ng, dtype=np.int64)  # bins holding mass within each position's taps
+    cqs = np.zeros(ng, dtype=np.int64)
+    bm = np.ones(n_bins) if inverse else bmid.copy()  # USD per stored unit of quantity
+    wkc = -_NONE_HI
+    wl_lo = 1  # grid index range of the long window (empty until the first feature bar)
+    wl_hi = 0
+    ws_lo = 1
+    ws_hi = 0
+    wq_l = 0.0
+    wp_l = 0.0
+    wq_s = 0.0
+    wp_s = 0.0
+    wa_l = 0.0
+    wa_s = 0.0
 
     for i in range(n):
         # this bar's predicted liquidations (USD, price span) by side, written to pred at its end
@@ -252,8 +313,51 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * bmid[j]
                         rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, bedge[j], bedge[j + 1])
                         tot_l -= ql[j]
-                        pl[j] += ql[j] / fade_l
+                        dp = ql[j] / fade_l
+                        if fast:
+                            x = -ql[j] * bm[j]
+                            y = dp * bm[j]
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gql[j + 0] += gt6 * x
+                                    gql[j + 1] += gt5 * x
+                                    gql[j + 2] += gt4 * x
+                                    gql[j + 3] += gt3 * x
+                                    gql[j + 4] += gt2 * x
+                                    gql[j + 5] += gt1 * x
+                                    gql[j + 6] += gt0 * x
+                                    gql[j + 7] += gt1 * x
+                                    gql[j + 8] += gt2 * x
+                                    gql[j + 9] += gt3 * x
+                                    gql[j + 10] += gt4 * x
+                                    gql[j + 11] += gt5 * x
+                                    gql[j + 12] += gt6 * x
+                                    gpl[j + 0] += gt6 * y
+                                    gpl[j + 1] += gt5 * y
+                                    gpl[j + 2] += gt4 * y
+                                    gpl[j + 3] += gt3 * y
+                                    gpl[j + 4] += gt2 * y
+                                    gpl[j + 5] += gt1 * y
+                                    gpl[j + 6] += gt0 * y
+                                    gpl[j + 7] += gt1 * y
+                                    gpl[j + 8] += gt2 * y
+                                    gpl[j + 9] += gt3 * y
+                                    gpl[j + 10] += gt4 * y
+                                    gpl[j + 11] += gt5 * y
+                                    gpl[j + 12] += gt6 * y
+                                else:
+                                    for t in range(tw):
+                                        gql[j + t] += gtap[t] * x
+                                        gpl[j + t] += gtap[t] * y
+                            if wl_lo <= j <= wl_hi:
+                                wq_l += x
+                                wp_l += y
+                                wa_l -= x
+                        pl[j] += dp
                         ql[j] = 0.0
+                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                            for t in range(tw):
+                                cql[j + t] -= 1
                     if k == cut_kl:  # an emptied bin forgets its cut
                         cut_kl = -_NONE_HI
                     k -= 1
@@ -272,12 +376,58 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * bmid[j]
                         rl_usd, rl_lo, rl_hi = _acc(rl_usd, rl_lo, rl_hi, usd, max(lo_p, blo), upper)
                         tot_l -= take
-                        pl[j] += take / fade_l
+                        dp = take / fade_l
+                        if fast:
+                            x = -(ql[j] if frac >= 1.0 else take) * bm[j]
+                            y = dp * bm[j]
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gql[j + 0] += gt6 * x
+                                    gql[j + 1] += gt5 * x
+                                    gql[j + 2] += gt4 * x
+                                    gql[j + 3] += gt3 * x
+                                    gql[j + 4] += gt2 * x
+                                    gql[j + 5] += gt1 * x
+                                    gql[j + 6] += gt0 * x
+                                    gql[j + 7] += gt1 * x
+                                    gql[j + 8] += gt2 * x
+                                    gql[j + 9] += gt3 * x
+                                    gql[j + 10] += gt4 * x
+                                    gql[j + 11] += gt5 * x
+                                    gql[j + 12] += gt6 * x
+                                    gpl[j + 0] += gt6 * y
+                                    gpl[j + 1] += gt5 * y
+                                    gpl[j + 2] += gt4 * y
+                                    gpl[j + 3] += gt3 * y
+                                    gpl[j + 4] += gt2 * y
+                                    gpl[j + 5] += gt1 * y
+                                    gpl[j + 6] += gt0 * y
+                                    gpl[j + 7] += gt1 * y
+                                    gpl[j + 8] += gt2 * y
+                                    gpl[j + 9] += gt3 * y
+                                    gpl[j + 10] += gt4 * y
+                                    gpl[j + 11] += gt5 * y
+                                    gpl[j + 12] += gt6 * y
+                                else:
+                                    for t in range(tw):
+                                        gql[j + t] += gtap[t] * x
+                                        gpl[j + t] += gtap[t] * y
+                            if wl_lo <= j <= wl_hi:
+                                wq_l += x
+                                wp_l += y
+                                wa_l -= x
+                        pl[j] += dp
                         if frac >= 1.0:
                             ql[j] = 0.0
+                            if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                                for t in range(tw):
+                                    cql[j + t] -= 1
                             cut_kl = -_NONE_HI
                         else:
                             ql[j] -= take
+                            if fast and ql[j] == 0.0 and g_lo <= j <= g_hi:
+                                for t in range(tw):
+                                    cql[j + t] -= 1
                             cut_kl = kl
                             cut_pl = lo_p
                 long_top = kl
@@ -293,8 +443,51 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * bmid[j]
                         rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, bedge[j], bedge[j + 1])
                         tot_s -= qs[j]
-                        ps[j] += qs[j] / fade_s
+                        dp = qs[j] / fade_s
+                        if fast:
+                            x = -qs[j] * bm[j]
+                            y = dp * bm[j]
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gqs[j + 0] += gt6 * x
+                                    gqs[j + 1] += gt5 * x
+                                    gqs[j + 2] += gt4 * x
+                                    gqs[j + 3] += gt3 * x
+                                    gqs[j + 4] += gt2 * x
+                                    gqs[j + 5] += gt1 * x
+                                    gqs[j + 6] += gt0 * x
+                                    gqs[j + 7] += gt1 * x
+                                    gqs[j + 8] += gt2 * x
+                                    gqs[j + 9] += gt3 * x
+                                    gqs[j + 10] += gt4 * x
+                                    gqs[j + 11] += gt5 * x
+                                    gqs[j + 12] += gt6 * x
+                                    gps[j + 0] += gt6 * y
+                                    gps[j + 1] += gt5 * y
+                                    gps[j + 2] += gt4 * y
+                                    gps[j + 3] += gt3 * y
+                                    gps[j + 4] += gt2 * y
+                                    gps[j + 5] += gt1 * y
+                                    gps[j + 6] += gt0 * y
+                                    gps[j + 7] += gt1 * y
+                                    gps[j + 8] += gt2 * y
+                                    gps[j + 9] += gt3 * y
+                                    gps[j + 10] += gt4 * y
+                                    gps[j + 11] += gt5 * y
+                                    gps[j + 12] += gt6 * y
+                                else:
+                                    for t in range(tw):
+                                        gqs[j + t] += gtap[t] * x
+                                        gps[j + t] += gtap[t] * y
+                            if ws_lo <= j <= ws_hi:
+                                wq_s += x
+                                wp_s += y
+                                wa_s -= x
+                        ps[j] += dp
                         qs[j] = 0.0
+                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                            for t in range(tw):
+                                cqs[j + t] -= 1
                     if k == cut_ks:
                         cut_ks = _NONE_HI
                     k += 1
@@ -314,12 +507,58 @@ def reconstruct_nb(
                         usd = qt if inverse else qt * bmid[j]
                         rs_usd, rs_lo, rs_hi = _acc(rs_usd, rs_lo, rs_hi, usd, lower, min(hi_p, bhi))
                         tot_s -= take
-                        ps[j] += take / fade_s
+                        dp = take / fade_s
+                        if fast:
+                            x = -(qs[j] if frac >= 1.0 else take) * bm[j]
+                            y = dp * bm[j]
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gqs[j + 0] += gt6 * x
+                                    gqs[j + 1] += gt5 * x
+                                    gqs[j + 2] += gt4 * x
+                                    gqs[j + 3] += gt3 * x
+                                    gqs[j + 4] += gt2 * x
+                                    gqs[j + 5] += gt1 * x
+                                    gqs[j + 6] += gt0 * x
+                                    gqs[j + 7] += gt1 * x
+                                    gqs[j + 8] += gt2 * x
+                                    gqs[j + 9] += gt3 * x
+                                    gqs[j + 10] += gt4 * x
+                                    gqs[j + 11] += gt5 * x
+                                    gqs[j + 12] += gt6 * x
+                                    gps[j + 0] += gt6 * y
+                                    gps[j + 1] += gt5 * y
+                                    gps[j + 2] += gt4 * y
+                                    gps[j + 3] += gt3 * y
+                                    gps[j + 4] += gt2 * y
+                                    gps[j + 5] += gt1 * y
+                                    gps[j + 6] += gt0 * y
+                                    gps[j + 7] += gt1 * y
+                                    gps[j + 8] += gt2 * y
+                                    gps[j + 9] += gt3 * y
+                                    gps[j + 10] += gt4 * y
+                                    gps[j + 11] += gt5 * y
+                                    gps[j + 12] += gt6 * y
+                                else:
+                                    for t in range(tw):
+                                        gqs[j + t] += gtap[t] * x
+                                        gps[j + t] += gtap[t] * y
+                            if ws_lo <= j <= ws_hi:
+                                wq_s += x
+                                wp_s += y
+                                wa_s -= x
+                        ps[j] += dp
                         if frac >= 1.0:
                             qs[j] = 0.0
+                            if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
+                                for t in range(tw):
+                                    cqs[j + t] -= 1
                             cut_ks = _NONE_HI
                         else:
                             qs[j] -= take
+                            if fast and qs[j] == 0.0 and g_lo <= j <= g_hi:
+                                for t in range(tw):
+                                    cqs[j + t] -= 1
                             cut_ks = kh
                             cut_ps = hi_p
                 short_bot = kh
@@ -345,6 +584,12 @@ def reconstruct_nb(
                         if side == 0:
                             ql[:] = 0.0
                             pl[:] = 0.0
+                            gql[:] = 0.0
+                            cql[:] = 0
+                            gpl[:] = 0.0
+                            wq_l = 0.0
+                            wp_l = 0.0
+                            wa_l = 0.0
                             tot_l = 0.0
                             hed_l = 0.0
                             scale_l = 1.0
@@ -353,6 +598,12 @@ def reconstruct_nb(
                         else:
                             qs[:] = 0.0
                             ps[:] = 0.0
+                            gqs[:] = 0.0
+                            cqs[:] = 0
+                            gps[:] = 0.0
+                            wq_s = 0.0
+                            wp_s = 0.0
+                            wa_s = 0.0
                             tot_s = 0.0
                             hed_s = 0.0
                             scale_s = 1.0
@@ -424,13 +675,68 @@ def reconstruct_nb(
                             k = _floor_div(llp, log_step, inv_step)
                             x = qq / sc
                             if side == 0:
+                                was0 = ql[k - k0] == 0.0
                                 ql[k - k0] += x
                                 if k > edge:
                                     edge = k
                             else:
+                                was0 = qs[k - k0] == 0.0
                                 qs[k - k0] += x
                                 if k < edge:
                                     edge = k
+                            if fast:
+                                j = k - k0
+                                xu = x * bm[j]
+                                if was0 and x != 0.0 and g_lo <= j <= g_hi:
+                                    for t in range(tw):
+                                        if side == 0:
+                                            cql[j + t] += 1
+                                        else:
+                                            cqs[j + t] += 1
+                                if side == 0:
+                                    if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                        if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                            gql[j + 0] += gt6 * xu
+                                            gql[j + 1] += gt5 * xu
+                                            gql[j + 2] += gt4 * xu
+                                            gql[j + 3] += gt3 * xu
+                                            gql[j + 4] += gt2 * xu
+                                            gql[j + 5] += gt1 * xu
+                                            gql[j + 6] += gt0 * xu
+                                            gql[j + 7] += gt1 * xu
+                                            gql[j + 8] += gt2 * xu
+                                            gql[j + 9] += gt3 * xu
+                                            gql[j + 10] += gt4 * xu
+                                            gql[j + 11] += gt5 * xu
+                                            gql[j + 12] += gt6 * xu
+                                        else:
+                                            for t in range(tw):
+                                                gql[j + t] += gtap[t] * xu
+                                    if wl_lo <= j <= wl_hi:
+                                        wq_l += xu
+                                        wa_l += xu
+                                else:
+                                    if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                        if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                            gqs[j + 0] += gt6 * xu
+                                            gqs[j + 1] += gt5 * xu
+                                            gqs[j + 2] += gt4 * xu
+                                            gqs[j + 3] += gt3 * xu
+                                            gqs[j + 4] += gt2 * xu
+                                            gqs[j + 5] += gt1 * xu
+                                            gqs[j + 6] += gt0 * xu
+                                            gqs[j + 7] += gt1 * xu
+                                            gqs[j + 8] += gt2 * xu
+                                            gqs[j + 9] += gt3 * xu
+                                            gqs[j + 10] += gt4 * xu
+                                            gqs[j + 11] += gt5 * xu
+                                            gqs[j + 12] += gt6 * xu
+                                        else:
+                                            for t in range(tw):
+                                                gqs[j + t] += gtap[t] * xu
+                                    if ws_lo <= j <= ws_hi:
+                                        wq_s += xu
+                                        wa_s += xu
                             tot += x
                         if side == 0:
                             tot_l, hed_l, long_top = tot, hed, edge
@@ -451,6 +757,14 @@ def reconstruct_nb(
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     ql[j] *= scale_l
                     pl[j] *= scale_l
+                for j in range(ng):
+                    gql[j] *= scale_l
+                    gpl[j] *= scale_l
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(ql, r_g, g_lo, g_hi, cql)
+                wq_l *= scale_l
+                wp_l *= scale_l
+                wa_l *= scale_l
                 tot_l *= scale_l
                 hed_l *= scale_l
                 scale_l = 1.0
@@ -458,6 +772,14 @@ def reconstruct_nb(
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     qs[j] *= scale_s
                     ps[j] *= scale_s
+                for j in range(ng):
+                    gqs[j] *= scale_s
+                    gps[j] *= scale_s
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(qs, r_g, g_lo, g_hi, cqs)
+                wq_s *= scale_s
+                wp_s *= scale_s
+                wa_s *= scale_s
                 tot_s *= scale_s
                 hed_s *= scale_s
                 scale_s = 1.0
@@ -465,10 +787,16 @@ def reconstruct_nb(
         if fade_l < 1e-150:
             for j in range(n_bins):
                 pl[j] *= fade_l
+            for j in range(ng):
+                gpl[j] *= fade_l
+            wp_l *= fade_l
             fade_l = 1.0
         if fade_s < 1e-150:
             for j in range(n_bins):
                 ps[j] *= fade_s
+            for j in range(ng):
+                gps[j] *= fade_s
+            wp_s *= fade_s
             fade_s = 1.0
 
         # ------------------------------------------------------------ 3b. turnover
@@ -528,13 +856,68 @@ def reconstruct_nb(
                     k = _floor_div(llp, log_step, inv_step)
                     x = qq / sc
                     if side == 0:
+                        was0 = ql[k - k0] == 0.0
                         ql[k - k0] += x
                         if k > edge:
                             edge = k
                     else:
+                        was0 = qs[k - k0] == 0.0
                         qs[k - k0] += x
                         if k < edge:
                             edge = k
+                    if fast:
+                        j = k - k0
+                        xu = x * bm[j]
+                        if was0 and x != 0.0 and g_lo <= j <= g_hi:
+                            for t in range(tw):
+                                if side == 0:
+                                    cql[j + t] += 1
+                                else:
+                                    cqs[j + t] += 1
+                        if side == 0:
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gql[j + 0] += gt6 * xu
+                                    gql[j + 1] += gt5 * xu
+                                    gql[j + 2] += gt4 * xu
+                                    gql[j + 3] += gt3 * xu
+                                    gql[j + 4] += gt2 * xu
+                                    gql[j + 5] += gt1 * xu
+                                    gql[j + 6] += gt0 * xu
+                                    gql[j + 7] += gt1 * xu
+                                    gql[j + 8] += gt2 * xu
+                                    gql[j + 9] += gt3 * xu
+                                    gql[j + 10] += gt4 * xu
+                                    gql[j + 11] += gt5 * xu
+                                    gql[j + 12] += gt6 * xu
+                                else:
+                                    for t in range(tw):
+                                        gql[j + t] += gtap[t] * xu
+                            if wl_lo <= j <= wl_hi:
+                                wq_l += xu
+                                wa_l += xu
+                        else:
+                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
+                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
+                                    gqs[j + 0] += gt6 * xu
+                                    gqs[j + 1] += gt5 * xu
+                                    gqs[j + 2] += gt4 * xu
+                                    gqs[j + 3] += gt3 * xu
+                                    gqs[j + 4] += gt2 * xu
+                                    gqs[j + 5] += gt1 * xu
+                                    gqs[j + 6] += gt0 * xu
+                                    gqs[j + 7] += gt1 * xu
+                                    gqs[j + 8] += gt2 * xu
+                                    gqs[j + 9] += gt3 * xu
+                                    gqs[j + 10] += gt4 * xu
+                                    gqs[j + 11] += gt5 * xu
+                                    gqs[j + 12] += gt6 * xu
+                                else:
+                                    for t in range(tw):
+                                        gqs[j + t] += gtap[t] * xu
+                            if ws_lo <= j <= ws_hi:
+                                wq_s += xu
+                                wa_s += xu
                     tot += x
                 if side == 0:
                     tot_l, hed_l, long_top = tot, hed, edge
@@ -544,6 +927,14 @@ def reconstruct_nb(
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     ql[j] *= scale_l
                     pl[j] *= scale_l
+                for j in range(ng):
+                    gql[j] *= scale_l
+                    gpl[j] *= scale_l
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(ql, r_g, g_lo, g_hi, cql)
+                wq_l *= scale_l
+                wp_l *= scale_l
+                wa_l *= scale_l
                 tot_l *= scale_l
                 hed_l *= scale_l
                 scale_l = 1.0
@@ -551,6 +942,14 @@ def reconstruct_nb(
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     qs[j] *= scale_s
                     ps[j] *= scale_s
+                for j in range(ng):
+                    gqs[j] *= scale_s
+                    gps[j] *= scale_s
+                if fast and g_lo <= g_hi:  # (a bin may have underflowed to 0)
+                    count_band_nb(qs, r_g, g_lo, g_hi, cqs)
+                wq_s *= scale_s
+                wp_s *= scale_s
+                wa_s *= scale_s
                 tot_s *= scale_s
                 hed_s *= scale_s
                 scale_s = 1.0
@@ -581,7 +980,67 @@ def reconstruct_nb(
             snap_ptr += 1
         if not valid:
             continue
-        if do_features:
+        if fast:
+            base = math.exp((kc + 0.5) * log_step)
+            jc = kc - k0
+            if (i % 16384 == 0 or max(jc - wfe - r_g, 0) < g_lo
+                    or min(jc + wfe + r_g, n_bins - 1) > g_hi):
+                # (re)build the band around the close; now and then also to bound the rounding
+                # the additions accumulate (keyed on the bar index: deterministic)
+                g_lo = max(jc - wfe - r_g - g_margin, 0)
+                g_hi = min(jc + wfe + r_g + g_margin, n_bins - 1)
+                smooth_band_nb(ql, bm, gauss, g_lo, g_hi, gql)
+                smooth_band_nb(pl, bm, gauss, g_lo, g_hi, gpl)
+                smooth_band_nb(qs, bm, gauss, g_lo, g_hi, gqs)
+                smooth_band_nb(ps, bm, gauss, g_lo, g_hi, gps)
+                count_band_nb(ql, r_g, g_lo, g_hi, cql)
+                count_band_nb(qs, r_g, g_lo, g_hi, cqs)
+            # the window sums: slide them when the close moved a few bins, re-sum them afresh
+            # when it jumped, every 1024 bars, or when their changes could have cancelled
+            # (Σ|changes| > 1e4 · |sum|: the relative rounding could exceed ~1e-12)
+            dk = kc - wkc
+            if (dk > 8 or dk < -8 or i % 1024 == 0 or wa_l > 1e4 * abs(wq_l)
+                    or wa_s > 1e4 * abs(wq_s)):
+                wq_l, wp_l = window_sums_nb(ql, pl, bm, jc - fw + 1, jc)
+                wq_s, wp_s = window_sums_nb(qs, ps, bm, jc, jc + fw - 1)
+                wa_l = abs(wq_l)
+                wa_s = abs(wq_s)
+            elif dk > 0:
+                w1, w2 = window_sums_nb(ql, pl, bm, wl_hi + 1, jc)  # entering longs
+                w3, w4 = window_sums_nb(ql, pl, bm, wl_lo, jc - fw)  # leaving
+                wq_l += w1 - w3
+                wp_l += w2 - w4
+                wa_l += w1 + w3
+                w1, w2 = window_sums_nb(qs, ps, bm, ws_hi + 1, jc + fw - 1)
+                w3, w4 = window_sums_nb(qs, ps, bm, ws_lo, jc - 1)
+                wq_s += w1 - w3
+                wp_s += w2 - w4
+                wa_s += w1 + w3
+            elif dk < 0:
+                w1, w2 = window_sums_nb(ql, pl, bm, jc - fw + 1, wl_lo - 1)
+                w3, w4 = window_sums_nb(ql, pl, bm, jc + 1, wl_hi)
+                wq_l += w1 - w3
+                wp_l += w2 - w4
+                wa_l += w1 + w3
+                w1, w2 = window_sums_nb(qs, ps, bm, jc, ws_lo - 1)
+                w3, w4 = window_sums_nb(qs, ps, bm, jc + fw, ws_hi)
+                wq_s += w1 - w3
+                wp_s += w2 - w4
+                wa_s += w1 + w3
+            wkc = kc
+            wl_lo = jc - fw + 1
+            wl_hi = jc
+            ws_lo = jc
+            ws_hi = jc + fw - 1
+            fi = feats[i]
+            lt = side_features_grid_nb(ql, pl, gql, gpl, k0, kc, True, scale_l, fade_l, inverse, base,
+                                       dn_pow, hb, fw, gauss, wq_l, wp_l, cluster_threshold, c_i,
+                                       atr[i], 0, wl, lu, cql, fi)
+            st = side_features_grid_nb(qs, ps, gqs, gps, k0, kc, False, scale_s, fade_s, inverse, base,
+                                       up_pow, hb, fw, gauss, wq_s, wp_s, cluster_threshold, c_i,
+                                       atr[i], 1, ws, su, cqs, fi)
+            fi[IMBALANCE_COL] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
+        elif do_features:
             base = math.exp((kc + 0.5) * log_step)
             side_window_nb(ql, pl, k0, kc, True, scale_l, fade_l, inverse, base, dn_pow, hb, lu, lfm, lpr)
             side_window_nb(qs, ps, k0, kc, False, scale_s, fade_s, inverse, base, up_pow, hb, su, sfm, spr)

@@ -201,7 +201,7 @@ def slice_heatmap(heatmap, lo: int, hi: int):
 
 def run_config(config: RunConfig, *, db: str | None = None, archive=None, progress: bool = True,
                null_draws: int | None = None, seed: int = 0, lookahead: bool | None = None,
-               cross: dict | None = None, heatmap_cache=None) -> RunResult:
+               cross: dict | None = None, heatmap_cache=None, loaded: tuple[MarketFrame, str] | None = None) -> RunResult:
     """Run one configured backtest and return a :class:`RunResult` (nothing is written).
 
     ``null_draws`` random-entry replays of the strategy's exit rules (:func:`liqbt.stats.null_control`
@@ -210,7 +210,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     runs the fast look-ahead guard (:func:`liqbt.guards.lookahead_guard`, exit 3 on a leak).
     Data problems are collected in ``RunResult.warnings`` (:func:`liqbt.guards.data_warnings`).
     ``cross``: other symbols' features for ``ctx.cross`` (universe runs, :mod:`liqbt.universe`);
-    ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint).
+    ``heatmap_cache``: a :class:`liqbt.sweep.HeatmapCache` (heatmaps keyed by data fingerprint);
+    ``loaded``: ``load_market(config, archive)`` when the caller has already called it.
     """
     from liqbt._numba_cache import fast_cached_loads
     from liqbt.archive import Archive
@@ -225,7 +226,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         archive = Archive(db, read_only=True)
     try:
         with stages.stage("load data"):
-            full, fingerprint = load_market(config, archive)
+            full, fingerprint = loaded if loaded is not None else load_market(config, archive)
             n_warm = warmup_bars(config, full)
             market = full.slice_time(full.open_time[n_warm]) if n_warm else full
         strategy_cls = _strategy_class(config)

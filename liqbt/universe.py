@@ -108,12 +108,15 @@ def run_symbol(task: SymbolTask) -> dict[str, Any]:
     cfg = parse_run_config(task.mapping, source=task.source)
     cache = HeatmapCache(task.cache_dir) if task.cache_dir else HeatmapCache(None)
     with Archive(task.db, read_only=True) as archive:
+        t_load = time.perf_counter()
         full, fp, n_warm = _symbol_market(cfg, task, archive)
+        t_load = round(time.perf_counter() - t_load, 3)
         if task.features_only:
             hm = cache.get(full, fp, cfg.heatmap)
             return {"symbol": task.symbol, "close_time": full.close_time, "features": hm.features}
         res = run_config(cfg, archive=archive, progress=False, null_draws=task.null_draws, seed=task.seed, lookahead=task.lookahead,
-                         cross=task.cross, heatmap_cache=cache)
+                         cross=task.cross, heatmap_cache=cache, loaded=(full, fp))  # loaded once, not twice
+        res.timings["load data"] = round(res.timings.get("load data", 0.0) + t_load, 3)
     folder = write_run(res, Path(task.folder), html=task.html)
     m = res.backtest.metrics
     out: dict[str, Any] = {
@@ -209,6 +212,9 @@ def run_universe(
                           lookahead=lookahead, **kw)
 
     timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    _warm_parent()
+    timings["warm-up"] = round(time.perf_counter() - t0, 3)
     ex = executor if isinstance(executor, Executor) else make_executor(
         executor or spec.executor, workers=spec.workers if workers is None else workers,
         address=spec.address if address is None else address)
@@ -270,6 +276,19 @@ def run_universe(
     return res
 
 
+def _warm_parent() -> None:
+    """What the parent needs after the tasks anyway, done before the local pool forks its
+    workers so they inherit it: the task modules imported and numba's target context initialised
+    (≈ 0.4-1 s per process on first use of any kernel), with the aggregate's kernels loaded."""
+    import liqbt.pipeline  # noqa: F401  (the task modules: inherited by forked workers)
+    import liqbt.report.run_folder  # noqa: F401
+    from liqbt.backtest.vbt_stats import group_stats
+
+    _curve_metrics(np.array([1.0, 1.01, 0.99]), 1.0, 60_000)
+    group_stats(np.array([0, 60_000]), 60_000, np.array([[1.0, 1.1]]), np.array([[0, 0, 0]]),
+                np.array([[1.0, 1.0, 0.0]]), 10.0, cash_sharing=False)
+
+
 def _json_safe(v):
     from liqbt.report.run_folder import json_safe
 
@@ -299,20 +318,38 @@ def _curve_metrics(equity: np.ndarray, init: float, interval_ms: int) -> dict[st
     }
 
 
-def _vbt_stats(pf) -> dict[str, Any]:
+def _vbt_stats(*args, cash_sharing: bool) -> dict[str, Any]:
+    """vectorbt's grouped ``stats(group_by=True)`` of :func:`liqbt.backtest.portfolio.build_group_portfolio`
+    ``(*args)``, computed by :func:`liqbt.backtest.vbt_stats.group_stats` (equal key for key,
+    tests/universe/test_group_stats.py) instead of vectorbt, whose grouped reducers JIT-compile
+    in every process (15-60 s CPU)."""
     from liqbt.backtest.engine import _json_safe as js
+    from liqbt.backtest.vbt_stats import group_stats
 
     try:
-        return {str(k): js(v) for k, v in pf.stats(group_by=True).items()}
+        return {str(k): js(v) for k, v in group_stats(*args, cash_sharing=cash_sharing).items()}
     except Exception as exc:  # vectorbt stats are a report extra: never lose the run over them
         log.warning("vectorbt grouped stats failed: %s", exc)
         return {}
 
 
+def group_inputs(ordered: list[dict]) -> tuple:
+    """``(grid, interval_ms, symbols, close, orders_i, orders_f, init_cash)`` of the independent
+    accounts as one vectorbt group (:func:`liqbt.backtest.portfolio.build_group_portfolio` takes
+    them, with ``cash_sharing=False``): symbols as columns, closes and order bars on the union grid."""
+    grid = _grid(ordered)
+    oi = np.concatenate([np.column_stack([np.full(len(r["orders_i"]), k), _reindex_bars(grid, r)])
+                         for k, r in enumerate(ordered)]) if ordered else np.zeros((0, 3), np.int64)
+    of = np.concatenate([r["orders_f"] for r in ordered])
+    close = np.vstack([np.full(len(grid), np.nan) for _ in ordered])
+    for k, r in enumerate(ordered):
+        close[k] = _closes_on_grid(grid, r)
+    return (grid, ordered[0]["interval_ms"], [r["symbol"] for r in ordered], close, oi.astype(np.int64), of,
+            np.array([r["init_cash"] for r in ordered]))
+
+
 def _independent(config: RunConfig, ordered: list[dict]):
     """Equal-weight portfolio of the per-symbol equity curves (each account starts at init)."""
-    from liqbt.backtest.portfolio import build_group_portfolio
-
     grid = _grid(ordered)
     init = float(ordered[0]["init_cash"])
     cols = {r["symbol"]: _on_grid(grid, r["open_time"], r["equity"], r["init_cash"]) for r in ordered}
@@ -323,15 +360,8 @@ def _independent(config: RunConfig, ordered: list[dict]):
     metrics.update(_curve_metrics(agg, init, interval))
     metrics["trades"] = int(sum(r["metrics"]["trades"] or 0 for r in ordered))
     # vectorbt: symbols as columns of one group without cash sharing (value = sum of the accounts)
-    oi = np.concatenate([np.column_stack([np.full(len(r["orders_i"]), k), _reindex_bars(grid, r)])
-                         for k, r in enumerate(ordered)]) if ordered else np.zeros((0, 3), np.int64)
-    of = np.concatenate([r["orders_f"] for r in ordered])
-    close = np.vstack([np.full(len(grid), np.nan) for _ in ordered])
-    for k, r in enumerate(ordered):
-        close[k] = _closes_on_grid(grid, r)
-    pf = build_group_portfolio(grid, interval, [r["symbol"] for r in ordered], close, oi.astype(np.int64), of,
-                               np.array([r["init_cash"] for r in ordered]), cash_sharing=False)
-    metrics["vectorbt"] = _vbt_stats(pf)
+    g = group_inputs(ordered)
+    metrics["vectorbt"] = _vbt_stats(g[0], g[1], g[3], g[4], g[5], g[6], cash_sharing=False)
     equity = pd.DataFrame({"equity": agg, **{f"equity_{s}": v for s, v in cols.items()}},
                           index=pd.to_datetime(grid, unit="ms", utc=True))
     trades = _all_trades(ordered)
@@ -360,7 +390,7 @@ def _all_trades(ordered: list[dict]) -> pd.DataFrame:
 
 
 def _portfolio(config: RunConfig, spec: UniverseSpec, ordered: list[dict]):
-    from liqbt.backtest.portfolio import PortfolioParams, build_group_portfolio, simulate_portfolio
+    from liqbt.backtest.portfolio import PortfolioParams, simulate_portfolio
 
     n = len(ordered)
     maxp = spec.max_positions or n
@@ -382,9 +412,8 @@ def _portfolio(config: RunConfig, spec: UniverseSpec, ordered: list[dict]):
     metrics["skipped_entries"] = res.skipped_entries
     metrics["liquidations"] = int((t["exit_reason"] == "liquidation").sum()) if len(t) else 0
     metrics["max_open_positions"] = int((res.position != 0).sum(axis=0).max()) if res.position.size else 0
-    pf = build_group_portfolio(res.open_time, interval, res.symbols, res.close, res.orders_i, res.orders_f,
-                               init, cash_sharing=True)
-    metrics["vectorbt"] = _vbt_stats(pf)
+    metrics["vectorbt"] = _vbt_stats(res.open_time, interval, res.close, res.orders_i, res.orders_f, init,
+                                     cash_sharing=True)
     cols = {f"equity_{r['symbol']}": _on_grid(res.open_time, r["open_time"], r["equity"], r["init_cash"])
             for r in ordered}
     equity = pd.DataFrame({"equity": res.equity, **cols}, index=pd.to_datetime(res.open_time, unit="ms", utc=True))

@@ -15,6 +15,9 @@ What is replicated (vectorbt 1.2.0, one column, no grouping, ``fillna_close=True
 drawdown and its duration), ``returns_1d_nb`` and the Sharpe, Calmar, Omega and Sortino
 reducers, ``get_exit_trades_nb`` and the trade reducers (win rate, best/worst, averages,
 durations, profit factor, expectancy).
+
+:func:`group_stats` does the same for ``stats(group_by=True)`` of a group of columns (a universe
+run's aggregate, with or without cash sharing; ``tests/universe/test_group_stats.py``).
 """
 
 from __future__ import annotations
@@ -361,7 +364,19 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     out[S_MAX_GROSS_EXPOSURE] = max_gross
     out[S_TOTAL_FEES] = total_fees if k > 0 else 0.0
 
-    # ---- drawdown records of value (get_drawdowns_nb) ----
+    _drawdowns_into(value, out)
+    # exit trades and their reducers (closed trades only, as stats() does by default)
+    t_entry, t_exit, t_pnl, t_ret, t_status = _exit_trades(idx, size, price, fees, side,
+                                                           close[n - 1], n)
+    _trades_into(t_entry, t_exit, t_pnl, t_ret, t_status, out)
+    _returns_into(value, init_cash, ann_factor, out)
+    return out
+
+
+@njit(cache=True)
+def _drawdowns_into(value, out):
+    """Max drawdown and its duration (bars) of ``value``: vectorbt ``get_drawdowns_nb``."""
+    n = len(value)
     last_i = n - 1
     while last_i >= 0 and np.isnan(value[last_i]):
         last_i -= 1
@@ -406,9 +421,11 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     out[S_MAX_DD] = min_dd
     out[S_MAX_DD_DURATION] = max_dur if max_dur >= 0 else np.nan
 
-    # ---- exit trades and their reducers (closed trades only, as stats() does by default) ----
-    t_entry, t_exit, t_pnl, t_ret, t_status = _exit_trades(idx, size, price, fees, side,
-                                                           close[n - 1], n)
+
+@njit(cache=True)
+def _trades_into(t_entry, t_exit, t_pnl, t_ret, t_status, out):
+    """The trade reducers of ``stats()`` over exit-trade records (one column, or a group's
+    columns one after the other, as vectorbt's grouped mapped arrays order them)."""
     closed = t_status == 1
     n_closed = _count(closed)
     n_open = _count(t_status == 0)
@@ -452,7 +469,12 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
         loss_rate = (n_closed - n_win - breakeven) / n_closed
         out[S_EXPECTANCY] = out[S_WIN_RATE] * avg_win - loss_rate * abs(avg_loss)
 
-    # ---- returns and their ratios (returns_1d_nb and the returns accessor) ----
+
+@njit(cache=True)
+def _returns_into(value, init_cash, ann_factor, out):
+    """Sharpe, Sortino, Calmar and Omega of ``value``'s returns (``returns_1d_nb`` and the
+    returns accessor)."""
+    n = len(value)
     rets = np.empty(n)
     prev = init_cash
     for i in range(n):
@@ -510,6 +532,129 @@ def stats_nb(idx, size, price, fees, side, close, close_filled, init_cash, ann_f
     return out
 
 
+@njit(cache=True)
+def group_stats_nb(col, idx, size, price, fees, side, close, filled, init_cash_cols, init_cash_group,
+                   ann_factor):
+    """``stats(group_by=True)`` of one group holding every column of ``close`` (bars x columns),
+    with or without cash sharing (``init_cash_group``: the group's initial cash, the sum of
+    ``init_cash_cols`` without sharing). Order records sorted by column, then bar. vectorbt's
+    grouped series are column sums (``sum_grouped_nb``), accumulated here in the same order."""
+    n, m = close.shape
+    k = len(idx)
+    out = np.full(N_SLOTS, np.nan)
+
+    # ---- per column: asset, cash and free-cash flows (cash_flow_nb, asset_flow_nb) ----
+    asset_flow = np.zeros((n, m))
+    cash_flow = np.zeros((n, m))
+    free_flow = np.zeros((n, m))
+    tp_assets = np.zeros(m)
+    tp_cash = np.zeros(m)
+    has_orders = np.zeros(m, np.bool_)
+    starts = np.zeros(m + 1, np.int64)
+    total_fees = 0.0
+    position = 0.0
+    debt = 0.0
+    prev_col = -1
+    for c in range(k):
+        j = col[c]
+        if j != prev_col:
+            position = 0.0
+            debt = 0.0
+            prev_col = j
+        has_orders[j] = True
+        starts[j + 1] = c + 1
+        s = size[c] if side[c] == 0 else -size[c]
+        new_position = _add(position, s)
+        i = idx[c]
+        asset_flow[i, j] = _add(asset_flow[i, j], s)
+        cash_flow[i, j] = _add(cash_flow[i, j], -s * price[c] - fees[c])
+        debt, fcf = _free_cash_diff(position, new_position, debt, price[c], fees[c])
+        free_flow[i, j] = _add(free_flow[i, j], fcf)
+        position = new_position
+        if side[c] == 0:
+            tp_assets[j] = _add(tp_assets[j], size[c])
+            tp_cash[j] = _add(tp_cash[j], -(size[c] * price[c] + fees[c]))
+        else:
+            tp_assets[j] = _add(tp_assets[j], -size[c])
+            tp_cash[j] = _add(tp_cash[j], size[c] * price[c] - fees[c])
+        total_fees += fees[c]
+    for j in range(m):  # record range of each column: [starts[j], starts[j + 1])
+        if starts[j + 1] < starts[j]:
+            starts[j + 1] = starts[j]
+
+    # ---- group series: cash, free cash (from the summed flows), asset value, value ----
+    value = np.empty(n)
+    assets = np.zeros(m)
+    cash = init_cash_group
+    free_cash = init_cash_group
+    max_gross = np.nan
+    for i in range(n):
+        flow = 0.0
+        free = 0.0
+        av = 0.0
+        abs_av = 0.0
+        for j in range(m):
+            flow += cash_flow[i, j]
+            free += free_flow[i, j]
+            assets[j] = _add(assets[j], asset_flow[i, j])
+            a = (0.0 if assets[j] == 0 else filled[i, j]) * assets[j]
+            av += a
+            abs_av += abs(a)
+        cash = _add(cash, flow)
+        free_cash = _add(free_cash, free)
+        value[i] = cash + av
+        denom = _add(abs_av, free_cash)
+        g = 0.0 if denom == 0 else abs_av / denom
+        if np.isnan(max_gross) or g > max_gross:
+            max_gross = g
+
+    # ---- total profit (per column from the records, summed), benchmark, fees ----
+    total_profit = 0.0
+    for j in range(m):
+        total_profit += tp_cash[j] + tp_assets[j] * filled[n - 1, j] if has_orders[j] else 0.0
+    out[S_END_VALUE] = total_profit + init_cash_group
+    out[S_TOTAL_RETURN] = total_profit / init_cash_group
+    col_init = init_cash_group / m
+    bench = 1.0
+    prev_b = init_cash_group
+    for i in range(n):
+        norm = 0.0
+        for j in range(m):
+            norm += filled[i, j] / filled[0, j]
+        b = col_init * norm
+        r = _get_return(prev_b, b)
+        if not np.isnan(r):
+            bench *= r + 1.0
+        prev_b = b
+    out[S_BENCH_RETURN] = bench - 1.0
+    out[S_MAX_GROSS_EXPOSURE] = max_gross
+    out[S_TOTAL_FEES] = total_fees if k > 0 else 0.0
+
+    _drawdowns_into(value, out)
+    # exit trades per column, reduced over the group in column order
+    t_entry = np.empty(k, np.int64)
+    t_exit = np.empty(k, np.int64)
+    t_pnl = np.empty(k)
+    t_ret = np.empty(k)
+    t_status = np.empty(k, np.int64)
+    nt = 0
+    for j in range(m):
+        a, b = starts[j], starts[j + 1]
+        if b <= a:
+            continue
+        e, x, p, r, st = _exit_trades(idx[a:b], size[a:b], price[a:b], fees[a:b], side[a:b], close[n - 1, j], n)
+        t = len(p)
+        t_entry[nt:nt + t] = e
+        t_exit[nt:nt + t] = x
+        t_pnl[nt:nt + t] = p
+        t_ret[nt:nt + t] = r
+        t_status[nt:nt + t] = st
+        nt += t
+    _trades_into(t_entry[:nt], t_exit[:nt], t_pnl[:nt], t_ret[:nt], t_status[:nt], out)
+    _returns_into(value, init_cash_group, ann_factor, out)
+    return out
+
+
 def order_fields(sim, fold_funding: bool = True) -> dict[str, np.ndarray]:
     """The fields of vectorbt's ``order_dt`` records of ``sim`` as plain arrays (idx, size,
     price, fees, side); see :func:`liqbt.backtest.engine.order_records` for the conventions."""
@@ -547,18 +692,21 @@ def portfolio_stats(sim, close: np.ndarray) -> dict[str, Any]:
     f = order_fields(sim)
     s = stats_nb(f["idx"], f["size"], f["price"], f["fees"], f["side"], close, filled,
                  float(sim.init_cash), YEAR / freq)
-    n = len(close)
+    return _stats_dict(s, int(sim.open_time[0]), int(sim.open_time[-1]), len(close), freq, float(sim.init_cash))
+
+
+def _stats_dict(s: np.ndarray, first_ms: int, last_ms: int, n: int, freq: pd.Timedelta,
+                init_cash: float) -> dict[str, Any]:
+    """The ``S_*`` slots as ``stats()`` shows them (keys, order, value types)."""
 
     def td(bars):
         return pd.NaT if np.isnan(bars) else np.float64(bars) * freq
 
-    start = pd.Timestamp(int(sim.open_time[0]), unit="ms")
-    end = pd.Timestamp(int(sim.open_time[-1]), unit="ms")
     return {
-        "Start": start,
-        "End": end,
+        "Start": pd.Timestamp(first_ms, unit="ms"),
+        "End": pd.Timestamp(last_ms, unit="ms"),
         "Period": n * freq,
-        "Start Value": float(sim.init_cash),
+        "Start Value": init_cash,
         "End Value": s[S_END_VALUE],
         "Total Return [%]": s[S_TOTAL_RETURN] * 100,
         "Benchmark Return [%]": s[S_BENCH_RETURN] * 100,
@@ -584,3 +732,33 @@ def portfolio_stats(sim, close: np.ndarray) -> dict[str, Any]:
         "Omega Ratio": s[S_OMEGA],
         "Sortino Ratio": s[S_SORTINO],
     }
+
+
+def group_stats(open_time: np.ndarray, interval_ms: int, close: np.ndarray, orders_i: np.ndarray,
+                orders_f: np.ndarray, init_cash, cash_sharing: bool) -> dict[str, Any]:
+    """``stats(group_by=True)`` of :func:`liqbt.backtest.portfolio.build_group_portfolio` with the
+    same arguments (``close``: symbols x bars; ``orders_i``: column, bar, side; ``orders_f``:
+    size, price, fees), computed without vectorbt: same keys, order and value types."""
+    close = np.ascontiguousarray(np.asarray(close, dtype=np.float64).T)  # bars x columns, as vectorbt
+    n, m = close.shape
+    filled = close
+    if np.isnan(close).any():  # fillna_close: forward- then backward-fill per column
+        filled = np.ascontiguousarray(pd.DataFrame(close).ffill().bfill().to_numpy())
+    oi = np.asarray(orders_i, dtype=np.int64).reshape(-1, 3)
+    of = np.asarray(orders_f, dtype=np.float64).reshape(-1, 3)
+    order = np.lexsort((np.arange(len(oi)), oi[:, 1], oi[:, 0]))  # by column, then bar (vectorbt's)
+    oi, of = oi[order], of[order]
+    cols = np.broadcast_to(np.asarray(init_cash, dtype=np.float64), (m,)).copy() if not cash_sharing \
+        else np.full(m, np.nan)
+    if cash_sharing:
+        group_init = float(np.asarray(init_cash, dtype=np.float64).reshape(-1)[0])
+    else:
+        group_init = 0.0
+        for v in cols:  # init_cash_grouped_nb: a running sum
+            group_init += v
+    freq = pd.Timedelta(milliseconds=int(interval_ms))
+    s = group_stats_nb(np.ascontiguousarray(oi[:, 0]), np.ascontiguousarray(oi[:, 1]),
+                       np.ascontiguousarray(of[:, 0]), np.ascontiguousarray(of[:, 1]),
+                       np.ascontiguousarray(of[:, 2]), np.ascontiguousarray(oi[:, 2]), close, filled,
+                       cols, group_init, YEAR / freq)
+    return _stats_dict(s, int(open_time[0]), int(open_time[-1]), n, freq, group_init)

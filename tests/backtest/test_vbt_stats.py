@@ -19,9 +19,9 @@ from tests.backtest.test_backtest_engine import flat_market, random_signals
 from tests.backtest.test_backtest_inverse import btcusd_1h  # noqa: F401  (fixture)
 
 
-def assert_same_stats(sim: SimResult, close) -> dict:
-    want = build_portfolio(sim, close, sim.symbol or "close").stats()
-    got = portfolio_stats(sim, close)
+def assert_stats_equal(got: dict, want) -> dict:
+    """``got`` (our kernel's dict) equals vectorbt's ``stats()`` Series ``want``, key for key:
+    timestamps exactly, durations to 1 µs, counts as ints, floats to 1e-12."""
     assert list(got) == [str(k) for k in want.index]
     for key, w in want.items():
         g = got[key]
@@ -41,6 +41,11 @@ def assert_same_stats(sim: SimResult, close) -> dict:
             else:
                 assert g == pytest.approx(w, rel=1e-12, abs=1e-12), (key, g, w)
     return got
+
+
+def assert_same_stats(sim: SimResult, close) -> dict:
+    want = build_portfolio(sim, close, sim.symbol or "close").stats()
+    return assert_stats_equal(portfolio_stats(sim, close), want)
 
 
 @pytest.mark.realdata

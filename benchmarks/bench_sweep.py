@@ -18,6 +18,14 @@ Measured in the same run, on the same arrays and signals:
 
 Also: ``null_control`` with 200 draws on one month of 1m bars.
 
+On a shared 2-core machine the wall-clock speed-up of the pool depends on what else runs, so the
+pool run also reports CPU seconds: each worker's (its ``process_time`` after its last task,
+written to a temp file by a wrapper around the pool's task function) and the parent's before the
+statistics stage. ``parent + busiest worker`` is the pool's critical path in CPU seconds — its
+wall time on an otherwise idle machine — and ``1-process CPU / critical path`` the speed-up the
+pool gives when it has both cores (``cpu_speedup_2proc``). What one worker costs to start is
+measured alone: fork a 2-worker pool with the payload in memory and wait for a no-op from each.
+
 Run: ``python benchmarks/bench_sweep.py`` (or ``benchmarks/run.py sweep``).
 """
 
@@ -55,6 +63,41 @@ CONFIG = {
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+_CPU_DIR: str | None = None
+
+
+def _timed_pool_task(path, key, task):
+    """The pool's task function, recording this worker's CPU seconds so far (per pid)."""
+    from liqbt.sweep import executors
+
+    out = executors._untimed_pool_task(path, key, task)
+    with open(os.path.join(_CPU_DIR, str(os.getpid())), "w") as fh:
+        fh.write(repr(time.process_time()))
+    return out
+
+
+def _noop(k: int) -> int:
+    return os.getpid()
+
+
+def _worker_start_s(workers: int = 2) -> float:
+    """Wall seconds from forking a ``workers`` pool (this process holding the year's payload) to
+    a no-op result from every worker: what a worker costs to start."""
+    from liqbt.sweep.executors import LocalPoolExecutor
+
+    ex = LocalPoolExecutor(workers)
+    try:
+        t0 = time.perf_counter()
+        pool = ex._forked_pool()
+        pids = set(pool.map(_noop, range(4 * workers)))
+        took = time.perf_counter() - t0
+        pool.shutdown(wait=True)
+    finally:
+        ex.close()
+    assert len(pids) >= 1
+    return took
 
 
 def _config():
@@ -143,20 +186,46 @@ def main() -> dict:
             signals[key] = run_strategy(cls(c.strategy), ctx)
     figures["entries_per_setting"] = float(np.mean([s.n_entries for s in signals.values()]))
 
+    global _CPU_DIR
+    from liqbt.sweep import executors, runner
+
+    analyse, marks = runner.analyse, {}
+
+    def timed_analyse(*a, **k):  # this process's CPU seconds when the statistics stage starts
+        marks["cpu"] = time.process_time()
+        return analyse(*a, **k)
+
     with tempfile.TemporaryDirectory() as tmp:
-        t0, c0 = time.perf_counter(), time.process_time()
-        res = sweep_market(config, market, "bench", out=Path(tmp) / "s1", executor=InProcessExecutor(),
-                           cache=None, progress=False, html=False)
-        sweep_total = time.perf_counter() - t0
-        figures["sweep_1proc_s"] = sweep_total - res.timings["statistics"]
-        # CPU seconds of this process: robust when other jobs share the cores (statistics included)
-        figures["sweep_1proc_cpu_s"] = time.process_time() - c0
-        figures["sweep_statistics_s"] = res.timings["statistics"]
-        with make_executor("local", workers=2) as ex:
-            t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
-            res2 = sweep_market(config, market, "bench", out=Path(tmp) / "s2", executor=ex,
-                                cache=None, progress=False, html=False)
-            figures["sweep_2proc_s"] = time.perf_counter() - t0 - res2.timings["statistics"]
+        runner.analyse = timed_analyse
+        executors._untimed_pool_task = executors._pool_task
+        try:
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = sweep_market(config, market, "bench", out=Path(tmp) / "s1", executor=InProcessExecutor(),
+                               cache=None, progress=False, html=False)
+            sweep_total = time.perf_counter() - t0
+            figures["sweep_1proc_s"] = sweep_total - res.timings["statistics"]
+            # CPU seconds of this process: robust when other jobs share the cores (statistics included)
+            figures["sweep_1proc_cpu_s"] = time.process_time() - c0
+            figures["sweep_1proc_cpu_before_statistics_s"] = marks["cpu"] - c0
+            figures["sweep_statistics_s"] = res.timings["statistics"]
+            figures["load_1proc"] = os.getloadavg()[0]
+            _CPU_DIR = tempfile.mkdtemp(prefix="bench-sweep-cpu-", dir=tmp)
+            executors._pool_task = _timed_pool_task  # forked workers inherit the wrapper
+            with make_executor("local", workers=2) as ex:
+                t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
+                res2 = sweep_market(config, market, "bench", out=Path(tmp) / "s2", executor=ex,
+                                    cache=None, progress=False, html=False)
+                figures["sweep_2proc_s"] = time.perf_counter() - t0 - res2.timings["statistics"]
+            figures["load_2proc"] = os.getloadavg()[0]
+        finally:
+            executors._pool_task = executors._untimed_pool_task
+            runner.analyse = analyse
+        workers_cpu = sorted(float(f.read_text()) for f in Path(_CPU_DIR).iterdir())
+        figures["worker_cpu_s"] = workers_cpu
+        figures["parent_cpu_before_statistics_s"] = marks["cpu"] - c0
+        figures["critical_path_cpu_s"] = figures["parent_cpu_before_statistics_s"] + max(workers_cpu)
+        figures["cpu_speedup_2proc"] = figures["sweep_1proc_cpu_before_statistics_s"] / figures["critical_path_cpu_s"]
+        figures["worker_start_s"] = _worker_start_s(2)
         # CPU seconds of the pool run (parent + workers, statistics included): on a shared machine
         # the wall-clock speed-up depends on what else runs; this shows what the pool costs
         figures["sweep_2proc_cpu_s"] = time.process_time() - c0 + _children_cpu() - k0
@@ -217,8 +286,13 @@ def main() -> dict:
           f"  speed-up {figures['sweep_1proc_s'] / figures['sweep_2proc_s']:.2f}x (target >= 1.70; forked workers "
           f"inherit payload/context/JIT; peak worker RSS {figures['worker_peak_rss_mb']:.0f} MB)")
     print(f"  pool CPU (parent + 2 workers) {figures['sweep_2proc_cpu_s']:.1f} s vs 1 process {figures['sweep_1proc_cpu_s']:.1f} s"
-          f"  (CPU overhead {figures['sweep_2proc_cpu_s'] / figures['sweep_1proc_cpu_s']:.2f}x; load average now "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+          f"  (CPU overhead {figures['sweep_2proc_cpu_s'] / figures['sweep_1proc_cpu_s']:.2f}x; load average "
+          f"{figures['load_1proc']:.1f} / {figures['load_2proc']:.1f} after the 1-process / pool run, {os.cpu_count()} cores)")
+    print(f"  critical path in CPU s: parent {figures['parent_cpu_before_statistics_s']:.1f} + busiest worker "
+          f"{max(figures['worker_cpu_s']):.1f} (workers {', '.join(f'{w:.1f}' for w in figures['worker_cpu_s'])}) = "
+          f"{figures['critical_path_cpu_s']:.1f} vs 1 process {figures['sweep_1proc_cpu_before_statistics_s']:.1f}: "
+          f"speed-up on two free cores {figures['cpu_speedup_2proc']:.2f}x (target >= 1.70); a worker starts in "
+          f"{figures['worker_start_s'] * 1000:.0f} ms (fork, payload inherited)")
     if "sweep_2proc_forkserver_s" in figures:
         print(f"  sweep, old pool (forkserver, payload file) {figures['sweep_2proc_forkserver_s']:7.1f} s  "
               f"speed-up {figures['sweep_1proc_s'] / figures['sweep_2proc_forkserver_s']:.2f}x")

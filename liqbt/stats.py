@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -371,6 +372,7 @@ def bootstrap_ci(returns: np.ndarray, *, periods_per_year: float = 1.0, n_boot: 
 
 NULL_METHODS = ("clock", "shift", "uniform", "same_day")
 DEFAULT_NULL_METHOD = "clock"
+NULL_METRICS = ("total_return_pct", "sharpe")  # what the null control compares
 NULL_METHOD_TEXT = {
     "uniform": "random entries over the whole trading window, placed in time order after the previous "
                "null position closed; same count, sides, stop/TP distances, trailing stop and signal exits",
@@ -676,8 +678,75 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
     >>> out["draws"], out["method"], 0 < out["p_value"]["total_return_pct"] <= 1
     (20, 'clock', True)
     """
+    plan = null_plan(market, signals, backtest_params, draws, seed, method)
+    out = plan.out
+    if plan.draw is None:
+        return out
     from liqbt.backtest import BacktestParams, simulate
     from liqbt.backtest.engine import market_inputs
+
+    params = backtest_params or BacktestParams()
+    ppy = periods_per_year(market.interval_ms)
+    null = {m: np.empty(draws) for m in NULL_METRICS}
+    null_trades = np.empty(draws)
+    inputs = market_inputs(market, params)
+    ss = np.random.SeedSequence(seed)
+    draw_seeds = ss.generate_state(draws, dtype=np.uint32)
+    for d in range(draws):
+        # the market's kernel inputs once; the first draw's signals validated, the rest are built alike
+        nums = _sim_numbers(simulate(market, plan.draw(int(draw_seeds[d])), params, inputs=inputs, check=d == 0),
+                            ppy)
+        for m in NULL_METRICS:
+            null[m][d] = nums[m]
+        null_trades[d] = nums["trades"]
+    return null_p_values(out, null, null_trades)
+
+
+def null_p_values(out: dict[str, Any], null: dict[str, np.ndarray], null_trades: np.ndarray) -> dict[str, Any]:
+    """``out`` (with ``"actual"``) completed with the null distribution, p-values and edge of
+    each of :data:`NULL_METRICS` from the draws' values ``null[metric]``."""
+    actual = out["actual"]
+    metrics = NULL_METRICS
+    out["null"] = {}
+    out["p_value"] = {}
+    out["edge"] = {}
+    for m in metrics:
+        v = null[m]
+        fin = v[np.isfinite(v)]
+        a = actual[m]
+        if len(fin) == 0 or not np.isfinite(a):
+            out["null"][m] = None
+            out["p_value"][m] = None
+            out["edge"][m] = None
+            continue
+        out["null"][m] = {
+            "mean": float(fin.mean()), "std": float(fin.std(ddof=1)) if len(fin) > 1 else 0.0,
+            "p05": float(np.percentile(fin, 5)), "p50": float(np.percentile(fin, 50)),
+            "p95": float(np.percentile(fin, 95)),
+        }
+        out["p_value"][m] = float((1 + np.sum(fin >= a)) / (1 + len(fin)))
+        out["edge"][m] = float(a - fin.mean())
+    out["null_trades_mean"] = float(null_trades.mean())
+    out["null_trades_min"] = int(null_trades.min())
+    return out
+
+
+@dataclass
+class NullPlan:
+    """What :func:`null_plan` prepared: ``out`` (method, entries, ``actual`` numbers; the final
+    result when ``draw`` is None: no trades), the actual run, and ``draw(seed) -> Signals``."""
+
+    out: dict[str, Any]
+    actual_sim: Any
+    draw: Any
+
+
+def null_plan(market, signals, backtest_params=None, draws: int = 200, seed: int = 0,
+              method: str = DEFAULT_NULL_METHOD) -> NullPlan:
+    """Everything :func:`null_control` sets up before its draws: the actual run, the entries
+    to replay and a function giving one draw's null signals. A universe's aggregate null
+    (:func:`liqbt.universe.aggregate_null`) draws every symbol's entries with it."""
+    from liqbt.backtest import BacktestParams, simulate
     from liqbt.backtest.kernel import (
         TF_ENTRY_PRICE,
         TF_EXIT_PRICE,
@@ -722,11 +791,11 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
         + ("; with limit/stop entries the clock falls back to the shift method" if clock_fallback else ""),
         "draws": int(draws), "seed": int(seed), "entries": int(len(sig_bars)), "actual": actual,
     }
-    metrics = ("total_return_pct", "sharpe")
+    metrics = NULL_METRICS
     if len(pos_bars) == 0 or len(sig_bars) == 0 or draws <= 0:
         out.update(null={}, p_value={m: None for m in metrics}, edge={m: None for m in metrics},
                    note="no trades: nothing to compare against chance")
-        return out
+        return NullPlan(out=out, actual_sim=actual_sim, draw=None)
     close = market.close
     # distances from the entry's reference price: the order price of a limit/stop entry, the
     # signal bar's close of a market one; the null enters at market with the same distances
@@ -786,54 +855,26 @@ def null_control(market, signals, backtest_params=None, draws: int = 200, seed: 
             gaps[1:] = np.maximum(sig_bars[1:] - pos_exit[:-1], 0)  # bars from an exit to the next signal
             after_win = np.zeros(len(sig_bars), dtype=np.bool_)
             after_win[1:] = won[:-1]
-    null = {m: np.empty(draws) for m in metrics}
-    null_trades = np.empty(draws)
-    buf = _NullBuffer(n)
-    inputs = market_inputs(market, params)
-    ss = np.random.SeedSequence(seed)
-    draw_seeds = ss.generate_state(draws, dtype=np.uint32)
-    for d in range(draws):
+    buf = _NullBuffer(n)  # one Signals rewritten by every draw: a draw's signals live until the next draw
+
+    def draw(draw_seed: int):
+        """The null signals of one draw (entries placed by ``method``, seeded by ``draw_seed``)."""
         if method == "same_day":
-            bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seeds[d]))
+            bars = random_entry_bars_nb(sig_bars, day_start, day_end, n, int(draw_seed))
         elif mode == 3:
             bars, ix = place_clock_entries_nb(gaps, after_win, side, stop_frac, tp_frac, trail, o, h, lo_, close,
-                                              long_exit, short_exit, int(draw_seeds[d]))
+                                              long_exit, short_exit, int(draw_seed))
             # each null entry copies real trade ix: its side, distances and order fields
-            s = _null_signals(n, close, bars, side[ix], {k: v[ix] for k, v in fracs.items()}, trail[ix],
-                              long_exit, short_exit, et[ix], entry_frac[ix], expire[ix], buf=buf)
+            return _null_signals(n, close, bars, side[ix], {k: v[ix] for k, v in fracs.items()}, trail[ix],
+                                 long_exit, short_exit, et[ix], entry_frac[ix], expire[ix], buf=buf)
         else:
             bars = place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold,
                                          bars_per_day, o, h, lo_, close, long_exit, short_exit,
-                                         int(draw_seeds[d]))
-        if mode != 3:
-            s = _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire, buf=buf)
-        # the market's kernel inputs once; the first draw's signals validated, the rest are built alike
-        nums = _sim_numbers(simulate(market, s, params, inputs=inputs, check=d == 0), ppy)
-        for m in metrics:
-            null[m][d] = nums[m]
-        null_trades[d] = nums["trades"]
-    out["null"] = {}
-    out["p_value"] = {}
-    out["edge"] = {}
-    for m in metrics:
-        v = null[m]
-        fin = v[np.isfinite(v)]
-        a = actual[m]
-        if len(fin) == 0 or not np.isfinite(a):
-            out["null"][m] = None
-            out["p_value"][m] = None
-            out["edge"][m] = None
-            continue
-        out["null"][m] = {
-            "mean": float(fin.mean()), "std": float(fin.std(ddof=1)) if len(fin) > 1 else 0.0,
-            "p05": float(np.percentile(fin, 5)), "p50": float(np.percentile(fin, 50)),
-            "p95": float(np.percentile(fin, 95)),
-        }
-        out["p_value"][m] = float((1 + np.sum(fin >= a)) / (1 + len(fin)))
-        out["edge"][m] = float(a - fin.mean())
-    out["null_trades_mean"] = float(null_trades.mean())
-    out["null_trades_min"] = int(null_trades.min())
-    return out
+                                         int(draw_seed))
+        return _null_signals(n, close, bars, side, fracs, trail, long_exit, short_exit, et, entry_frac, expire,
+                             buf=buf)
+
+    return NullPlan(out=out, actual_sim=actual_sim, draw=draw)
 
 
 P_VALUE_MEANING = (

@@ -228,25 +228,42 @@ def run_universe(
             timings["cross features"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         results: dict[str, dict[str, Any]] = {}
-        tasks = [task(s, want_arrays=spec.mode == "portfolio", cross=cross) for s in symbols]
+        n_null = config.null.draws if null_draws is None else null_draws
+        # the aggregate's null control re-times every symbol's entries: markets + signals come back
+        tasks = [task(s, want_arrays=spec.mode == "portfolio" or n_null > 0, cross=cross) for s in symbols]
         with tqdm(total=len(tasks), desc=f"{config.name}: symbols", unit="symbol", disable=not progress) as bar:
             for k, r in ex.map(run_symbol, tasks):
                 results[symbols[k]] = r
                 bar.set_postfix_str(symbols[k])
                 bar.update(1)
         timings["symbols"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        ordered = [results[s] for s in symbols]
+        if spec.mode == "portfolio":
+            metrics, equity, trades, contrib = _portfolio(config, spec, ordered)
+        else:
+            metrics, equity, trades, contrib = _independent(config, ordered)
+        per_symbol = _per_symbol_table(ordered, contrib)
+        timings["aggregate"] = round(time.perf_counter() - t0, 3)
+        if n_null > 0:  # on the executor: blocks of draws in parallel
+            from liqbt.backtest.portfolio import PortfolioParams
+
+            t0 = time.perf_counter()
+            pp = PortfolioParams(max_positions=metrics["max_positions"], position_pct=metrics["position_pct"]) \
+                if spec.mode == "portfolio" else None
+            nc = aggregate_null([r["market"] for r in ordered], [r["signals"] for r in ordered], config.backtest,
+                                mode=spec.mode, pparams=pp, draws=n_null, seed=seed, method=config.null.method,
+                                executor=ex)
+            metrics["null_control"] = nc
+            metrics["null_p_value"] = (nc.get("p_value") or {}).get("total_return_pct")
+            timings["aggregate null control"] = round(time.perf_counter() - t0, 3)
         describe = ex.describe()
     finally:
         if not isinstance(executor, Executor):
             ex.close()
-    t0 = time.perf_counter()
-    ordered = [results[s] for s in symbols]
-    if spec.mode == "portfolio":
-        metrics, equity, trades, contrib = _portfolio(config, spec, ordered)
-    else:
-        metrics, equity, trades, contrib = _independent(config, ordered)
-    per_symbol = _per_symbol_table(ordered, contrib)
-    timings["aggregate"] = round(time.perf_counter() - t0, 3)
+    for r in ordered:  # the arrays were for the aggregate: free them before writing
+        r.pop("market", None)
+        r.pop("signals", None)
     manifest = _manifest(config, spec, symbols, ordered, describe, db)
     res = UniverseResult(config=config, spec=spec, symbols=symbols, folder=folder, metrics=metrics,
                          per_symbol=per_symbol, equity=equity, trades=trades, manifest=manifest, timings=timings)
@@ -407,6 +424,108 @@ def _portfolio(config: RunConfig, spec: UniverseSpec, ordered: list[dict]):
     return metrics, equity, t, contrib
 
 
+def aggregate_null(markets: list, signals: list, backtest, *, mode: str = "independent",
+                   pparams=None, draws: int = 200, seed: int = 0, method: str = "clock",
+                   executor=None) -> dict[str, Any]:
+    """The null control of a universe's aggregate: in each draw every symbol's entries are
+    re-timed at random, independently per symbol, with the method of the one-symbol null
+    (:func:`liqbt.stats.null_plan`: same sides, stop/take-profit distances and exits; default
+    ``clock``), the aggregate recomputed — the equal-weight mean of the per-symbol accounts
+    (``independent``) or the one cross-margin account (``portfolio``, ``pparams``) — and
+    ``p = (1 + #draws >= actual) / (1 + draws)`` for its return and Sharpe. Symbol ``k``'s
+    draws are seeded by ``SeedSequence(seed, spawn_key=(k,))``; a symbol without trades keeps its
+    (empty) signals. ``executor`` (a :mod:`liqbt.sweep.executors` executor) runs blocks of draws
+    in parallel; the result does not depend on it. Returns the one-symbol null's dict
+    (``method``, ``draws``, ``actual``, ``null``, ``p_value``, ``edge``, ...) plus
+    ``"per_symbol_entries"``."""
+    from liqbt.stats import NULL_METHOD_TEXT, NULL_METRICS, null_p_values, null_plan
+
+    plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
+    actual = _aggregate_numbers(markets, signals, backtest, mode, pparams)
+    entries = {m.symbol: p.out["entries"] for m, p in zip(markets, plans, strict=True)}
+    out: dict[str, Any] = {
+        "method": method, "method_text": NULL_METHOD_TEXT[method] + "; entries re-timed per symbol, "
+        + ("the equal-weight aggregate" if mode == "independent" else "the portfolio account") + " recomputed",
+        "draws": int(draws), "seed": int(seed), "entries": int(sum(entries.values())), "per_symbol_entries": entries,
+        "actual": actual, "scope": "aggregate" if mode == "independent" else "portfolio",
+    }
+    if draws <= 0 or all(p.draw is None for p in plans):
+        out.update(null={}, p_value={m: None for m in NULL_METRICS}, edge={m: None for m in NULL_METRICS},
+                   note="no trades: nothing to compare against chance")
+        return out
+    state = (markets, signals, backtest, mode, pparams, draws, seed, method)
+    workers = getattr(executor, "workers", 1) if executor is not None else 1
+    if workers <= 1:
+        nums = _null_block(("", 0, draws, state), plans)
+    else:
+        # blocks of draws on the executor: forked local workers inherit the inputs (module state
+        # set before the pool forks), other executors receive them with each block
+        from liqbt.sweep.executors import LocalPoolExecutor
+
+        inherit = isinstance(executor, LocalPoolExecutor) and executor.method == "fork"
+        key = f"aggnull-{id(state)}"
+        _AGG_NULL[key] = state
+        try:
+            edges = np.linspace(0, draws, min(draws, 4 * workers) + 1).round().astype(int)
+            blocks = [(key, int(a), int(b), None if inherit else state) for a, b in zip(edges[:-1], edges[1:], strict=True)
+                      if b > a]
+            parts: dict[int, list] = dict(executor.map(_null_block, blocks))
+        finally:
+            _AGG_NULL.pop(key, None)
+        nums = [row for k in sorted(parts) for row in parts[k]]
+    null = {m: np.array([r[m] for r in nums]) for m in NULL_METRICS}
+    return null_p_values(out, null, np.array([r["trades"] for r in nums]))
+
+
+_AGG_NULL: dict[str, tuple] = {}  # inputs of a running aggregate null, inherited by forked workers
+
+
+def _null_block(block: tuple, plans: list | None = None) -> list[dict[str, float]]:
+    """Aggregate numbers of draws ``[lo, hi)`` (one executor task; draw ``d`` of symbol ``k`` is
+    seeded by ``SeedSequence(seed, spawn_key=(k,))``'s ``d``-th state, whatever the blocks)."""
+    from liqbt.stats import null_plan
+
+    key, lo, hi, state = block
+    markets, signals, backtest, mode, pparams, draws, seed, method = state if state is not None else _AGG_NULL[key]
+    if plans is None:
+        plans = [null_plan(m, s, backtest, draws, seed, method) for m, s in zip(markets, signals, strict=True)]
+    seeds = [np.random.SeedSequence(seed, spawn_key=(j,)).generate_state(draws, dtype=np.uint32)
+             for j in range(len(markets))]
+    inputs = None
+    if mode != "portfolio":  # each market's kernel inputs once per block, not once per draw
+        from liqbt.backtest.engine import market_inputs
+
+        inputs = [market_inputs(m, backtest) for m in markets]
+    out = []
+    for d in range(lo, hi):
+        sig_d = [p.draw(int(seeds[j][d])) if p.draw is not None else signals[j] for j, p in enumerate(plans)]
+        out.append(_aggregate_numbers(markets, sig_d, backtest, mode, pparams, inputs))
+    return out
+
+
+def _aggregate_numbers(markets: list, signals: list, backtest, mode: str, pparams,
+                       inputs: list | None = None) -> dict[str, float]:
+    """Return, Sharpe and trade count of the aggregate (independent) or the account (portfolio)."""
+    from liqbt.backtest import simulate
+
+    interval = markets[0].interval_ms
+    init = float(backtest.init_cash)
+    if mode == "portfolio":
+        from liqbt.backtest.portfolio import simulate_portfolio
+
+        res = simulate_portfolio(markets, signals, backtest, pparams)
+        m = _curve_metrics(res.equity, res.init_cash, interval)
+        return {"total_return_pct": m["total_return_pct"], "sharpe": m["sharpe"], "trades": float(len(res.trades))}
+    sims = [simulate(mk, sg, backtest, inputs=inputs[k] if inputs is not None else None)
+            for k, (mk, sg) in enumerate(zip(markets, signals, strict=True))]
+    grid = np.unique(np.concatenate([mk.open_time for mk in markets]))
+    agg = np.mean([_on_grid(grid, mk.open_time, sim.equity, sim.init_cash) / sim.init_cash
+                   for mk, sim in zip(markets, sims, strict=True)], axis=0) * init
+    m = _curve_metrics(agg, init, interval)
+    return {"total_return_pct": m["total_return_pct"], "sharpe": m["sharpe"],
+            "trades": float(sum(len(sim.trades_i) for sim in sims))}
+
+
 def _per_symbol_table(ordered: list[dict], contrib: dict) -> pd.DataFrame:
     rows = []
     for r in ordered:
@@ -482,6 +601,12 @@ def summary_text(res: UniverseResult) -> str:
              f"return {f(m.get('total_return_pct'))} %  sharpe {f(m.get('sharpe'))}  "
              f"max dd {f(m.get('max_drawdown_pct'))} %  trades {m.get('trades')}  ({res.manifest.get('executor')}, "
              f"{res.timings.get('total', 0):.1f} s)"]
+    p = (m.get("null_control") or {}).get("p_value") or {}
+    if p.get("total_return_pct") is not None:
+        nc = m["null_control"]
+        lines.append(f"  null control of the {'portfolio' if res.spec.mode == 'portfolio' else 'aggregate'} "
+                     f"({nc['method']}, {nc['draws']} draws, entries re-timed per symbol): "
+                     f"p(return) {f(p['total_return_pct'])}, p(sharpe) {f(p.get('sharpe'))}")
     cols = ["symbol", "return_pct", "sharpe", "trades", "null_p_value", "map_spearman_long", "oi_source"]
     t = res.per_symbol[cols]
     lines.append("  " + t.to_string(index=False, float_format=lambda v: f"{v:.3g}").replace("\n", "\n  "))

@@ -22,7 +22,10 @@ Per bar *i*, symbols in universe order:
    is liquidated at those prices (taker fee + slippage), equity floored at 0.
 6. Mark to market at the close.
 
-Money is in the quote currency (linear USDⓈ-M contracts only). Order records use
+Slippage is the one-symbol engine's model (flat ``slippage_bps``, or ``slippage = "sqrt"``: a
+square-root impact on each symbol's own σ and volume, capped at ``max_slippage_bps``), and a
+signal's ``trail_pct`` gives the position a trailing stop as there. Money is in the quote
+currency (linear USDⓈ-M contracts only; inverse ones are refused). Order records use
 ``vectorbt.portfolio.enums.order_dt`` fields plus the column (symbol index), so
 :func:`build_group_portfolio` hands vectorbt grouped columns with ``cash_sharing=True``; each
 closed trade's funding is folded into its exit order's fees there (as in the one-symbol engine).
@@ -36,7 +39,15 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from liqbt.backtest.kernel import EXIT_REASONS, LIQUIDATION, SIGNAL, STOP, TAKE_PROFIT
+from liqbt.backtest.kernel import (
+    EXIT_REASONS,
+    LIQUIDATION,
+    SIGNAL,
+    STOP,
+    TAKE_PROFIT,
+    TRAILING_STOP,
+)
+from liqbt.backtest.slippage import slippage_frac_nb
 
 # trade matrix columns
 P_SYM, P_ENTRY_BAR, P_EXIT_BAR, P_SIDE, P_REASON = range(5)
@@ -70,10 +81,25 @@ def _fill_close_nb(s, i, px, reason, side, qty, entry, fees_acc, fund_acc, entry
 
 
 @njit(cache=True)
+def _last_valid_nb(valid, s, i):
+    """Symbol ``s``'s last bar at or before ``i`` (its impact inputs price a fill it has no bar for)."""
+    while i > 0 and not valid[s, i]:
+        i -= 1
+    return i
+
+
+@njit(cache=True)
 def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, long_exit, short_exit,
                  stop_price, take_profit, init_cash, position_frac, leverage, taker, maker, slip,
-                 max_positions, mmr, liquidation, tp_limit):
-    """Arrays are (symbols, bars). Returns orders, trades, equity, funding cash, positions."""
+                 max_positions, mmr, liquidation, tp_limit, trail_pct, sigma, adv_, slip_coef, slip_cap):
+    """Arrays are (symbols, bars). Returns orders, trades, equity, funding cash, positions.
+
+    Slippage of a market fill is :func:`liqbt.backtest.slippage.slippage_frac_nb` of its quote
+    notional with that symbol's ``sigma``/``adv_`` (mean quote volume) of the bar (``slip_coef = 0``: flat ``slip``,
+    both capped at ``slip_cap``), as in the one-symbol kernel. ``trail_pct``: a trailing stop at
+    that fraction behind the best price since entry (the entry bar's signal), the tighter of it
+    and the fixed stop applies; its reference follows each bar's favourable extreme after the
+    bar's exit check (the one-symbol kernel's order)."""
     S, n = open_.shape
     cap = 2 * int(long_entry.sum() + short_entry.sum()) + 2 * S + 4
     oi = np.zeros((cap, 3), np.int64)
@@ -90,6 +116,8 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
     tp = np.full(S, np.nan)
     fees_acc = np.zeros(S)
     fund_acc = np.zeros(S)
+    trail = np.full(S, np.nan)
+    peak = np.zeros(S)
     mark = np.full(S, np.nan)
     cash = init_cash
     equity = np.empty(n)
@@ -118,8 +146,9 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
                 want = -1
             ex = (side[s] > 0 and (long_exit[s, i - 1] or want < 0)) or (side[s] < 0 and (short_exit[s, i - 1] or want > 0))
             if ex:
+                sl = slippage_frac_nb(qty[s] * o, sigma[s, i], adv_[s, i], slip, slip_coef, slip_cap)
                 cash += _fill_close_nb(s, i, o, SIGNAL, side[s], qty[s], entry[s], fees_acc[s], fund_acc[s], ebar[s],
-                                       taker, slip, ti, tf, nt, oi, of, no)
+                                       taker, sl, ti, tf, nt, oi, of, no)
                 nt += 1
                 no += 1
                 side[s] = 0
@@ -136,7 +165,8 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
                 if n_open >= max_positions or margin <= 0 or used + margin > eq_prev + 1e-9:
                     skipped += 1
                 else:
-                    fill = o * (1.0 + want * slip)
+                    sl = slippage_frac_nb(margin * leverage, sigma[s, i], adv_[s, i], slip, slip_coef, slip_cap)
+                    fill = o * (1.0 + want * sl)
                     q = margin * leverage / fill
                     fee = q * fill * taker
                     cash -= fee
@@ -148,6 +178,8 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
                     fund_acc[s] = 0.0
                     stop[s] = stop_price[s, i - 1]
                     tp[s] = take_profit[s, i - 1]
+                    trail[s] = trail_pct[s, i - 1]
+                    peak[s] = fill
                     oi[no, 0] = s
                     oi[no, 1] = i
                     oi[no, 2] = 0 if want > 0 else 1
@@ -159,11 +191,17 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
             if side[s] != 0:
                 sd = side[s]
                 st = stop[s]
+                st_reason = STOP
+                if trail[s] == trail[s]:  # the tighter of the fixed and the trailing stop
+                    ts = peak[s] * (1.0 - sd * trail[s])
+                    if st != st or sd * (ts - st) > 0.0:
+                        st = ts
+                        st_reason = TRAILING_STOP
                 px = np.nan
                 reason = -1
                 if st == st and ((sd > 0 and low[s, i] <= st) or (sd < 0 and high[s, i] >= st)):
                     px = min(o, st) if sd > 0 else max(o, st)
-                    reason = STOP
+                    reason = st_reason
                 elif tp[s] == tp[s] and ((sd > 0 and high[s, i] >= tp[s]) or (sd < 0 and low[s, i] <= tp[s])):
                     px = max(o, tp[s]) if sd > 0 else min(o, tp[s])
                     reason = TAKE_PROFIT
@@ -173,12 +211,15 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
                         cash += _fill_close_nb(s, i, px, reason, sd, qty[s], entry[s], fees_acc[s], fund_acc[s],
                                                ebar[s], maker, 0.0, ti, tf, nt, oi, of, no)
                     else:
+                        sl = slippage_frac_nb(qty[s] * px, sigma[s, i], adv_[s, i], slip, slip_coef, slip_cap)
                         cash += _fill_close_nb(s, i, px, reason, sd, qty[s], entry[s], fees_acc[s], fund_acc[s],
-                                               ebar[s], taker, slip, ti, tf, nt, oi, of, no)
+                                               ebar[s], taker, sl, ti, tf, nt, oi, of, no)
                     nt += 1
                     no += 1
                     side[s] = 0
                     qty[s] = 0.0
+                elif trail[s] == trail[s]:  # the trailing reference follows the bar after the check
+                    peak[s] = max(peak[s], high[s, i]) if sd > 0 else min(peak[s], low[s, i])
         # 5. cross-margin liquidation on the whole account (adverse extremes at once)
         if liquidation:
             worst = cash
@@ -198,8 +239,10 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
                         adv = low[s, i] if side[s] > 0 else high[s, i]
                         if not valid[s, i]:
                             adv = mark[s]
+                        j = _last_valid_nb(valid, s, i)
+                        sl = slippage_frac_nb(qty[s] * adv, sigma[s, j], adv_[s, j], slip, slip_coef, slip_cap)
                         cash += _fill_close_nb(s, i, adv, LIQUIDATION, side[s], qty[s], entry[s], fees_acc[s],
-                                               fund_acc[s], ebar[s], taker, slip, ti, tf, nt, oi, of, no)
+                                               fund_acc[s], ebar[s], taker, sl, ti, tf, nt, oi, of, no)
                         nt += 1
                         no += 1
                         side[s] = 0
@@ -219,8 +262,10 @@ def portfolio_nb(valid, open_, high, low, close, rate, long_entry, short_entry, 
     # close what is still open at the last close
     for s in range(S):
         if side[s] != 0:
+            j = _last_valid_nb(valid, s, n - 1)
+            sl = slippage_frac_nb(qty[s] * mark[s], sigma[s, j], adv_[s, j], slip, slip_coef, slip_cap)
             cash += _fill_close_nb(s, n - 1, mark[s], 6, side[s], qty[s], entry[s], fees_acc[s], fund_acc[s],
-                                   ebar[s], taker, slip, ti, tf, nt, oi, of, no)
+                                   ebar[s], taker, sl, ti, tf, nt, oi, of, no)
             nt += 1
             no += 1
             side[s] = 0
@@ -272,12 +317,30 @@ def align(markets: list, arrays: list[dict[str, np.ndarray]]):
 
 
 def simulate_portfolio(markets: list, signals: list, params, pparams: PortfolioParams) -> PortfolioResult:
-    """Run :func:`portfolio_nb` over aligned ``markets`` (MarketFrames) and their ``signals``."""
-    from liqbt.backtest.funding import funding_rates
+    """Run :func:`portfolio_nb` over aligned ``markets`` (MarketFrames) and their ``signals``.
 
+    ``[backtest].slippage = "sqrt"``: each symbol's impact inputs (σ, mean quote volume over the
+    ``vol_window`` bars before each bar) come from its own bars, as in the one-symbol engine.
+    Inverse (COIN-M) markets are refused: their margin is the coin, per coin, so symbols of a
+    universe cannot share one account (exit 2 naming the symbol)."""
+    from liqbt.backtest.funding import funding_rates
+    from liqbt.backtest.slippage import impact_inputs_nb, quote_volume_or_estimate
+    from liqbt.errors import InputError
+
+    sqrt = params.slippage == "sqrt"
     arrays = []
     for m, sg in zip(markets, signals, strict=True):
-        arrays.append({
+        if getattr(m, "contract_type", "linear") == "inverse":
+            raise InputError(
+                f"{m.symbol} is an inverse (COIN-M) contract: portfolio mode keeps one account in the quote currency",
+                where="[universe].mode = \"portfolio\"",
+                expected="linear (USDⓈ-M) symbols in portfolio mode, or mode = \"independent\" (one account per "
+                         "symbol; inverse contracts are simulated there in coin)")
+        if sqrt:
+            sigma, adv = impact_inputs_nb(m.high, m.low, quote_volume_or_estimate(m), int(params.vol_window))
+        else:
+            sigma = adv = np.full(len(m), np.nan)
+        arrays.append({"sigma": sigma, "adv": adv, "trail": sg.trail_pct,
             "open": m.open, "high": m.high, "low": m.low, "close": m.close,
             "rate": funding_rates(m, params.funding),
             "long_entry": sg.long_entry, "short_entry": sg.short_entry, "long_exit": sg.long_exit,
@@ -292,6 +355,7 @@ def simulate_portfolio(markets: list, signals: list, params, pparams: PortfolioP
         float(params.init_cash), pparams.position_pct / 100.0, float(params.leverage), params.taker_bps / 1e4,
         params.maker_bps / 1e4, params.slippage_bps / 1e4, int(pparams.max_positions),
         float(params.maintenance_margin), bool(params.liquidation), params.tp_order == "limit",
+        a["trail"], a["sigma"], a["adv"], float(params.sqrt_coef) if sqrt else 0.0, params.max_slippage_bps / 1e4,
     )
     symbols = [m.symbol for m in markets]
     times = pd.to_datetime(grid, unit="ms", utc=True)

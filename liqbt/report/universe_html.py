@@ -83,6 +83,30 @@ def build_figure(res):
     return go.Figure(figure_dict(res))
 
 
+def _null_section(nc: dict | None) -> str:
+    """The aggregate's own null control (liqbt.universe.aggregate_null), next to the headline."""
+    if not nc:
+        return ""
+    what = "portfolio account" if nc.get("scope") == "portfolio" else "equal-weight aggregate"
+    p = nc.get("p_value") or {}
+    if p.get("total_return_pct") is None:
+        body = f"<p class=\"note\">{html.escape(str(nc.get('note', 'no p-value')))}</p>"
+    else:
+        null = nc.get("null") or {}
+        rows = "".join(
+            f"<tr><th>{label}</th><td>{fmt_value((nc.get('actual') or {}).get(k))}</td>"
+            f"<td>{fmt_value((null.get(k) or {}).get('mean'))}</td>"
+            f"<td>{fmt_value((null.get(k) or {}).get('p05'))} … {fmt_value((null.get(k) or {}).get('p95'))}</td>"
+            f"<td>{fmt_value(p.get(k))}</td></tr>"
+            for k, label in (("total_return_pct", "return %"), ("sharpe", "Sharpe")))
+        body = (f"<table><tr><th></th><th>actual</th><th>null mean</th><th>null 5–95 %</th><th>p-value</th></tr>"
+                f"{rows}</table>")
+    return (f"<h2>Null control of the {what}</h2><section>{body}<p class=\"note\">{nc.get('draws')} draws "
+            f"({html.escape(str(nc.get('method')))}): {html.escape(str(nc.get('method_text', '')))}. "
+            f"p = share of draws with the aggregate at least as good; uniform on (0, 1] with no edge."
+            f"</p></section>")
+
+
 def write_universe_html(res, path: str | Path) -> Path:
     m = res.metrics
     cfg = res.config
@@ -95,6 +119,7 @@ def write_universe_html(res, path: str | Path) -> Path:
     mode = ("one cross-margin account, max " f"{m.get('max_positions')} positions of {fmt_value(m.get('position_pct'))} % "
             "of equity each" if res.spec.mode == "portfolio"
             else "one account per symbol; aggregate = equal-weight mean of their equity curves")
+    null_html = _null_section(m.get("null_control"))
     vbt = m.get("vectorbt") or {}
     vrows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{fmt_value(v)}</td></tr>" for k, v in vbt.items())
     from liqbt.report.html import _figure_html
@@ -109,6 +134,7 @@ config <code>{man['config_hash'][:12]}</code> · data <code>{man['data']['finger
 executor {html.escape(str(man.get('executor')))} · liqbt {man.get('liqbt_version')}</div></header>
 <div class="cards">{''.join(cards)}</div>
 <section>{_figure_html(fig)}</section>
+{null_html}
 <h2>Per symbol</h2><section>{symbol_table(res.per_symbol)}</section>
 <p class="note">Per-symbol return, Sharpe, trades and null p-value are each symbol's own account
 (the one-symbol pipeline). "map" columns score that symbol's heatmap against the realised

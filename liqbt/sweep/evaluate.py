@@ -41,6 +41,9 @@ class Payload:
     segments: list[Segment]
     metric: str
     trade_lo: int = 0  # bars before this are warm-up: they feed the heatmap/indicators, not the score
+    # a universe sweep's cross-symbol features, ``{symbol: (close_time, features)}`` of this
+    # group's heatmap params, aligned to each symbol's bars point-in-time (``ctx.cross_feature``)
+    cross: dict | None = None
 
 
 @dataclass
@@ -49,6 +52,19 @@ class Task:
 
     strategy: dict[str, Any]
     backtests: list[tuple[int, str, dict[str, Any]]]  # (combo index, combo id, BacktestParams mapping)
+
+
+@dataclass
+class LookaheadTask:
+    """The look-ahead check of one strategy setting (:func:`liqbt.sweep.guards.check_setting`),
+    run on a worker next to the combinations instead of serially before them: it costs about as
+    much as a task of 100 backtests, so a serial check was the largest part of a 2-worker
+    sweep's critical path (benchmarks/bench_sweep.py)."""
+
+    strategy: dict[str, Any]
+    combo: int
+    values: dict[str, Any]
+    backtests: tuple = ()  # no combinations: progress counts none
 
 
 @dataclass
@@ -69,7 +85,8 @@ def _state(payload: Payload) -> _State:
         _STATES.clear()  # one group at a time per worker keeps memory flat
         cls = load_strategy(payload.strategy_name, search_paths=payload.search_paths or None)
         if isinstance(payload.heatmap, list):  # a universe: one context per symbol
-            ctx = [build_context(m, h) for m, h in zip(payload.market.markets, payload.heatmap, strict=True)]
+            ctx = [build_context(m, h, cross=payload.cross)
+                   for m, h in zip(payload.market.markets, payload.heatmap, strict=True)]
         else:
             ctx = build_context(payload.market, payload.heatmap)
         st = _State(ctx=ctx, strategy_cls=cls)
@@ -148,8 +165,30 @@ def signals_for(payload: Payload, strategy_params: dict[str, Any]) -> Signals:
     return run_strategy(st.strategy_cls(params), ctx)
 
 
+def lookahead_task(payload: Payload, task: LookaheadTask) -> list[dict[str, Any]]:
+    """``[{"lookahead": {...}}]`` of one setting's look-ahead check, or ``[{"lookahead_error":
+    message}]`` on a leak (the parent raises it: an error string crosses every executor alike)."""
+    import time
+
+    from liqbt.errors import LookaheadError
+    from liqbt.mapping import from_mapping
+    from liqbt.sweep.guards import check_setting
+
+    st = _state(payload)
+    t0 = time.perf_counter()
+    strategy = st.strategy_cls(from_mapping(st.strategy_cls.Params, task.strategy, where="[sweep] strategy params"))
+    try:
+        info = check_setting(payload.market, strategy, payload.heatmap, task.strategy, payload.cross)
+    except LookaheadError as exc:
+        return [{"lookahead_error": str(exc)}]
+    return [{"lookahead": {"combo": task.combo, "params": task.values, **info},
+             "seconds": time.perf_counter() - t0}]
+
+
 def evaluate_task(payload: Payload, task: Task) -> list[dict[str, Any]]:
     """Rows (one per backtest setting) of ``{"combo", "combo_id", metrics..., w{k}_train_...}``."""
+    if isinstance(task, LookaheadTask):
+        return lookahead_task(payload, task)
     from liqbt.backtest import BacktestParams
     from liqbt.mapping import from_mapping
     from liqbt.sweep.universe import checked_any as checked

@@ -158,8 +158,9 @@ class LocalPoolExecutor(Executor):
         _LOADED.clear()
         _LOADED[payload.key] = payload
         _state(payload)  # the strategy context, built once here instead of once per worker
-        if not self._warm and tasks:
-            _warm_jit(payload, tasks[0])
+        combos = [t for t in tasks if t.backtests]  # not a look-ahead check
+        if not self._warm and combos:
+            _warm_jit(payload, combos[0])
             _state(payload)  # the warm-up replaced the cached context
             self._warm = True
         pool = self._forked_pool()

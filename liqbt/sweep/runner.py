@@ -30,9 +30,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from liqbt.config import RunConfig, config_hash, dump_toml, to_mapping
-from liqbt.errors import InputError
+from liqbt.errors import InputError, LookaheadError
 from liqbt.sweep.cache import HeatmapCache
-from liqbt.sweep.evaluate import Payload, Task, signals_for
+from liqbt.sweep.evaluate import LookaheadTask, Payload, Task, signals_for
 from liqbt.sweep.executors import Executor, make_executor
 from liqbt.sweep.grid import METRICS, Combo, Grid, build_grid, heat_keys, parse_specs
 from liqbt.sweep.walkforward import Segment, stitch, windows
@@ -110,10 +110,16 @@ def _tasks(combos: list[Combo], workers: int) -> list[Task]:
     for group in by_strategy.values():
         size = max(1, math.ceil(len(group) / per))
         for i in range(0, len(group), size):
-            part = group[i:i + size]
-            tasks.append(Task(to_mapping(part[0].strategy),
-                              [(c.index, c.id, to_mapping(c.backtest)) for c in part]))
-    return tasks
+            tasks.append(group[i:i + size])
+    if workers > 1:
+        # the pool's tail (a worker idle while another finishes its last task) is at most one
+        # task: the last `workers` tasks go out in halves. Each split costs one more signals run
+        # of its setting (~0.1 s on a year of 1m bars, the context is shared), so only the tail
+        # is split, not every task (bench_sweep measures both)
+        head, tail = tasks[:-workers], tasks[-workers:]
+        tasks = head + [p for t in tail for p in ((t[:len(t) // 2], t[len(t) // 2:]) if len(t) > 1 else (t,))]
+    return [Task(to_mapping(part[0].strategy), [(c.index, c.id, to_mapping(c.backtest)) for c in part])
+            for part in tasks]
 
 
 def _search_paths(config: RunConfig) -> list[str]:
@@ -250,13 +256,31 @@ def sweep_market(
         log.info("resuming %s: %d of %d combinations already done", folder, resumed, len(grid))
 
     hcache = HeatmapCache(cache)
-    from liqbt.sweep.guards import sweep_guards  # issue #11: the guards of `liqbt run`
+    # issue #11: the guards of `liqbt run`
+    from liqbt.sweep.guards import lookahead_summary, sweep_guards
+    from liqbt.sweep.universe import cross_features, is_universe
 
-    guards = sweep_guards(config, market, fingerprint, grid, hcache, warmup_bars, lookahead=lookahead)
-    timings.update(guards["seconds"])
     ex = executor if isinstance(executor, Executor) else make_executor(
         executor or spec.executor, workers=spec.workers if workers is None else workers,
         address=address if address is not None else spec.address)
+    # with several workers the look-ahead check of each strategy setting is one more task on the
+    # pool (about the cost of 100 backtests each, serial before): rows are held back until every
+    # check has passed, so a leak still stops the sweep before any row is written
+    defer = ex.workers > 1 and not is_universe(market)
+    cross_fn = cross_features(config, market, hcache) if is_universe(market) else None
+    try:
+        guards = sweep_guards(config, market, fingerprint, grid, hcache, warmup_bars, lookahead=lookahead,
+                              defer_lookahead=defer, cross=cross_fn)
+    except BaseException:
+        if not isinstance(executor, Executor):
+            ex.close()
+        raise
+    timings.update(guards["seconds"])
+    pending = guards.pop("lookahead_pending", None) or []
+    checks_left = len(pending)
+    checked: list[dict] = []
+    held: list[dict] = []
+    check_s = 0.0
     t0 = time.perf_counter()
     writer = RowWriter(folder / RESULTS_JSONL)
     bar = tqdm(total=len(grid), initial=resumed, desc=f"sweep {config.name}", unit="combo",
@@ -264,16 +288,35 @@ def sweep_market(
     try:
         for hkey, combos in grid.by_heatmap().items():
             todo = [c for c in combos if c.id not in rows]
-            if not todo:
+            checks = [LookaheadTask(to_mapping(c.strategy), c.index, c.values) for c in pending
+                      if c.heatmap == combos[0].heatmap]
+            if not todo and not checks:
                 continue
-            heatmap = hcache.get(market, fingerprint, todo[0].heatmap)
+            heatmap = hcache.get(market, fingerprint, combos[0].heatmap)
             # the key names data + heatmap: workers keep one prepared context per key
             payload = Payload(key=f"{fingerprint[:16]}-{hkey[:16]}", market=market, heatmap=heatmap,
                               strategy_name=config.strategy.name, search_paths=_search_paths(config),
-                              segments=segments, metric=metric, trade_lo=warmup_bars)
-            for _task, task_rows in ex.run_group(payload, _tasks(todo, ex.workers)):
+                              segments=segments, metric=metric, trade_lo=warmup_bars,
+                              cross=cross_fn(combos[0].heatmap, heatmap) if cross_fn else None)
+            # the checks first: the longest tasks go out first, the pool's tail stays short
+            for _task, task_rows in ex.run_group(payload, checks + _tasks(todo, ex.workers)):
+                if isinstance(_task, LookaheadTask):
+                    r = task_rows[0]
+                    if "lookahead_error" in r:
+                        raise LookaheadError(r["lookahead_error"])
+                    checked.append(r["lookahead"])
+                    check_s += r["seconds"]
+                    checks_left -= 1
+                    if checks_left == 0:  # every setting passed: release the rows held back
+                        for row in held:
+                            writer.write(row)
+                        held = []
+                    continue
                 for row in task_rows:
-                    writer.write(row)
+                    if checks_left:
+                        held.append(row)
+                    else:
+                        writer.write(row)
                     rows[row["combo_id"]] = row
                 bar.update(len(task_rows))
     finally:
@@ -281,6 +324,9 @@ def sweep_market(
         writer.close()
         if not isinstance(executor, Executor):
             ex.close()
+    if pending:
+        guards["lookahead_check"] = lookahead_summary(checked, grid)
+        timings["look-ahead check"] = round(check_s, 3)  # worker seconds, in parallel with the combinations
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
 
     df = results_frame(grid, rows)
@@ -314,13 +360,15 @@ def sweep_market(
 def _replay(combo: Combo, config: RunConfig, market, fingerprint, hcache, lo: int, hi: int | None = None):
     """Signals, kernel result and market of one combination on bars ``[lo, hi)`` (signals and
     heatmap computed on the whole market, then sliced: point-in-time by truncation)."""
+    from liqbt.sweep.universe import cross_features, is_universe
     from liqbt.sweep.universe import simulate_any as simulate
     from liqbt.sweep.universe import slice_any as slice_signals
 
     heatmap = hcache.get(market, fingerprint, combo.heatmap)
+    cross_fn = cross_features(config, market, hcache) if is_universe(market) else None
     payload = Payload(key=f"replay-{fingerprint[:16]}-{combo.id}-{len(market)}", market=market, heatmap=heatmap,
                       strategy_name=config.strategy.name, search_paths=_search_paths(config),
-                      segments=[], metric="sharpe")
+                      segments=[], metric="sharpe", cross=cross_fn(combo.heatmap, heatmap) if cross_fn else None)
     sig = signals_for(payload, to_mapping(combo.strategy))
     hi = len(market) if hi is None else hi
     if lo == 0 and hi == len(market):

@@ -136,3 +136,35 @@ def load_universe_market(config, archive):
         fps.append(fp)
     common_grid(markets, f"{config.source} [data].symbols")
     return UniverseMarket(markets, fps), config_hash(dict(zip(symbols, fps, strict=True)))
+
+
+def cross_features(config, universe: UniverseMarket, hcache):
+    """``[universe].cross`` in a universe sweep: a function ``heatmap_params -> {symbol:
+    (close_time, features)}`` giving the cross symbols' cluster features under the heatmap params
+    of a group (None without ``cross``). The features are those of each cross symbol's own map on
+    the whole loaded period; every strategy context aligns them to its own bars with
+    :func:`liqbt.strategy.context.align_cross` (row *t* = the cross symbol's last bar closed at or
+    before this bar's close), so a walk-forward window, which slices signals computed on the
+    whole period, sees only what was known at each bar."""
+    from liqbt.symbols import universe_spec
+
+    names = universe_spec(config).cross
+    if not names:
+        return None
+    where = {m.symbol: k for k, m in enumerate(universe.markets)}
+    missing = [c for c in names if c not in where]
+    if missing:
+        raise InputError(f"cross symbol {missing[0]} is not in the universe", where=f"{config.source} [universe].cross",
+                         expected=f"one of {', '.join(where)}")
+
+    def fn(heatmap_params, heatmaps: list | None = None) -> dict:
+        """``heatmaps``: the universe's heatmaps under ``heatmap_params`` when already at hand."""
+        out = {}
+        for c in names:
+            k = where[c]
+            m = universe.markets[k]
+            hm = heatmaps[k] if heatmaps is not None else hcache.get(m, universe.fingerprints[k], heatmap_params)
+            out[c] = (m.close_time, hm.features)
+        return out
+
+    return fn

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pandas as pd
 import pytest
 
 from liqbt.cli import main
@@ -114,3 +115,48 @@ def test_many_strategy_settings_are_sampled_first_and_last_included():
     assert len(picked) == LOOKAHEAD_MAX_SETTINGS and fasts[0] == 0 and fasts[-1] == 9
     assert len(set(fasts)) == len(fasts)
     assert len(_settings_to_check(combos[:6])) == 3  # few settings: every one
+
+
+def test_pool_runs_the_lookahead_check_as_tasks_with_the_same_outcome(sweep_db, partial_sweep, tmp_path):
+    """With several workers each setting's check is a pool task next to the combinations
+    (bench_sweep: the serial check was the largest part of a 2-worker sweep's critical path);
+    the summary and rows are those of the in-process sweep."""
+    from liqbt.sweep.executors import make_executor
+
+    cfg = load_run_config(write_config(tmp_path, SWEEP, end="2024-01-06"))
+    with make_executor("local", workers=2) as ex:
+        res = run_sweep(cfg, db=str(sweep_db), out=tmp_path / "pool", executor=ex, cache=None, progress=False,
+                        html=False)
+    la, ref = res.summary["lookahead_check"], partial_sweep.summary["lookahead_check"]
+    assert la == ref and la["ok"] is True and la["settings_checked"] == 4
+    assert res.summary["timings"]["look-ahead check"] > 0
+    pd.testing.assert_frame_equal(res.results, partial_sweep.results)
+
+
+def test_leaky_sweep_on_a_pool_stops_with_exit_3_and_writes_no_row(sweep_db, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "leaky.py").write_text(textwrap.dedent(LEAKY))
+    (tmp_path / "leak.toml").write_text(textwrap.dedent("""
+        name = "leak"
+        [data]
+        symbol = "SYNTHUSDT"
+        exchange = "binance"
+        start = "2024-01-01"
+        end = "2024-01-05"
+        [strategy]
+        name = "leaky"
+        path = ["mine"]
+        [sweep]
+        min_trades = 1
+        null_draws = 0
+        bootstrap = 0
+        [sweep.grid]
+        backtest.leverage = [1, 2, 3, 4, 5, 6]
+        """))
+    args = ["sweep", str(tmp_path / "leak.toml"), "--db", str(sweep_db), "--workers", "2", "--cache", "none",
+            "--no-progress", "--no-html", "--out", str(tmp_path / "s1")]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "'long_entry'" in err and "liqbt sweep stopped before any combination ran" in err
+    results = tmp_path / "s1" / RESULTS_JSONL
+    assert not results.exists() or results.read_text() == ""

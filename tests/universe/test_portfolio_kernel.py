@@ -96,3 +96,53 @@ def test_vectorbt_grouped_value_matches_our_equity():
     value = np.asarray(pf.value()).ravel()
     assert value[-1] == pytest.approx(res.equity[-1], rel=1e-9)
     np.testing.assert_allclose(value, res.equity, rtol=1e-6)
+
+
+def _stop_signals(m, seed, trail=None):
+    """Entries with a fixed stop and take-profit (and optionally a trailing stop) plus signal exits."""
+    s = _signals(len(m), seed, every=29, hold=17)
+    e = s.long_entry | s.short_entry
+    side = np.where(s.long_entry, 1.0, -1.0)
+    s.stop_price[e] = m.close[e] * (1 - side[e] * 0.006)
+    s.take_profit[e] = m.close[e] * (1 + side[e] * 0.009)
+    if trail is not None:
+        s.trail_pct[e] = trail
+    return s
+
+
+@pytest.mark.parametrize("tp_order", ["limit", "market"])
+def test_one_symbol_sqrt_slippage_matches_the_one_symbol_kernel(tp_order):
+    m = synthetic_market(3000, seed=11)
+    sig = _stop_signals(m, 3)
+    p = BacktestParams(size_pct=80, leverage=3, funding=False, liquidation=False, slippage="sqrt", sqrt_coef=2.0,
+                       vol_window=30, tp_order=tp_order)
+    one = simulate(m, sig, p)
+    port = simulate_portfolio([m], [sig], p, PortfolioParams(max_positions=1, position_pct=80))
+    assert len(port.trades) == len(one.trades_i) > 20
+    np.testing.assert_allclose(port.equity, one.equity, rtol=1e-9)
+    # the impact is there: the same run with flat slippage ends elsewhere
+    flat = simulate_portfolio([m], [sig], dataclasses.replace(p, slippage="flat"), PortfolioParams(1, 80))
+    assert abs(flat.equity[-1] - port.equity[-1]) > 1e-6 * p.init_cash
+
+
+def test_one_symbol_trailing_stops_match_the_one_symbol_kernel():
+    m = synthetic_market(4000, seed=12)
+    sig = _stop_signals(m, 4, trail=0.004)
+    p = BacktestParams(size_pct=50, leverage=2, funding=False, liquidation=False, slippage_bps=2.0)
+    one = simulate(m, sig, p)
+    port = simulate_portfolio([m], [sig], p, PortfolioParams(max_positions=1, position_pct=50))
+    reasons = port.trades["exit_reason"].tolist()
+    assert "trailing_stop" in reasons and len(reasons) == len(one.trades_i) > 20
+    np.testing.assert_allclose(port.equity, one.equity, rtol=1e-9)
+    from liqbt.backtest.kernel import EXIT_REASONS, TI_REASON
+
+    assert reasons == [EXIT_REASONS[r] for r in one.trades_i[:, TI_REASON]]
+
+
+def test_inverse_contracts_are_refused_in_portfolio_mode():
+    from liqbt.errors import InputError
+
+    m = dataclasses.replace(synthetic_market(500, seed=13), symbol="BTCUSD_PERP", contract_type="inverse",
+                            contract_size=100.0)
+    with pytest.raises(InputError, match="BTCUSD_PERP is an inverse"):
+        simulate_portfolio([m], [Signals.empty(500)], BacktestParams(), PortfolioParams(1, 100))

@@ -262,3 +262,84 @@ def test_symbol_or_symbols_exactly_one():
                          source="c.toml")
     one = parse_run_config({"data": {**base, "symbol": "A"}, "strategy": {"name": "sweep_reversal"}}, source="c.toml")
     assert not one.is_universe and "symbols" not in one.to_mapping()["data"]  # single configs keep their hash
+
+
+@pytest.mark.parametrize("mode", ["independent", "portfolio"])
+def test_aggregate_gets_its_own_null_control(tmp_path, archive, mode):
+    """metrics.json, report.html and the printed summary carry the aggregate's (or the
+    portfolio account's) null p-value; its "actual" is the aggregate the run reports."""
+    out = tmp_path / mode
+    assert _run(_config(tmp_path, archive, universe={"mode": mode, "max_positions": 2}), out) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    nc = m["null_control"]
+    assert nc["draws"] == 20 and nc["method"] == "clock"
+    assert nc["scope"] == ("portfolio" if mode == "portfolio" else "aggregate")
+    assert set(nc["per_symbol_entries"]) == set(SYMS)
+    assert nc["actual"]["total_return_pct"] == pytest.approx(m["total_return_pct"], rel=1e-9, abs=1e-9)
+    if nc["p_value"]["total_return_pct"] is not None:
+        assert 0 < m["null_p_value"] <= 1 and m["null_p_value"] == nc["p_value"]["total_return_pct"]
+    html = (out / "report.html").read_text()
+    assert "Null control of the" in html
+
+
+def test_universe_sweep_passes_cross_features_point_in_time(tmp_path, archive):
+    """[universe].cross works in a universe sweep and its walk-forward: every symbol's strategy
+    reads SYNTHUSDT's features; a row is the aggregate of the accounts a one-symbol pipeline
+    with the same cross features gives, and the signals on a truncated universe are the first
+    rows of the full ones (truncation test)."""
+    from liqbt.archive import Archive
+    from liqbt.backtest import BacktestParams, simulate
+    from liqbt.pipeline import slice_heatmap, warmup_bars
+    from liqbt.signals import slice_signals
+    from liqbt.strategy import build_context, load_strategy, run_strategy
+    from liqbt.sweep import HeatmapCache, run_sweep
+    from liqbt.sweep.evaluate import Payload, signals_for
+    from liqbt.sweep.universe import UniverseMarket, cross_features, load_universe_market
+
+    (tmp_path / "xstrat.py").write_text(CROSS_STRATEGY)
+    cfg_path = _config(tmp_path, archive, strategy={"name": "xstrat:XStrat", "path": ["."]},
+                       universe={"cross": ["SYNTHUSDT"]},
+                       sweep={"metric": "sharpe", "min_trades": 1, "bootstrap": 0, "null_draws": 0, "workers": 1,
+                              "grid": {"strategy": {"span": [10, 30]}, "backtest": {"leverage": [1, 2]}}},
+                       validation={"walk_forward": {"train": "12h", "test": "12h"}})
+    cfg = load_run_config(cfg_path)
+    res = run_sweep(cfg, out=tmp_path / "sw", progress=False, html=False, cache=None)
+    assert len(res.results) == 4 and res.summary["walk_forward"]["windows"]
+    assert res.summary["lookahead_check"]["ok"] is True  # the per-symbol check ran with the cross features
+
+    with Archive(archive, read_only=True) as a:
+        um, _ = load_universe_market(cfg, a)
+    lo = warmup_bars(cfg, um.markets[0])
+    hc = HeatmapCache(None)
+    hms = hc.get(um, "x", cfg.heatmap)
+    cross = cross_features(cfg, um, hc)(cfg.heatmap, hms)
+    cls = load_strategy("xstrat:XStrat", search_paths=[str(tmp_path)])
+    row = res.results.iloc[-1]
+    params = cls.Params(span=int(row["strategy.span"]))
+    curves, entries = [], 0
+    for m, hm in zip(um.markets, hms, strict=True):
+        sig = run_strategy(cls(params), build_context(m, hm, cross=cross))
+        entries += sig.n_entries
+        t = m.slice_time(int(m.open_time[lo]))
+        curves.append(simulate(t, slice_signals(sig, lo, len(m)),
+                               BacktestParams(leverage=float(row["backtest.leverage"]))).equity)
+    assert entries > 0
+    assert row["final_equity"] == pytest.approx(np.mean(curves, axis=0)[-1], rel=1e-9)
+
+    # truncation: the universe cut at bar T (heatmaps cut there too) gives the first T rows
+    payload = Payload(key="full", market=um, heatmap=hms, strategy_name="xstrat:XStrat",
+                      search_paths=[str(tmp_path)], segments=[], metric="sharpe", cross=cross)
+    full = signals_for(payload, {"span": 10})
+    n = len(um)
+    for cut in (n // 3, n // 2 + 7):
+        end = int(um.open_time[cut])
+        short = UniverseMarket([m.slice_time(int(m.open_time[0]), end) for m in um.markets], um.fingerprints)
+        short_hms = [slice_heatmap(h, 0, cut) for h in hms]
+        short_cross = {s: (ct[:cut], f.iloc[:cut]) for s, (ct, f) in cross.items()}
+        part = signals_for(Payload(key=f"cut{cut}", market=short, heatmap=short_hms, strategy_name="xstrat:XStrat",
+                                   search_paths=[str(tmp_path)], segments=[], metric="sharpe", cross=short_cross),
+                           {"span": 10})
+        for a, b in zip(part, full, strict=True):
+            assert len(a.long_entry) == cut
+            np.testing.assert_array_equal(a.long_entry, b.long_entry[:cut])
+            np.testing.assert_array_equal(a.stop_price, b.stop_price[:cut])

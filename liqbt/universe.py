@@ -98,12 +98,23 @@ def run_symbol(task: SymbolTask) -> dict[str, Any]:
     its run folder written here; returns what the parent aggregates."""
     import logging as _logging
 
+    # the engine's per-run notices would repeat once per symbol; quiet them for this task only
+    # (the task may run in the caller's process: its logger level is restored on the way out)
+    engine_log = _logging.getLogger("liqbt.backtest.engine")
+    level = engine_log.level
+    engine_log.setLevel(_logging.ERROR)
+    try:
+        return _run_symbol(task)
+    finally:
+        engine_log.setLevel(level)
+
+
+def _run_symbol(task: SymbolTask) -> dict[str, Any]:
     from liqbt.archive import Archive
     from liqbt.pipeline import run_config
     from liqbt.report import write_run
     from liqbt.sweep.cache import HeatmapCache
 
-    _logging.getLogger("liqbt.backtest.engine").setLevel(_logging.ERROR)
     t0 = time.perf_counter()
     cfg = parse_run_config(task.mapping, source=task.source)
     cache = HeatmapCache(task.cache_dir) if task.cache_dir else HeatmapCache(None)

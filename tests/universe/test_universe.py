@@ -81,13 +81,18 @@ def _run(path: Path, out: Path, *extra: str) -> int:
 
 
 def test_independent_end_to_end(tmp_path, archive):
+    import logging
+
     from liqbt.pipeline import run_config
     from liqbt.report.compare import compare_runs
     from liqbt.universe import symbol_mapping
 
     cfg_path = _config(tmp_path, archive)
     out = tmp_path / "run"
+    engine_log = logging.getLogger("liqbt.backtest.engine")
+    before = engine_log.level
     assert _run(cfg_path, out) == 0
+    assert engine_log.level == before  # a task quiets the engine for itself only, not the caller
     for f in ("config.toml", "manifest.json", "metrics.json", "equity.parquet", "symbols.parquet", "report.html"):
         assert (out / f).is_file(), f
     for s in SYMS:

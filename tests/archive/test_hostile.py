@@ -388,7 +388,10 @@ def test_real_sigint_during_ingest_is_one_line_and_all_or_nothing(tmp_path):
         assert "Traceback" not in err, err
         seen.add(proc.returncode)
         if proc.returncode == 130:
-            assert len(err.strip().splitlines()) == 1 and "interrupted" in err
+            # a signal after the commit may follow the (right) warning that this 278-day file's
+            # name says one day: the error itself is still one line
+            lines = [ln for ln in err.strip().splitlines() if not ln.startswith("WARNING ")]
+            assert len(lines) == 1 and "interrupted" in lines[0], err
             if db.exists():  # all or nothing (the signal may land just after the commit)
                 c = _counts(db)
                 assert (c["candles"], c["ingest_log"]) in ((0, 0), (len(rows), 1)), c

@@ -20,6 +20,9 @@ def _load(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    # registered like an import, so a bench's module-level functions pickle by reference (the
+    # sweep bench ships one to its forked pool workers)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -74,10 +74,11 @@ def test_top_rows_flag_small_samples_against_checks_min_trades(partial_sweep):
         assert "(too few)" not in html
 
 
-def test_leaky_sweep_stops_with_exit_3_before_any_combination(sweep_db, tmp_path, capsys):
+def _leaky_sweep_config(tmp_path, leverages: list[int]) -> None:
+    """``tmp_path/leak.toml``: a sweep of the leaky strategy (``mine/leaky.py``) over leverages."""
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "leaky.py").write_text(textwrap.dedent(LEAKY))
-    (tmp_path / "leak.toml").write_text(textwrap.dedent("""
+    (tmp_path / "leak.toml").write_text(textwrap.dedent(f"""
         name = "leak"
         [data]
         symbol = "SYNTHUSDT"
@@ -92,8 +93,12 @@ def test_leaky_sweep_stops_with_exit_3_before_any_combination(sweep_db, tmp_path
         null_draws = 0
         bootstrap = 0
         [sweep.grid]
-        backtest.leverage = [1, 2]
+        backtest.leverage = {leverages}
         """))
+
+
+def test_leaky_sweep_stops_with_exit_3_before_any_combination(sweep_db, tmp_path, capsys):
+    _leaky_sweep_config(tmp_path, [1, 2])
     args = ["sweep", str(tmp_path / "leak.toml"), "--db", str(sweep_db), "--workers", "1", "--cache", "none",
             "--no-progress", "--no-html"]
     assert main(args + ["--out", str(tmp_path / "s1")]) == 3
@@ -134,25 +139,7 @@ def test_pool_runs_the_lookahead_check_as_tasks_with_the_same_outcome(sweep_db, 
 
 
 def test_leaky_sweep_on_a_pool_stops_with_exit_3_and_writes_no_row(sweep_db, tmp_path, capsys):
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "leaky.py").write_text(textwrap.dedent(LEAKY))
-    (tmp_path / "leak.toml").write_text(textwrap.dedent("""
-        name = "leak"
-        [data]
-        symbol = "SYNTHUSDT"
-        exchange = "binance"
-        start = "2024-01-01"
-        end = "2024-01-05"
-        [strategy]
-        name = "leaky"
-        path = ["mine"]
-        [sweep]
-        min_trades = 1
-        null_draws = 0
-        bootstrap = 0
-        [sweep.grid]
-        backtest.leverage = [1, 2, 3, 4, 5, 6]
-        """))
+    _leaky_sweep_config(tmp_path, [1, 2, 3, 4, 5, 6])
     args = ["sweep", str(tmp_path / "leak.toml"), "--db", str(sweep_db), "--workers", "2", "--cache", "none",
             "--no-progress", "--no-html", "--out", str(tmp_path / "s1")]
     assert main(args) == 3

@@ -73,8 +73,9 @@ def _timed_pool_task(path, key, task):
     from liqbt.sweep import executors
 
     out = executors._untimed_pool_task(path, key, task)
+    r = resource.getrusage(resource.RUSAGE_SELF)
     with open(os.path.join(_CPU_DIR, str(os.getpid())), "w") as fh:
-        fh.write(repr(time.process_time()))
+        fh.write(repr((time.process_time(), r.ru_stime, r.ru_minflt, r.ru_maxrss / 1024)))
     return out
 
 
@@ -200,8 +201,12 @@ def main() -> dict:
         executors._untimed_pool_task = executors._pool_task
         try:
             t0, c0 = time.perf_counter(), time.process_time()
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
             res = sweep_market(config, market, "bench", out=Path(tmp) / "s1", executor=InProcessExecutor(),
                                cache=None, progress=False, html=False)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            figures["sweep_1proc_sys_s"] = r1.ru_stime - r0.ru_stime
+            figures["sweep_1proc_minflt"] = r1.ru_minflt - r0.ru_minflt
             sweep_total = time.perf_counter() - t0
             figures["sweep_1proc_s"] = sweep_total - res.timings["statistics"]
             # CPU seconds of this process: robust when other jobs share the cores (statistics included)
@@ -220,8 +225,12 @@ def main() -> dict:
         finally:
             executors._pool_task = executors._untimed_pool_task
             runner.analyse = analyse
-        workers_cpu = sorted(float(f.read_text()) for f in Path(_CPU_DIR).iterdir())
+        per_worker = sorted(eval(f.read_text()) for f in Path(_CPU_DIR).iterdir())  # noqa: S307 (our own repr)
+        workers_cpu = [w[0] for w in per_worker]
         figures["worker_cpu_s"] = workers_cpu
+        figures["worker_sys_s"] = [w[1] for w in per_worker]
+        figures["worker_minflt"] = [int(w[2]) for w in per_worker]
+        figures["worker_rss_mb"] = [round(w[3]) for w in per_worker]
         figures["parent_cpu_before_statistics_s"] = marks["cpu"] - c0
         figures["critical_path_cpu_s"] = figures["parent_cpu_before_statistics_s"] + max(workers_cpu)
         figures["cpu_speedup_2proc"] = figures["sweep_1proc_cpu_before_statistics_s"] / figures["critical_path_cpu_s"]
@@ -254,30 +263,9 @@ def main() -> dict:
                     figures["sweep_ray2_s"] = time.perf_counter() - t0 - res4.timings["statistics"]
                 assert res.results["final_equity"].equals(res4.results["final_equity"])
 
-    figures["bare_kernel_s"], figures["bare_kernel_cpu_s"], finals = _bare_kernel(market, grid, signals)
-    assert np.allclose(finals, res.results["final_equity"].to_numpy())
-    figures["vbt_first_call_s"], per_combo, per_combo_cpu = _bare_vbt(market, grid.combos, signals)
-    figures["vbt_per_combo_s"] = per_combo
-    figures["vbt_1000_est_s"] = per_combo * len(grid)
-    figures["vbt_1000_est_cpu_s"] = per_combo_cpu * len(grid)
-
     n = len(grid)
     figures["sweep_combos_per_s_1proc"] = n / figures["sweep_1proc_s"]
     figures["sweep_combos_per_s_2proc"] = n / figures["sweep_2proc_s"]
-    figures["vbt_combos_per_s"] = 1.0 / per_combo
-    figures["ratio_sweep_1proc_over_vbt"] = figures["sweep_1proc_s"] / figures["vbt_1000_est_s"]
-    figures["ratio_sweep_1proc_over_bare_kernel"] = figures["sweep_1proc_s"] / figures["bare_kernel_s"]
-    figures["ratio_cpu_sweep_over_vbt"] = figures["sweep_1proc_cpu_s"] / figures["vbt_1000_est_cpu_s"]
-    figures["ratio_cpu_sweep_over_bare_kernel"] = figures["sweep_1proc_cpu_s"] / figures["bare_kernel_cpu_s"]
-
-    month = market.truncate(43_200)
-    sig_m = run_strategy(cls(grid.combos[0].strategy), build_context(month, HeatmapCache(None).get(month, "m", config.heatmap)))
-    null_control(month, sig_m, grid.combos[0].backtest, draws=5, seed=0)  # warm
-    t0 = time.perf_counter()
-    nc = null_control(month, sig_m, grid.combos[0].backtest, draws=200, seed=0)
-    figures["null_control_200_month_s"] = time.perf_counter() - t0
-    figures["null_control_entries"] = nc["entries"]
-
     print(f"bars {N_BARS:,}  combinations {n}  (10 signal settings × 100 backtest settings, "
           f"~{figures['entries_per_setting']:.0f} entries each)")
     print(f"  sweep, 1 process            {figures['sweep_1proc_s']:7.1f} s  {figures['sweep_combos_per_s_1proc']:6.1f} combos/s"
@@ -293,12 +281,39 @@ def main() -> dict:
           f"{figures['critical_path_cpu_s']:.1f} vs 1 process {figures['sweep_1proc_cpu_before_statistics_s']:.1f}: "
           f"speed-up on two free cores {figures['cpu_speedup_2proc']:.2f}x (target >= 1.70); a worker starts in "
           f"{figures['worker_start_s'] * 1000:.0f} ms (fork, payload inherited)")
+    print(f"  per worker: system CPU {', '.join(f'{w:.2f}' for w in figures['worker_sys_s'])} s, minor page faults "
+          f"{', '.join(f'{w:,}' for w in figures['worker_minflt'])}, peak RSS "
+          f"{', '.join(str(w) for w in figures['worker_rss_mb'])} MB (memory settings of executors._worker_init); "
+          f"1 process: system CPU {figures['sweep_1proc_sys_s']:.2f} s, {figures['sweep_1proc_minflt']:,} faults")
     if "sweep_2proc_forkserver_s" in figures:
         print(f"  sweep, old pool (forkserver, payload file) {figures['sweep_2proc_forkserver_s']:7.1f} s  "
               f"speed-up {figures['sweep_1proc_s'] / figures['sweep_2proc_forkserver_s']:.2f}x")
     if "sweep_ray2_s" in figures:
         print(f"  sweep, Ray 2 CPUs           {figures['sweep_ray2_s']:7.1f} s  ratio to local pool "
               f"{figures['sweep_ray2_s'] / figures['sweep_2proc_s']:.2f} (target <= 1.10; ray.init {figures['ray_init_s']:.1f} s)")
+    if os.environ.get("BENCH_SWEEP_QUICK") == "1":  # the sweeps only (before/after timing of the pool)
+        return figures
+    figures["bare_kernel_s"], figures["bare_kernel_cpu_s"], finals = _bare_kernel(market, grid, signals)
+    assert np.allclose(finals, res.results["final_equity"].to_numpy())
+    figures["vbt_first_call_s"], per_combo, per_combo_cpu = _bare_vbt(market, grid.combos, signals)
+    figures["vbt_per_combo_s"] = per_combo
+    figures["vbt_1000_est_s"] = per_combo * len(grid)
+    figures["vbt_1000_est_cpu_s"] = per_combo_cpu * len(grid)
+
+    figures["vbt_combos_per_s"] = 1.0 / per_combo
+    figures["ratio_sweep_1proc_over_vbt"] = figures["sweep_1proc_s"] / figures["vbt_1000_est_s"]
+    figures["ratio_sweep_1proc_over_bare_kernel"] = figures["sweep_1proc_s"] / figures["bare_kernel_s"]
+    figures["ratio_cpu_sweep_over_vbt"] = figures["sweep_1proc_cpu_s"] / figures["vbt_1000_est_cpu_s"]
+    figures["ratio_cpu_sweep_over_bare_kernel"] = figures["sweep_1proc_cpu_s"] / figures["bare_kernel_cpu_s"]
+
+    month = market.truncate(43_200)
+    sig_m = run_strategy(cls(grid.combos[0].strategy), build_context(month, HeatmapCache(None).get(month, "m", config.heatmap)))
+    null_control(month, sig_m, grid.combos[0].backtest, draws=5, seed=0)  # warm
+    t0 = time.perf_counter()
+    nc = null_control(month, sig_m, grid.combos[0].backtest, draws=200, seed=0)
+    figures["null_control_200_month_s"] = time.perf_counter() - t0
+    figures["null_control_entries"] = nc["entries"]
+
     print(f"  bare kernel loop            {figures['bare_kernel_s']:7.1f} s  {n / figures['bare_kernel_s']:6.1f} combos/s")
     print(f"  bare vectorbt loop (est.)   {figures['vbt_1000_est_s']:7.1f} s  {figures['vbt_combos_per_s']:6.1f} combos/s"
           f"  ({VBT_SAMPLE} timed, first call JIT {figures['vbt_first_call_s']:.1f} s)")

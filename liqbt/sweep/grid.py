@@ -139,8 +139,12 @@ class Grid:
     def by_heatmap(self) -> dict[str, list[Combo]]:
         """Combos grouped by their heatmap params (hash → combos, grid order kept)."""
         out: dict[str, list[Combo]] = {}
+        keys: dict[int, str] = {}  # combos share their resolved params objects: hash each once
         for c in self.combos:
-            out.setdefault(_hash(to_mapping(c.heatmap)), []).append(c)
+            k = keys.get(id(c.heatmap))
+            if k is None:
+                k = keys[id(c.heatmap)] = _hash(to_mapping(c.heatmap))
+            out.setdefault(k, []).append(c)
         return out
 
 
@@ -149,10 +153,20 @@ def _hash(mapping: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def combo_id(heatmap: Any, strategy: Any, backtest: Any) -> str:
-    """Hash of a combination's resolved params (16 hex digits)."""
-    return _hash({"heatmap": to_mapping(heatmap), "strategy": to_mapping(strategy),
-                  "backtest": to_mapping(backtest)})[:16]
+def combo_id(heatmap: Any, strategy: Any, backtest: Any, _maps: dict | None = None) -> str:
+    """Hash of a combination's resolved params (16 hex digits). ``_maps``: ``id(params) →
+    to_mapping(params)`` of objects the caller keeps alive (build_grid: 1,000 combinations share
+    a handful of params objects, mapping each once cut ~0.5 s off a sweep's serial start)."""
+    if _maps is None:
+        _maps = {}
+
+    def m(obj):
+        got = _maps.get(id(obj))
+        if got is None:
+            got = _maps[id(obj)] = to_mapping(obj)
+        return got
+
+    return _hash({"heatmap": m(heatmap), "strategy": m(strategy), "backtest": m(backtest)})[:16]
 
 
 def parse_grid_values(raw: Any, *, where: str, spec: Any = None) -> list:
@@ -250,6 +264,7 @@ def build_grid(config: RunConfig, spec: SweepSpec, strategy_cls) -> Grid:
     combos: list[Combo] = []
     skipped: list[dict[str, Any]] = []
     cache: dict[tuple, Any] = {}
+    maps: dict[int, dict] = {}  # to_mapping of the objects in ``cache`` (alive: ids stay unique)
     for values in itertools.product(*[a.values for a in ordered]):
         chosen = {a.key: v for a, v in zip(ordered, values, strict=True)}
         resolved = {}
@@ -263,7 +278,7 @@ def build_grid(config: RunConfig, spec: SweepSpec, strategy_cls) -> Grid:
         except InputError as exc:
             skipped.append({"values": chosen, "reason": str(exc)})
             continue
-        cid = combo_id(resolved["heatmap"], resolved["strategy"], resolved["backtest"])
+        cid = combo_id(resolved["heatmap"], resolved["strategy"], resolved["backtest"], maps)
         combos.append(Combo(len(combos), cid, chosen, resolved["heatmap"], resolved["strategy"], resolved["backtest"]))
     if skipped:
         log.warning("%d of %d combinations skipped by parameter validation (first: %s)",

@@ -31,8 +31,12 @@ def _settings_to_check(combos: list) -> list:
     """One combination per distinct strategy setting, at most ``LOOKAHEAD_MAX_SETTINGS`` of them
     spread evenly over the grid order."""
     seen: dict[str, Any] = {}
+    keys: dict[int, str] = {}  # combos share their strategy params objects: map each once
     for c in combos:
-        seen.setdefault(json.dumps(to_mapping(c.strategy), sort_keys=True, default=str), c)
+        k = keys.get(id(c.strategy))
+        if k is None:
+            k = keys[id(c.strategy)] = json.dumps(to_mapping(c.strategy), sort_keys=True, default=str)
+        seen.setdefault(k, c)
     distinct = list(seen.values())
     if len(distinct) <= LOOKAHEAD_MAX_SETTINGS:
         return distinct
@@ -63,7 +67,8 @@ def check_setting(market, strategy, heatmap, strategy_params: dict, cross: dict 
 
 def lookahead_summary(checked: list[dict], grid) -> dict[str, Any]:
     """summary.json's ``lookahead_check`` from the per-setting results (in grid order)."""
-    distinct = len({json.dumps(to_mapping(c.strategy), sort_keys=True, default=str) for c in grid.combos})
+    objs = {id(c.strategy): c.strategy for c in grid.combos}  # shared objects: map each once
+    distinct = len({json.dumps(to_mapping(s), sort_keys=True, default=str) for s in objs.values()})
     return {"ok": True, "settings_checked": len(checked), "settings": distinct,
             "checked": sorted(checked, key=lambda c: c["combo"]), "mode": "fast (heatmap sliced per cut)"}
 

@@ -102,8 +102,20 @@ class RowWriter:
 def _tasks(combos: list[Combo], workers: int) -> list[Task]:
     """One task per strategy setting, split so there are enough tasks to keep workers busy."""
     by_strategy: dict[str, list[Combo]] = {}
+    keys: dict[int, str] = {}  # combos share their params objects: map each once
+    maps: dict[int, dict] = {}
+
+    def mapping(obj) -> dict:
+        got = maps.get(id(obj))
+        if got is None:
+            got = maps[id(obj)] = to_mapping(obj)
+        return got
+
     for c in combos:
-        by_strategy.setdefault(json.dumps(to_mapping(c.strategy), sort_keys=True, default=str), []).append(c)
+        k = keys.get(id(c.strategy))
+        if k is None:
+            k = keys[id(c.strategy)] = json.dumps(mapping(c.strategy), sort_keys=True, default=str)
+        by_strategy.setdefault(k, []).append(c)
     target = 4 * workers if workers > 1 else 1
     per = max(1, math.ceil(target / max(1, len(by_strategy))))
     tasks = []
@@ -113,13 +125,21 @@ def _tasks(combos: list[Combo], workers: int) -> list[Task]:
             tasks.append(group[i:i + size])
     if workers > 1:
         # the pool's tail (a worker idle while another finishes its last task) is at most one
-        # task: the last `workers` tasks go out in halves. Each split costs one more signals run
-        # of its setting (~0.1 s on a year of 1m bars, the context is shared), so only the tail
-        # is split, not every task (bench_sweep measures both)
+        # task: the last `workers` tasks go out in quarters. Each split costs one more signals
+        # run of its setting (0.015-0.03 s CPU on a year of 1m bars: the context is shared, per
+        # task rusage in bench_sweep's workers), so only the tail is split, not every task; with
+        # halves the two workers still ended up to ~1 s apart (lead's run: 12.7 / 13.7 s)
         head, tail = tasks[:-workers], tasks[-workers:]
-        tasks = head + [p for t in tail for p in ((t[:len(t) // 2], t[len(t) // 2:]) if len(t) > 1 else (t,))]
-    return [Task(to_mapping(part[0].strategy), [(c.index, c.id, to_mapping(c.backtest)) for c in part])
+        tasks = head + [p for t in tail for p in _split(t, 4)]
+    return [Task(mapping(part[0].strategy), [(c.index, c.id, mapping(c.backtest)) for c in part])
             for part in tasks]
+
+
+def _split(part: list, n: int) -> list[list]:
+    """``part`` in ``min(n, len(part))`` consecutive pieces of (almost) equal size."""
+    n = max(1, min(n, len(part)))
+    cuts = [len(part) * k // n for k in range(n + 1)]
+    return [part[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def _search_paths(config: RunConfig) -> list[str]:

@@ -192,6 +192,27 @@ def test_local_process_pool_gives_identical_rows(base_sweep, sweep_db, tmp_path)
     assert res.summary["executor"].startswith("local process pool")
 
 
+def _hugepage_advice(_k: int) -> bool:
+    try:
+        from numpy._core.multiarray import _get_madvise_hugepage
+    except ImportError:
+        from numpy.core.multiarray import _get_madvise_hugepage
+    return bool(_get_madvise_hugepage())
+
+
+def test_pool_workers_get_the_worker_memory_settings_and_the_parent_keeps_its_own():
+    """executors._worker_init runs in every pool worker (numpy's 2 MB page advice off there: the
+    first-touch faults of freshly forked workers were the pool's CPU overhead) and never in the
+    caller's process."""
+    pytest.importorskip("numpy._core.multiarray")
+    before = _hugepage_advice(0)
+    with make_executor("local", workers=2) as ex:
+        seen = dict(ex.map(_hugepage_advice, [0, 1, 2, 3]))
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert not any(seen.values())
+    assert _hugepage_advice(0) == before
+
+
 @pytest.mark.slow
 def test_ray_gives_identical_rows(base_sweep, sweep_db, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'liqbt[ray]')")

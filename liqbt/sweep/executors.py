@@ -104,6 +104,34 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (mallo
 _WORKER_READY: list[int] = []  # the pid _worker_init ran in (Ray runs it lazily, once per process)
 
 
+def _memory_tuners() -> tuple:
+    """``(set_madvise_hugepage, mallopt)``, either None where unavailable; resolved once, in the
+    parent before it forks: a forked child of a multi-threaded process must not ``dlopen``
+    (the loader's lock may be held by a thread that does not exist in the child)."""
+    global _TUNERS
+    if _TUNERS is None:
+        try:
+            from numpy._core.multiarray import _set_madvise_hugepage
+        except ImportError:  # numpy < 2
+            try:
+                from numpy.core.multiarray import _set_madvise_hugepage
+            except ImportError:
+                _set_madvise_hugepage = None
+        mallopt = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                mallopt = ctypes.CDLL("libc.so.6").mallopt
+            except (OSError, AttributeError) as exc:  # musl or no libc.so.6: defaults, just slower
+                log.debug("mallopt unavailable: %s", exc)
+        _TUNERS = (_set_madvise_hugepage, mallopt)
+    return _TUNERS
+
+
+_TUNERS: tuple | None = None
+
+
 def _worker_init() -> None:
     """Memory settings of a pool / Ray worker (Linux glibc; elsewhere a no-op): freed memory stays
     in the process for the next task (trim threshold 512 MB, arrays up to 32 MB from the heap
@@ -113,24 +141,12 @@ def _worker_init() -> None:
     if _WORKER_READY and _WORKER_READY[0] == os.getpid():
         return
     _WORKER_READY[:] = [os.getpid()]
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # numpy < 2
-        try:
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:
-            _set_madvise_hugepage = None
-    if _set_madvise_hugepage is not None:
-        _set_madvise_hugepage(False)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
-            libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum (HEAP_MAX_SIZE / 2)
-        except (OSError, AttributeError) as exc:  # musl or no libc.so.6: defaults, just slower
-            log.debug("mallopt unavailable: %s", exc)
+    hugepage, mallopt = _memory_tuners()
+    if hugepage is not None:
+        hugepage(False)
+    if mallopt is not None:
+        mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+        mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum (HEAP_MAX_SIZE / 2)
 
 
 def _pool_task(path: str | None, key: str, task: Task) -> list[dict]:
@@ -182,6 +198,7 @@ class LocalPoolExecutor(Executor):
         return f"local process pool ({self.workers} workers, {self.method})"
 
     def _forked_pool(self) -> ProcessPoolExecutor:
+        _memory_tuners()  # resolved here: the children only call them
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_worker_init)
 

@@ -310,10 +310,13 @@ class Archive:
         seen: set[str] = set()  # sha256 of the files queued (the same content twice: once)
 
         def flush() -> None:
-            for pos, result in zip(slots, batch.flush(), strict=True):
-                report.files[pos] = result
+            # slots are taken first: a bad file raising inside batch.flush must not leave them
+            # for the error handler below to flush again (it raised ValueError over the message)
+            pending = slots[:]
             slots.clear()
             seen.clear()
+            for pos, result in zip(pending, batch.flush(), strict=True):
+                report.files[pos] = result
 
         try:
             for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
@@ -355,9 +358,10 @@ class Archive:
         seen: set[tuple[str, str]] = set(self.con.execute("SELECT sha256, kind FROM ingest_log").fetchall())
 
         def flush() -> None:
-            for pos, result in zip(slots, batch.flush(), strict=True):
-                report.files[pos] = result
+            pending = slots[:]  # see ingest(): never flushed twice when a file raises
             slots.clear()
+            for pos, result in zip(pending, batch.flush(), strict=True):
+                report.files[pos] = result
 
         try:
             for spec, path in tqdm(jobs, desc=f"ingest {manifest.name}", unit="file",

@@ -35,8 +35,9 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     # header = false                # a CSV without a header line: `types` then names every
                                     # column in file order (rows with fewer fields are padded)
 
-Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` are given,
-``read_parquet``); mapping expressions are SQL, so a manifest can normalise symbols (e.g.
+Files are read with DuckDB (``read_csv``, ``read_parquet``): a CSV with a header line is sniffed
+once per file (dialect and column types, ``types`` overriding some; see :func:`sniffed_reader`),
+and every source and read of it reuses what the sniffer found; mapping expressions are SQL, so a manifest can normalise symbols (e.g.
 ``"regexp_replace(symbol, 'USDT$', '') || 'USDT'"``) or pick rows (``filter``).
 
 ``--root`` defaults to ``../shared/data`` relative to the repository root (the folder that holds

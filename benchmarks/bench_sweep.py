@@ -26,7 +26,13 @@ wall time on an otherwise idle machine — and ``1-process CPU / critical path``
 pool gives when it has both cores (``cpu_speedup_2proc``). What one worker costs to start is
 measured alone: fork a 2-worker pool with the payload in memory and wait for a no-op from each.
 
-Run: ``python benchmarks/bench_sweep.py`` (or ``benchmarks/run.py sweep``).
+Per worker it also prints system CPU, minor page faults and peak RSS (the pool's CPU overhead was
+page faults in freshly forked workers: ``liqbt.sweep.executors._worker_init``), and the one-process
+run's system CPU and faults next to them.
+
+Run: ``python benchmarks/bench_sweep.py`` (or ``benchmarks/run.py sweep``);
+``BENCH_SWEEP_QUICK=1`` stops after the sweeps (no bare kernel / vectorbt / null control) for
+before/after rounds, ``BENCH_SWEEP_OLD_POOL=0`` / ``BENCH_SWEEP_RAY=0`` skip those pools.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "ce46779654f109f6"
+FEATURES_SHA256 = "17e9915e3eb5d082"
 _NONE_HI = 1 << 60
 
 
@@ -123,101 +123,32 @@ def _acc(usd_acc, lo_acc, hi_acc, usd, lo, hi):
 
 @njit(cache=True)
 def _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, m, gtap):
-    """Apply the ``m`` bin changes the kernel recorded this bar to the smoothed grids, in the
-    order they happened: change ``e`` of bin ``pj[e]`` on side ``psd[e]`` (0 long, 1 short) adds
-    its 2r + 1 taps of ``px[e]`` to the quantity grid and of ``py[e]`` to the swept one, and
-    ``pc[e]`` to the counts of bins holding mass. For σ = 2 bins the 13 taps are written out
-    (kept in registers)."""
+    """Apply the first ``m`` recorded bin changes to the smoothed grids, in the order they
+    happened: change ``e`` of bin ``pj[e]`` on side ``psd[e]`` (0 long, 1 short) adds its 2r + 1
+    taps of ``px[e]`` to the quantity grid and of ``py[e]`` to the swept one, and ``pc[e]`` to
+    the counts of bins holding mass. The kernel runs the same loop inline at each bar's end
+    (a call passing arrays costs more than the loop); this copy serves the rare places that
+    must apply the changes early (a rescaling or reset of a whole grid)."""
     tw = len(gtap)
-    r = (tw - 1) // 2
-    g0 = gtap[r]
-    g1 = gtap[r + 1] if tw > 1 else 0.0
-    g2 = gtap[r + 2] if tw > 3 else 0.0
-    g3 = gtap[r + 3] if tw > 5 else 0.0
-    g4 = gtap[r + 4] if tw > 7 else 0.0
-    g5 = gtap[r + 5] if tw > 9 else 0.0
-    g6 = gtap[r + 6] if tw > 11 else 0.0
     for e in range(m):
         j = pj[e]
         x = px[e]
         y = py[e]
         c = pc[e]
         if psd[e] == 0:
-            if c != 0:
+            for t in range(tw):
+                gql[j + t] += gtap[t] * x
+                cql[j + t] += c
+            if y != 0.0:
                 for t in range(tw):
-                    cql[j + t] += c
-            if tw == 13:
-                gql[j + 0] += g6 * x
-                gql[j + 1] += g5 * x
-                gql[j + 2] += g4 * x
-                gql[j + 3] += g3 * x
-                gql[j + 4] += g2 * x
-                gql[j + 5] += g1 * x
-                gql[j + 6] += g0 * x
-                gql[j + 7] += g1 * x
-                gql[j + 8] += g2 * x
-                gql[j + 9] += g3 * x
-                gql[j + 10] += g4 * x
-                gql[j + 11] += g5 * x
-                gql[j + 12] += g6 * x
-                if y != 0.0:
-                    gpl[j + 0] += g6 * y
-                    gpl[j + 1] += g5 * y
-                    gpl[j + 2] += g4 * y
-                    gpl[j + 3] += g3 * y
-                    gpl[j + 4] += g2 * y
-                    gpl[j + 5] += g1 * y
-                    gpl[j + 6] += g0 * y
-                    gpl[j + 7] += g1 * y
-                    gpl[j + 8] += g2 * y
-                    gpl[j + 9] += g3 * y
-                    gpl[j + 10] += g4 * y
-                    gpl[j + 11] += g5 * y
-                    gpl[j + 12] += g6 * y
-            else:
-                for t in range(tw):
-                    gql[j + t] += gtap[t] * x
-                if y != 0.0:
-                    for t in range(tw):
-                        gpl[j + t] += gtap[t] * y
+                    gpl[j + t] += gtap[t] * y
         else:
-            if c != 0:
+            for t in range(tw):
+                gqs[j + t] += gtap[t] * x
+                cqs[j + t] += c
+            if y != 0.0:
                 for t in range(tw):
-                    cqs[j + t] += c
-            if tw == 13:
-                gqs[j + 0] += g6 * x
-                gqs[j + 1] += g5 * x
-                gqs[j + 2] += g4 * x
-                gqs[j + 3] += g3 * x
-                gqs[j + 4] += g2 * x
-                gqs[j + 5] += g1 * x
-                gqs[j + 6] += g0 * x
-                gqs[j + 7] += g1 * x
-                gqs[j + 8] += g2 * x
-                gqs[j + 9] += g3 * x
-                gqs[j + 10] += g4 * x
-                gqs[j + 11] += g5 * x
-                gqs[j + 12] += g6 * x
-                if y != 0.0:
-                    gps[j + 0] += g6 * y
-                    gps[j + 1] += g5 * y
-                    gps[j + 2] += g4 * y
-                    gps[j + 3] += g3 * y
-                    gps[j + 4] += g2 * y
-                    gps[j + 5] += g1 * y
-                    gps[j + 6] += g0 * y
-                    gps[j + 7] += g1 * y
-                    gps[j + 8] += g2 * y
-                    gps[j + 9] += g3 * y
-                    gps[j + 10] += g4 * y
-                    gps[j + 11] += g5 * y
-                    gps[j + 12] += g6 * y
-            else:
-                for t in range(tw):
-                    gqs[j + t] += gtap[t] * x
-                if y != 0.0:
-                    for t in range(tw):
-                        gps[j + t] += gtap[t] * y
+                    gps[j + t] += gtap[t] * y
 
 
 @njit(cache=True)
@@ -374,9 +305,9 @@ def reconstruct_nb(
     cqs = np.zeros(ng, dtype=np.int64)
     # changes: each change of a bin inside the band is recorded where it happens (bin, side,
     # Δ stored USD, Δ swept USD, Δ bins holding mass) and applied to the smoothed grids at the
-    # bar's end by _apply_changes, in the order it happened (so the grids hold the same
-    # doubles as if applied on the spot). The taps are written once there instead of at each
-    # of the eight places a bin changes: that code was most of the kernel's compile time.
+    # bar's end, in the order it happened (so the grids hold the same doubles as if applied on
+    # the spot). The taps are written once there instead of at each of the eight places a bin
+    # changes: that code was a large part of the kernel's compile time.
     # Capacity: a bar changes at most every band bin on each side (consumption, + the cut bin)
     # and opens n_cls cohorts per side for each bar since the last OI reading (+ churn).
     max_seg = 1
@@ -912,8 +843,26 @@ def reconstruct_nb(
                 hed_s *= scale_s
                 scale_s = 1.0
 
-        if npend > 0:  # this bar's changes to the smoothed grids (see 'changes')
-            _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+        if npend > 0:  # this bar's changes to the smoothed grids (see 'changes'), in order
+            for e in range(npend):
+                j = pj[e]
+                x = px[e]
+                y = py[e]
+                c = pc[e]
+                if psd[e] == 0:
+                    for t in range(tw):
+                        gql[j + t] += gtap[t] * x
+                        cql[j + t] += c
+                    if y != 0.0:
+                        for t in range(tw):
+                            gpl[j + t] += gtap[t] * y
+                else:
+                    for t in range(tw):
+                        gqs[j + t] += gtap[t] * x
+                        cqs[j + t] += c
+                    if y != 0.0:
+                        for t in range(tw):
+                            gps[j + t] += gtap[t] * y
             npend = 0
         pred[i, 0] = rl_usd
         pred[i, 1] = rs_usd

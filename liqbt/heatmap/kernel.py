@@ -164,9 +164,12 @@ def reconstruct_nb(
     ``snap_k0[s] .. snap_k0[s] + 2·window_bins``; feats (n, N_FEATURES) or (0, N_FEATURES).
     ``mix`` rows: aggressor_long, passive_long, aggressor_short, passive_short.
     ``sweep_decay``: per-bar factor of the swept-notional memory (1 = never forget).
-    ``exact_features``: compute the features by filling and smoothing both windows every bar
-    (the definition; slow) instead of from the incrementally kept smoothed grids (the default;
-    the same features up to rounding, see :func:`liqbt.features.side_features_grid_nb`)."""
+    ``exact_features``: True computes the features by filling and smoothing both windows every
+    bar (the definition; slow) instead of from the incrementally kept smoothed grids (None or
+    False; the same features up to rounding, see :func:`liqbt.features.side_features_grid_nb`).
+    Left out (None, what :func:`liqbt.heatmap.reconstruct` does), the window path is not even
+    compiled: numba prunes the ``exact_features is not None`` branch of an omitted argument,
+    which cuts the kernel's cold compile; passing a bool compiles a second specialisation."""
     n = len(close)
     n_cls = len(long_off)
     pred = np.zeros((n, 6))

@@ -311,15 +311,11 @@ def reconstruct_nb(
     # bar's end, in the order it happened (so the grids hold the same doubles as if applied on
     # the spot). The taps are written once there instead of at each of the eight places a bin
     # changes: that code was a large part of the kernel's compile time.
-    # Capacity: a bar changes at most every band bin on each side (consumption, + the cut bin)
-    # and opens n_cls cohorts per side for each bar since the last OI reading (+ churn).
-    max_seg = 1
-    last_rd = 0
-    for b in range(n):
-        if oi_updated[b] and not np.isnan(oi_target[b]):
-            max_seg = max(max_seg, b + 1 - last_rd)
-            last_rd = b + 1
-    cap = 4 * (wfe + r_g + g_margin + 2) + 2 * n_cls * (max_seg + 1) + 8 if fast else 0
+    # Capacity: consumption changes at most every band bin on each side in a bar (+ the cut
+    # bin); opens (n_cls cohorts per side for each bar since the last OI reading, + churn) get
+    # room for 64 bars and apply the buffer early when it is full (in order: the same doubles),
+    # so a long gap between readings (OI history shorter than the candles') costs no memory.
+    cap = 4 * (wfe + r_g + g_margin + 2) + 2 * n_cls * 65 + 8 if fast else 0
     pj = np.zeros(cap, dtype=np.int64)
     psd = np.zeros(cap, dtype=np.int64)
     px = np.zeros(cap)
@@ -634,6 +630,9 @@ def reconstruct_nb(
                                 j = k - k0
                                 xu = x * bm[j]
                                 if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                    if npend == cap:  # (full: apply what is recorded so far)
+                                        _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                                        npend = 0
                                     pj[npend] = j
                                     psd[npend] = side
                                     px[npend] = xu
@@ -791,6 +790,9 @@ def reconstruct_nb(
                         j = k - k0
                         xu = x * bm[j]
                         if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                            if npend == cap:  # (full: apply what is recorded so far)
+                                _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                                npend = 0
                             pj[npend] = j
                             psd[npend] = side
                             px[npend] = xu

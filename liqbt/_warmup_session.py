@@ -102,7 +102,9 @@ class Session:
                 log.debug("warm-up: no worker left and %s has no marker: compiling it here", job)
                 break
             time.sleep(POLL_S)
-        self.waited_s += time.perf_counter() - t0
+        waited = time.perf_counter() - t0
+        self.waited_s += waited
+        log.debug("warm-up: %s ready after %.1f s (ran here meanwhile: %s)", job, waited, self.ran_here)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop this process's workers (they normally exited already: every job is claimed)."""

@@ -20,7 +20,7 @@ cache, a job a worker is still compiling is waited for (the main process runs th
 started meanwhile), a job nobody started is compiled by the real call as before. Nothing here can
 fail a run: a failing job or worker is logged at debug level and the kernels compile in-process.
 
-It is skipped (costs a few ms) when a previous warm-up of this exact liqbt + numba source filled the
+It is skipped (costs ≈ 2 ms) when a previous warm-up of this exact liqbt + numba source filled the
 cache (a stamp file in the cache folder), on a 1-core machine, and with ``LIQBT_WARMUP=0``.
 
     from liqbt import warmup
@@ -73,17 +73,17 @@ def cpu_count() -> int:
 
 
 def cache_key() -> str:
-    """Hash of everything that decides whether numba's cache holds liqbt's kernels: liqbt's
-    source files (numba invalidates a kernel when its file changes), the numba, numpy and Python
-    versions. A few ms."""
+    """Hash of what decides whether numba's cache holds liqbt's kernels: the name, size and
+    modification time of liqbt's source files (numba's own test: it recompiles a kernel whose
+    file's size or mtime changed) and the numba, numpy and Python versions. ≈ 1 ms."""
     import numba
     import numpy
 
     h = hashlib.sha256(f"{numba.__version__} {numpy.__version__} {sys.version}".encode())
     pkg = Path(__file__).resolve().parent
     for path in sorted(pkg.rglob("*.py")):
-        h.update(str(path.relative_to(pkg)).encode())
-        h.update(path.read_bytes())
+        st = path.stat()
+        h.update(f"{path.relative_to(pkg)} {st.st_size} {st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -285,16 +285,28 @@ def _job_null(ctx: _Context) -> None:
 _JOB_FUNCS = {"sim": _job_sim, "heatmap": _job_heatmap, "backtest": _job_backtest, "null": _job_null}
 
 
+def _job_func(name: str):
+    """A job by name: one of :data:`ALL_JOBS`, or ``"package.module:function"`` (a function taking
+    the job context, e.g. an extension's own kernels)."""
+    if ":" in name:
+        import importlib
+
+        module, _, func = name.partition(":")
+        return getattr(importlib.import_module(module), func)
+    return _JOB_FUNCS[name]
+
+
 def run_job(ctx: _Context, name: str) -> None:
     """Run one job in this process (compiles its kernels, or loads them from the cache)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    _JOB_FUNCS[name](ctx)
+    _job_func(name)(ctx)
     log.debug("warm-up %s: %.1f s (%.1f s CPU) in process %d", name, time.perf_counter() - t0,
               time.process_time() - c0, os.getpid())
 
 
 # ---------------------------------------------------------------- sessions
-def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, force: bool = False) -> Session | None:
+def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, force: bool = False,
+          min_workers: int = 1) -> Session | None:
     """Start a warm-up session for runs of ``configs`` (paths) and make it the active one
     (:func:`liqbt._warmup_session.need`). ``workers`` defaults to the spare cores (cores − 1).
     None — nothing started — when the cache is already warm (unless ``force``), on one core, with
@@ -309,7 +321,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
             return None
         n = cpu_count() - 1 if workers is None else workers
         n = min(n, len(jobs))
-        if n < 1:
+        if n < min_workers:
             return None
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="liqbt-warmup-", dir=cache_dir))
@@ -319,7 +331,9 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
         procs = []
         for i in range(n):
             err = open(folder / f"worker-{i}.log", "wb")  # noqa: SIM115 - the child owns it
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+            # this very liqbt, whatever is installed
+            path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=path)
             procs.append(subprocess.Popen([sys.executable, "-m", "liqbt.warmup", "--worker", str(folder)],
                                           stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env))
             err.close()
@@ -344,6 +358,9 @@ def finish(session: Session | None, *, wait: bool = False) -> dict:
     if wait:
         for p in session.procs:
             p.wait()
+        for job in session.jobs:  # a worker that died mid-job left no marker
+            if not session.finished(job):
+                session.mark(job, False, "its worker exited without finishing it")
     else:
         session.close(timeout=0.0)
     failed = {j: session._marker(j, "failed").read_text() for j in session.jobs
@@ -359,19 +376,28 @@ def finish(session: Session | None, *, wait: bool = False) -> dict:
         log.debug("warm-up jobs failed: %s", failed)
     summary = {"done": done, "failed": failed, "ran_here": list(session.ran_here),
                "waited_s": round(session.waited_s, 2)}
-    shutil.rmtree(session.folder, ignore_errors=True)
+    if not os.environ.get("LIQBT_WARMUP_DEBUG"):  # keep the markers and the workers' logs
+        shutil.rmtree(session.folder, ignore_errors=True)
     return summary
 
 
 def warmup(configs=DEFAULT_CONFIGS, *, jobs=ALL_JOBS, workers: int | None = None, force: bool = False) -> dict:
-    """Compile every job's kernels now, on ``workers`` processes (default: every core but the
-    main process's), the main process taking its share. ``{}`` when the cache is already warm."""
-    session = start(configs, jobs=jobs, workers=max(1, cpu_count() - 1) if workers is None else workers, force=force)
+    """Compile every job's kernels now: ``workers`` processes (default: one per core besides this
+    one; 0 = all here) and this process take the jobs in turn. The summary of :func:`finish`;
+    ``{}`` when the cache is already warm."""
+    n = cpu_count() - 1 if workers is None else workers
+    session = start(configs, jobs=jobs, workers=n, force=force, min_workers=0)
     if session is None:
         return {}
-    for job in jobs:
-        session.need(job)
-    return finish(session, wait=True)
+    try:
+        for job in jobs:
+            if session.claim(job):
+                session.run_here(job)
+        for job in jobs:  # the workers' ones
+            session.need(job)
+    finally:
+        summary = finish(session, wait=True)
+    return summary
 
 
 def _worker(folder: str) -> int:
@@ -389,6 +415,9 @@ def _worker(folder: str) -> int:
 
 if __name__ == "__main__":  # python -m liqbt.warmup --worker FOLDER
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        logging.basicConfig(level=logging.DEBUG if os.environ.get("LIQBT_WARMUP_DEBUG") else logging.WARNING)
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+        if os.environ.get("LIQBT_WARMUP_DEBUG"):
+            logging.getLogger("liqbt.warmup").setLevel(logging.DEBUG)
+            logging.getLogger("liqbt._warmup_session").setLevel(logging.DEBUG)
         sys.exit(_worker(sys.argv[2]))
     sys.exit(2)

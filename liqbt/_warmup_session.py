@@ -45,6 +45,7 @@ class Session:
         self.procs = list(procs)
         self.ran_here: list[str] = []
         self.waited_s = 0.0
+        self.t0 = time.perf_counter()
 
     # ---- markers
     def _marker(self, job: str, kind: str) -> Path:
@@ -91,6 +92,8 @@ class Session:
             return
         if self.claim(job):  # nobody started it: the caller's real call compiles it
             self.mark(job, True, "compiled by the caller")
+            log.debug("warm-up: %s unclaimed %.1f s into the session: compiled by the caller", job,
+                      time.perf_counter() - self.t0)
             return
         t0 = time.perf_counter()
         while not self.finished(job):
@@ -104,7 +107,8 @@ class Session:
             time.sleep(POLL_S)
         waited = time.perf_counter() - t0
         self.waited_s += waited
-        log.debug("warm-up: %s ready after %.1f s (ran here meanwhile: %s)", job, waited, self.ran_here)
+        log.debug("warm-up: %s ready after %.1f s of waiting, %.1f s into the session (ran here meanwhile: %s)",
+                  job, waited, time.perf_counter() - self.t0, self.ran_here)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop this process's workers (they normally exited already: every job is claimed)."""

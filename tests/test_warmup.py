@@ -194,3 +194,15 @@ def test_warmup_command(kmod, capsys):
     assert main(["warmup", "--workers", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--workers" in err and "Traceback" not in err
+
+
+def test_spare_workers_follow_the_idle_cores(monkeypatch):
+    monkeypatch.setattr(warmup, "cpu_count", lambda: 2)
+    monkeypatch.setattr(warmup, "idle_cores", lambda sample_s=0.1: 1.9)
+    assert warmup.spare_workers() == 1  # an idle 2-core machine: one worker besides the caller
+    monkeypatch.setattr(warmup, "idle_cores", lambda sample_s=0.1: 1.0)
+    assert warmup.spare_workers() == 0  # one core busy elsewhere: a worker would only compete
+    monkeypatch.setattr(warmup, "cpu_count", lambda: 8)
+    monkeypatch.setattr(warmup, "idle_cores", lambda sample_s=0.1: 8.0)
+    assert warmup.spare_workers() == 7
+    assert 0.0 <= warmup.idle_cores(0.05) <= (os.cpu_count() or 1) + 1e-9

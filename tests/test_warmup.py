@@ -205,4 +205,7 @@ def test_spare_workers_follow_the_idle_cores(monkeypatch):
     monkeypatch.setattr(warmup, "cpu_count", lambda: 8)
     monkeypatch.setattr(warmup, "idle_cores", lambda sample_s=0.1: 8.0)
     assert warmup.spare_workers() == 7
+
+
+def test_idle_cores_is_a_share_of_the_machine():
     assert 0.0 <= warmup.idle_cores(0.05) <= (os.cpu_count() or 1) + 1e-9

@@ -10,7 +10,8 @@ is about to run a job's kernels with :func:`need`:
 * nobody claimed it → claim it and go on: the real call compiles it, no worker starts it;
 * a worker is compiling it → don't compile it a second time: meanwhile run the jobs nobody has
   claimed yet here (they are needed later anyway), then wait for the worker's marker. A worker
-  that died without a marker releases the wait: the real call then compiles in-process.
+  that died without a marker (or ``$LIQBT_WARMUP_TIMEOUT`` seconds, default 900, without one)
+  releases the wait: the real call then compiles in-process.
 
 Without an active session :func:`need` does nothing, so the library pays one ``None`` test.
 This module imports nothing of liqbt: the pipeline calls it, :mod:`liqbt.warmup` (which imports
@@ -28,6 +29,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05
+# a worker that is alive but makes no progress (it should not happen) must not hold the run
+# forever: after this long the caller compiles in-process (the heatmap kernel alone takes ≈ 30 s
+# of CPU, minutes on a busy machine)
+WAIT_LIMIT_S = float(os.environ.get("LIQBT_WARMUP_TIMEOUT", "900"))
 
 _ACTIVE: Session | None = None
 
@@ -103,6 +108,9 @@ class Session:
                 continue
             if not self.workers_alive():
                 log.debug("warm-up: no worker left and %s has no marker: compiling it here", job)
+                break
+            if time.perf_counter() - t0 > WAIT_LIMIT_S:
+                log.debug("warm-up: %s not ready after %.0f s: compiling it here", job, WAIT_LIMIT_S)
                 break
             time.sleep(POLL_S)
         waited = time.perf_counter() - t0

@@ -209,3 +209,16 @@ def test_spare_workers_follow_the_idle_cores(monkeypatch):
 
 def test_idle_cores_is_a_share_of_the_machine():
     assert 0.0 <= warmup.idle_cores(0.05) <= (os.cpu_count() or 1) + 1e-9
+
+
+def test_a_stuck_worker_releases_the_wait_after_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(_warmup_session, "WAIT_LIMIT_S", 0.3)
+    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        s = _warmup_session.Session(tmp_path, ("heatmap",), procs=[stuck])
+        assert s.claim("heatmap")  # as if the stuck worker had claimed it
+        s.need("heatmap")  # returns after the limit instead of waiting for the worker
+        assert 0.3 <= s.waited_s < 10 and not s.finished("heatmap")
+    finally:
+        stuck.kill()
+        stuck.wait()

@@ -102,7 +102,10 @@ def spare_workers() -> int:
     busy machine a worker only takes CPU from the main process (Linux shares the CPU between
     sessions, not processes), and the split costs ≈ 10 % more CPU in all (each process compiles
     numba's own helpers again), so none is started unless a core is idle for it."""
-    return max(0, min(cpu_count() - 1, round(min(idle_cores(), cpu_count()) - 1)))
+    cores = cpu_count()
+    if cores < 2:  # no sample needed: never a worker on one core
+        return 0
+    return max(0, min(cores - 1, round(min(idle_cores(), cores) - 1)))
 
 
 def cache_key() -> str:

@@ -222,3 +222,9 @@ def test_a_stuck_worker_releases_the_wait_after_the_limit(tmp_path, monkeypatch)
     finally:
         stuck.kill()
         stuck.wait()
+
+
+def test_no_worker_and_no_sample_on_one_core(monkeypatch):
+    monkeypatch.setattr(warmup, "cpu_count", lambda: 1)
+    monkeypatch.setattr(warmup, "idle_cores", lambda sample_s=0.1: pytest.fail("sampled on one core"))
+    assert warmup.spare_workers() == 0

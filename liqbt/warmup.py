@@ -21,9 +21,7 @@ started meanwhile), a job nobody started is compiled by the real call as before.
 fail a run: a failing job or worker is logged at debug level and the kernels compile in-process.
 
 It is skipped (costs ≈ 2 ms) when a previous warm-up of this exact liqbt + numba source filled the
-cache (a stamp file in the cache folder), on a 1-core machine, when no core is idle for a worker
-(a 0.1 s sample of ``/proc/stat``: on a busy machine a worker only takes CPU from the main
-process), and with ``LIQBT_WARMUP=0``; ``LIQBT_WARMUP=1`` starts it whatever the load.
+cache (a stamp file in the cache folder), on a 1-core machine, and with ``LIQBT_WARMUP=0``.
 
     from liqbt import warmup
     session = warmup.start(["configs/sweep_reversal.toml"])   # None when there is nothing to do
@@ -74,38 +72,11 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _cpu_times() -> tuple[float, float] | None:
-    try:
-        with open("/proc/stat") as f:
-            v = [float(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):  # not Linux
-        return None
-    return v[3] + v[4], sum(v)  # idle + iowait, total
-
-
-def idle_cores(sample_s: float = 0.1) -> float:
-    """Cores nobody used over the last ``sample_s`` (``/proc/stat``); all of them where that
-    cannot be read."""
-    a = _cpu_times()
-    if a is None:
-        return float(cpu_count())
-    time.sleep(sample_s)
-    b = _cpu_times()
-    busy_total = b[1] - a[1] if b else 0.0
-    if not busy_total:
-        return float(cpu_count())
-    return (b[0] - a[0]) / busy_total * (os.cpu_count() or 1)
-
-
 def spare_workers() -> int:
-    """Workers worth starting now: one per idle core besides the one this process runs on. On a
-    busy machine a worker only takes CPU from the main process (Linux shares the CPU between
-    sessions, not processes), and the split costs ≈ 10 % more CPU in all (each process compiles
-    numba's own helpers again), so none is started unless a core is idle for it."""
-    cores = cpu_count()
-    if cores < 2:  # no sample needed: never a worker on one core
-        return 0
-    return max(0, min(cores - 1, round(min(idle_cores(), cores) - 1)))
+    """Workers worth starting: one per core besides this process's (capped by the jobs later).
+    Each runs in its own session, so on a busy Linux machine (CPU shared between sessions, the
+    autogroups) it adds its own share instead of splitting the caller's."""
+    return max(0, cpu_count() - 1)
 
 
 def cache_key() -> str:
@@ -344,12 +315,10 @@ def run_job(ctx: _Context, name: str) -> None:
 def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, force: bool = False,
           min_workers: int = 1) -> Session | None:
     """Start a warm-up session for runs of ``configs`` (paths) and make it the active one
-    (:func:`liqbt._warmup_session.need`). ``workers`` defaults to :func:`spare_workers` (the idle
-    cores but one; ``LIQBT_WARMUP=1``: every core but one). None — nothing started — when the
-    cache is already warm (unless ``force``), on one core or a busy machine, with
-    ``LIQBT_WARMUP=0``, or when the worker cannot start (logged at debug)."""
-    mode = os.environ.get("LIQBT_WARMUP", "")
-    if mode == "0":
+    (:func:`liqbt._warmup_session.need`). ``workers`` defaults to :func:`spare_workers` (every
+    core but one). None — nothing started — when the cache is already warm (unless ``force``), on
+    one core, with ``LIQBT_WARMUP=0``, or when the worker cannot start (logged at debug)."""
+    if os.environ.get("LIQBT_WARMUP", "") == "0":
         return None
     try:
         from liqbt._numba_cache import configure
@@ -357,12 +326,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
         cache_dir = configure()
         if not force and is_warm(cache_dir):
             return None
-        if workers is not None:
-            n = workers
-        elif mode == "1":  # forced: every core but this one, idle or not
-            n = cpu_count() - 1
-        else:
-            n = spare_workers()
+        n = spare_workers() if workers is None else workers
         n = min(n, len(jobs))
         if n < min_workers:
             return None
@@ -377,8 +341,13 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
             # this very liqbt, whatever is installed
             path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
             env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=path)
+            # its own session: Ctrl-C in the terminal reaches the main process only (which stops
+            # the worker), and the kernel schedules it as its own group (Linux autogroups share
+            # the CPU between sessions: in the caller's session it would only split the
+            # caller's share)
             procs.append(subprocess.Popen([sys.executable, "-m", "liqbt.warmup", "--worker", str(folder)],
-                                          stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env))
+                                          stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True))
             err.close()
     except Exception as exc:  # noqa: BLE001 - never fail the run over a warm-up
         log.debug("warm-up not started: %s", exc, exc_info=True)

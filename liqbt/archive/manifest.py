@@ -35,8 +35,9 @@ A manifest names a dataset and lists ``[[source]]`` entries. Each source maps th
     # header = false                # a CSV without a header line: `types` then names every
                                     # column in file order (rows with fewer fields are padded)
 
-Files are read with DuckDB (``read_csv`` sniffing the header unless ``types`` are given,
-``read_parquet``); mapping expressions are SQL, so a manifest can normalise symbols (e.g.
+Files are read with DuckDB (``read_csv``, ``read_parquet``): a CSV with a header line is sniffed
+once per file (dialect and column types, ``types`` overriding some; see :func:`sniffed_reader`),
+and every source and read of it reuses what the sniffer found; mapping expressions are SQL, so a manifest can normalise symbols (e.g.
 ``"regexp_replace(symbol, 'USDT$', '') || 'USDT'"``) or pick rows (``filter``).
 
 ``--root`` defaults to ``../shared/data`` relative to the repository root (the folder that holds
@@ -49,6 +50,7 @@ import functools
 import glob as globmod
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,11 +186,10 @@ class SourceSpec:
                 types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
                 reader = (f"read_csv({sql_str(str(path))}, header=false, columns={types}, auto_detect=false, "
                           "null_padding=true, delim=',', quote='\"')")
-            elif self.types:
-                types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
-                reader = f"read_csv({sql_str(str(path))}, header=true, types={types})"
             else:
-                reader = f"read_csv({sql_str(str(path))}, header=true)"
+                types = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in self.types.items()) + "}"
+                options = f"header=true, types={types}" if self.types else "header=true"
+                reader = sniffed_reader(path, options) or f"read_csv({sql_str(str(path))}, {options})"
         elif fmt == "parquet":
             reader = f"read_parquet({sql_str(str(path))})"
         else:
@@ -267,6 +268,47 @@ class SourceSpec:
             if "side" in out:
                 out["side"] = f"CASE {out['side']} WHEN 'long' THEN 'short' WHEN 'short' THEN 'long' END"
         return out
+
+
+def sniffed_reader(path: Path, options: str) -> str | None:
+    """``read_csv(path, <options>)`` with DuckDB's sniffer run once: the dialect and column types
+    it detects, written out with ``auto_detect=false`` (the ``Prompt`` of ``sniff_csv``). Reading
+    with it gives the same rows and types as the sniffing reader, without sniffing again: a
+    sniff costs 40-80 ms for a small wide file, more than reading it, and a file is read by
+    every source mapping it (three for the CoinGlass regime file), each read twice (survey and
+    insert). None (use the sniffing reader, which names the problem) when the sniffer fails."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return _sniffed(str(path), options, (st.st_size, st.st_mtime_ns, st.st_ino))
+
+
+_SNIFF_CON = None
+_SNIFF_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _sniffed(path: str, options: str, stamp: tuple) -> str | None:  # stamp: a changed file re-sniffs
+    import duckdb
+
+    if "'" in path:  # the prompt quotes the path itself: keep the plain reader for odd names
+        return None
+    global _SNIFF_CON
+    try:
+        with _SNIFF_LOCK:
+            if _SNIFF_CON is None:
+                # one small connection for every sniff of the process; on one thread the sniff
+                # costs half the CPU time of a parallel one (the files are small)
+                _SNIFF_CON = duckdb.connect()
+                _SNIFF_CON.execute("SET threads=1")
+            prompt = _SNIFF_CON.execute(f"SELECT Prompt FROM sniff_csv({sql_str(path)}, {options})").fetchone()[0]
+    except duckdb.Error:
+        return None
+    prompt = str(prompt).strip().rstrip(";").rstrip()
+    if not prompt.startswith(f"FROM read_csv({sql_str(path)}, auto_detect=false,") or not prompt.endswith(")"):
+        return None
+    return prompt.removeprefix("FROM ")
 
 
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?")

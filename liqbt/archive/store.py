@@ -310,10 +310,13 @@ class Archive:
         seen: set[str] = set()  # sha256 of the files queued (the same content twice: once)
 
         def flush() -> None:
-            for pos, result in zip(slots, batch.flush(), strict=True):
-                report.files[pos] = result
+            # slots are taken first: a bad file raising inside batch.flush must not leave them
+            # for the error handler below to flush again (it raised ValueError over the message)
+            pending = slots[:]
             slots.clear()
             seen.clear()
+            for pos, result in zip(pending, batch.flush(), strict=True):
+                report.files[pos] = result
 
         try:
             for f in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 2):
@@ -350,22 +353,22 @@ class Archive:
         report = IngestReport()
         batch = Batch(self)
         slots: list[int] = []
-        seen: set[tuple[str, str]] = set()
+        # (sha256, kind) already logged, read once (one query per file cost ≈ 1 ms each), plus
+        # those queued by this call (a flushed file is in ingest_log now: it stays in the set)
+        seen: set[tuple[str, str]] = set(self.con.execute("SELECT sha256, kind FROM ingest_log").fetchall())
 
         def flush() -> None:
-            for pos, result in zip(slots, batch.flush(), strict=True):
-                report.files[pos] = result
+            pending = slots[:]  # see ingest(): never flushed twice when a file raises
             slots.clear()
-            seen.clear()
+            for pos, result in zip(pending, batch.flush(), strict=True):
+                report.files[pos] = result
 
         try:
             for spec, path in tqdm(jobs, desc=f"ingest {manifest.name}", unit="file",
                                    disable=not progress or len(jobs) < 2):
                 sha = sha256_file(path)
                 kind = f"dataset:{manifest.name}/{spec.name}"
-                done = (sha, kind) in seen or self.con.execute(
-                    "SELECT count(*) FROM ingest_log WHERE sha256=? AND kind=?", [sha, kind]).fetchone()[0]
-                if done:
+                if (sha, kind) in seen:
                     report.files.append(FileResult(str(path), sha, "skipped", kind, spec.table))
                     continue
                 source = spec.source_for(path)

@@ -194,3 +194,46 @@ def test_disk_full_or_ctrl_c_during_a_batched_insert(tmp_path, capsys, monkeypat
     assert _counts(db) == before  # nothing of the three files
     assert main(["ingest", str(folder), "--db", str(db), "--no-progress"]) == 0
     assert _counts(db)["candles"] == before["candles"] + 90
+
+
+@pytest.mark.parametrize("max_files", [1, 512])
+def test_dataset_same_content_twice_is_ingested_once_across_flushes(tmp_path, monkeypatch, max_files):
+    # ingest_dataset reads the logged (sha256, kind) pairs once and remembers what it queued:
+    # a copy of a file is skipped whether its twin is still queued or already flushed
+    monkeypatch.setattr(batch, "MAX_FILES", max_files)
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "ts,oi\n" + "".join(f"{T0 + i * 300_000},{100 + i}\n" for i in range(10))
+    (data / "a.csv").write_text(rows)
+    (data / "b.csv").write_text(rows)  # same bytes
+    (data / "c.csv").write_text("ts,oi\n" + "".join(f"{T0 + (20 + i) * 300_000},{100 + i}\n" for i in range(10)))
+    m = tmp_path / "m.toml"
+    m.write_text('[dataset]\nname = "t"\n[[source]]\nname = "oi"\nglob = "*.csv"\ntable = "open_interest"\n'
+                 'exchange = "x"\nsymbol = "BTCUSDT"\ntime = "ts"\ncolumns = { oi = "oi" }\n')
+    with Archive(tmp_path / "a.duckdb") as ar:
+        rep = ar.ingest_dataset(m, root=data, progress=False)
+        assert [f.status for f in rep.files] == ["ingested", "skipped", "ingested"]
+        assert ar.con.execute("SELECT count(*) FROM ingest_log").fetchone()[0] == 2
+        again = ar.ingest_dataset(m, root=data, progress=False)
+        assert {f.status for f in again.files} == {"skipped"} and again.rows == 0
+
+
+@pytest.mark.parametrize("max_files", [1, 2])
+def test_a_bad_file_that_fills_a_batch_is_named_not_a_traceback(tmp_path, monkeypatch, capsys, max_files):
+    # the batch is flushed when it is full; a file failing there must raise its own one-line
+    # error (exit 2) with the files before it ingested, not be flushed a second time
+    monkeypatch.setattr(batch, "MAX_FILES", max_files)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _day_csv(folder, 0)
+    bad = kline_rows(30, T0 + DAY_MS, seed=1)
+    fields = bad[4].split(",")
+    fields[1] = "-5"  # a negative open price on line 6 (line 1 is the header)
+    bad[4] = ",".join(fields)
+    _day_csv(folder, 1, rows=bad)
+    db = tmp_path / "a.duckdb"
+    assert main(["ingest", str(folder), "--db", str(db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "BTCUSDT-1m-2024-01-02.csv:6" in err and "Traceback" not in err and "ValueError" not in err, err
+    with Archive(db, read_only=True) as ar:
+        assert ar.con.execute("SELECT count(*) FROM candles").fetchone()[0] == 30

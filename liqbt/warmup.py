@@ -333,7 +333,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="liqbt-warmup-", dir=cache_dir))
         configs = [str(Path(c).resolve()) for c in configs]
-        (folder / "spec.json").write_text(json.dumps({"configs": configs, "jobs": list(jobs)}))
+        (folder / "spec.json").write_text(json.dumps({"configs": configs, "jobs": list(jobs), "parent": os.getpid()}))
         ctx = _Context(folder, configs)
         procs = []
         for i in range(n):
@@ -407,9 +407,10 @@ def warmup(configs=DEFAULT_CONFIGS, *, jobs=ALL_JOBS, workers: int | None = None
                 session.run_here(job)
         for job in jobs:  # the workers' ones
             session.need(job)
-    finally:
-        summary = finish(session, wait=True)
-    return summary
+    except BaseException:  # Ctrl-C: stop the workers (their own session did not get the signal)
+        finish(session)
+        raise
+    return finish(session, wait=True)
 
 
 def _worker(folder: str) -> int:
@@ -419,6 +420,8 @@ def _worker(folder: str) -> int:
     session = Session(folder_p, spec["jobs"])
     ctx = _Context(folder_p, spec["configs"])
     for job in session.jobs:
+        if os.getppid() != spec.get("parent", os.getppid()):
+            break  # the run that started us is gone (killed outright): nobody needs the rest
         if session.claim(job):
             session.run_job = lambda name: run_job(ctx, name)
             session.run_here(job)

@@ -39,7 +39,8 @@ def _demo(cache: Path, work: Path, warmup: bool) -> dict:
     load = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "liqbt", "demo", "--dir", str(work)], env=env, check=True,
+    subprocess.run([sys.executable, "-c", "import sys; from liqbt.cli import main; sys.exit(main(sys.argv[1:]))",
+                    "demo", "--dir", str(work)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)

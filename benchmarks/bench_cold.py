@@ -3,9 +3,9 @@
 ``liqbt demo`` (what ``make demo`` runs once the venv exists) in a fresh folder, each time as a
 whole process with its own empty ``NUMBA_CACHE_DIR``:
 
-- baseline: ``LIQBT_WARMUP=0``, every kernel compiled one after the other in the one process
+- baseline: ``LIQBT_PRECOMPILE=0``, every kernel compiled one after the other in the one process
   (what ``make demo`` did before the parallel warm-up);
-- cold: the parallel warm-up (:mod:`liqbt.warmup`): the run's kernels compile in worker processes
+- cold: the parallel warm-up (:mod:`liqbt.precompile`): the run's kernels compile in worker processes
   (one per spare core) while the demo simulates and ingests;
 - warm: again on the cache the cold run filled.
 
@@ -32,9 +32,9 @@ ROOT = HERE.parent
 def _demo(cache: Path, work: Path, warmup: bool) -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), MPLBACKEND="Agg",
                PYTHONPATH=str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""))
-    env.pop("LIQBT_WARMUP", None)
+    env.pop("LIQBT_PRECOMPILE", None)
     if not warmup:
-        env["LIQBT_WARMUP"] = "0"
+        env["LIQBT_PRECOMPILE"] = "0"
     shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -17,5 +17,5 @@ COMMANDS = [
     "new_strategy",
     "check_lookahead",
     "demo",
-    "warmup",
+    "precompile",
 ]

@@ -35,13 +35,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liqbt.warmup import finish, start
+    from liqbt.precompile import finish, start
 
     t0 = time.perf_counter()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     # an empty numba cache: the strategies' kernels compile on the spare cores while this process
-    # simulates and ingests (liqbt.warmup; nothing happens when the cache is warm or on one core)
+    # simulates and ingests (liqbt.precompile; nothing happens when the cache is warm or on one core)
     session = start(args.configs)
     try:
         return _run(args, work, t0)

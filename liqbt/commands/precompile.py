@@ -1,4 +1,4 @@
-"""``liqbt warmup``: compile liqbt's numba kernels now, on every core (see :mod:`liqbt.warmup`)."""
+"""``liqbt precompile``: compile liqbt's numba kernels now, on every core (see :mod:`liqbt.precompile`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "warmup",
+        "precompile",
         help="compile the numba kernels ahead of time, on every core (e.g. right after installing)",
         description=(
             "Runs the simulator, the heatmap, the strategies, the backtest and the null control of "
@@ -18,22 +18,22 @@ def register(sub) -> None:
             "(--force redoes it). `liqbt demo` does the same by itself on an empty cache."
         ),
     )
-    p.add_argument("configs", nargs="*", metavar="CONFIG", help="run configs to warm up for (default: the demo's)")
+    p.add_argument("configs", nargs="*", metavar="CONFIG", help="run configs whose kernels to compile (default: the demo's)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes besides this one (default: cores - 1, at least 1)")
-    p.add_argument("--force", action="store_true", help="warm up even if the cache is marked warm")
+    p.add_argument("--force", action="store_true", help="compile even if the cache is marked warm")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from liqbt._numba_cache import configure
     from liqbt.errors import InputError
-    from liqbt.warmup import DEFAULT_CONFIGS, warmup
+    from liqbt.precompile import DEFAULT_CONFIGS, precompile
 
     if args.workers is not None and args.workers < 0:
         raise InputError(f"--workers {args.workers}", where="--workers", expected="0 or more")
     t0 = time.perf_counter()
-    summary = warmup(args.configs or DEFAULT_CONFIGS, workers=args.workers, force=args.force)
+    summary = precompile(args.configs or DEFAULT_CONFIGS, workers=args.workers, force=args.force)
     where = configure()
     if not summary:
         print(f"numba cache {where} is already warm (--force to redo)")

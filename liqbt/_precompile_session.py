@@ -1,4 +1,4 @@
-"""Claims and waits of a parallel numba warm-up (see :mod:`liqbt.warmup`); stdlib only.
+"""Claims and waits of a parallel numba warm-up (see :mod:`liqbt.precompile`); stdlib only.
 
 A warm-up session splits the first run's JIT compilation into named *jobs* ("heatmap",
 "backtest", "null"...). Worker processes and the main process share one folder; a job belongs to
@@ -10,11 +10,11 @@ is about to run a job's kernels with :func:`need`:
 * nobody claimed it → claim it and go on: the real call compiles it, no worker starts it;
 * a worker is compiling it → don't compile it a second time: meanwhile run the jobs nobody has
   claimed yet here (they are needed later anyway), then wait for the worker's marker. A worker
-  that died without a marker (or ``$LIQBT_WARMUP_TIMEOUT`` seconds, default 900, without one)
+  that died without a marker (or ``$LIQBT_PRECOMPILE_TIMEOUT`` seconds, default 900, without one)
   releases the wait: the real call then compiles in-process.
 
 Without an active session :func:`need` does nothing, so the library pays one ``None`` test.
-This module imports nothing of liqbt: the pipeline calls it, :mod:`liqbt.warmup` (which imports
+This module imports nothing of liqbt: the pipeline calls it, :mod:`liqbt.precompile` (which imports
 the pipeline) defines the jobs and hands the session a ``run_job`` callable.
 """
 
@@ -32,7 +32,7 @@ POLL_S = 0.05
 # a worker that is alive but makes no progress (it should not happen) must not hold the run
 # forever: after this long the caller compiles in-process (the heatmap kernel alone takes ≈ 30 s
 # of CPU, minutes on a busy machine)
-WAIT_LIMIT_S = float(os.environ.get("LIQBT_WARMUP_TIMEOUT", "900"))
+WAIT_LIMIT_S = float(os.environ.get("LIQBT_PRECOMPILE_TIMEOUT", "900"))
 
 _ACTIVE: Session | None = None
 

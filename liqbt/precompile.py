@@ -15,20 +15,20 @@ run configs the main process will use. numba caches per exact type signature (dt
 read-only flag, optional arguments...), so only the same code path gives the same signatures.
 
 The work is split into jobs (:data:`JOBS`, the order in which a run needs them); the pipeline calls
-:func:`liqbt._warmup_session.need` before each stage: a finished job's kernels load from the
+:func:`liqbt._precompile_session.need` before each stage: a finished job's kernels load from the
 cache, a job a worker is still compiling is waited for (the main process runs the jobs nobody has
 started meanwhile), a job nobody started is compiled by the real call as before. Nothing here can
 fail a run: a failing job or worker is logged at debug level and the kernels compile in-process.
 
 It is skipped (costs ≈ 2 ms) when a previous warm-up of this exact liqbt + numba source filled the
-cache (a stamp file in the cache folder), on a 1-core machine, and with ``LIQBT_WARMUP=0``.
+cache (a stamp file in the cache folder), on a 1-core machine, and with ``LIQBT_PRECOMPILE=0``.
 
-    from liqbt import warmup
-    session = warmup.start(["configs/sweep_reversal.toml"])   # None when there is nothing to do
+    from liqbt import precompile
+    session = precompile.start(["configs/sweep_reversal.toml"])   # None when there is nothing to do
     ...                                                      # run the configs (liqbt.pipeline)
-    warmup.finish(session)
+    precompile.finish(session)
 
-``liqbt warmup`` compiles everything ahead of time (e.g. right after installing).
+``liqbt precompile`` compiles everything ahead of time (e.g. right after installing).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from liqbt import _warmup_session
-from liqbt._warmup_session import Session
+from liqbt import _precompile_session
+from liqbt._precompile_session import Session
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = tuple(str(ROOT / "configs" / c)
                         for c in ("sweep_reversal.toml", "squeeze_breakout.toml", "cold_side_stops.toml"))
 # what the main process of a run needs, in that order: "heatmap" also covers the strategy, the
-# look-ahead guard and the validation scores (they need a heatmap); "sim" is for `liqbt warmup`
+# look-ahead guard and the validation scores (they need a heatmap); "sim" is for `liqbt precompile`
 JOBS = ("heatmap", "backtest", "null")
 ALL_JOBS = ("sim",) + JOBS
 
@@ -315,10 +315,10 @@ def run_job(ctx: _Context, name: str) -> None:
 def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, force: bool = False,
           min_workers: int = 1) -> Session | None:
     """Start a warm-up session for runs of ``configs`` (paths) and make it the active one
-    (:func:`liqbt._warmup_session.need`). ``workers`` defaults to :func:`spare_workers` (every
+    (:func:`liqbt._precompile_session.need`). ``workers`` defaults to :func:`spare_workers` (every
     core but one). None — nothing started — when the cache is already warm (unless ``force``), on
-    one core, with ``LIQBT_WARMUP=0``, or when the worker cannot start (logged at debug)."""
-    if os.environ.get("LIQBT_WARMUP", "") == "0":
+    one core, with ``LIQBT_PRECOMPILE=0``, or when the worker cannot start (logged at debug)."""
+    if os.environ.get("LIQBT_PRECOMPILE", "") == "0":
         return None
     try:
         from liqbt._numba_cache import configure
@@ -331,7 +331,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
         if n < min_workers:
             return None
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="liqbt-warmup-", dir=cache_dir))
+        folder = Path(tempfile.mkdtemp(prefix="liqbt-precompile-", dir=cache_dir))
         configs = [str(Path(c).resolve()) for c in configs]
         (folder / "spec.json").write_text(json.dumps({"configs": configs, "jobs": list(jobs), "parent": os.getpid()}))
         ctx = _Context(folder, configs)
@@ -345,7 +345,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
             # the worker), and the kernel schedules it as its own group (Linux autogroups share
             # the CPU between sessions: in the caller's session it would only split the
             # caller's share)
-            procs.append(subprocess.Popen([sys.executable, "-m", "liqbt.warmup", "--worker", str(folder)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "liqbt.precompile", "--worker", str(folder)],
                                           stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
                                           start_new_session=True))
             err.close()
@@ -354,7 +354,7 @@ def start(configs=DEFAULT_CONFIGS, *, jobs=JOBS, workers: int | None = None, for
         return None
     session = Session(folder, jobs, run_job=lambda name: run_job(ctx, name), procs=procs)
     session.cache_dir = cache_dir
-    _warmup_session.activate(session)
+    _precompile_session.activate(session)
     log.debug("warm-up: %d worker(s) in %s", n, folder)
     return session
 
@@ -366,7 +366,7 @@ def finish(session: Session | None, *, wait: bool = False) -> dict:
 
     if session is None:
         return {}
-    _warmup_session.activate(None)
+    _precompile_session.activate(None)
     if wait:
         for p in session.procs:
             p.wait()
@@ -388,12 +388,12 @@ def finish(session: Session | None, *, wait: bool = False) -> dict:
         log.debug("warm-up jobs failed: %s", failed)
     summary = {"done": done, "failed": failed, "ran_here": list(session.ran_here),
                "waited_s": round(session.waited_s, 2)}
-    if not os.environ.get("LIQBT_WARMUP_DEBUG"):  # keep the markers and the workers' logs
+    if not os.environ.get("LIQBT_PRECOMPILE_DEBUG"):  # keep the markers and the workers' logs
         shutil.rmtree(session.folder, ignore_errors=True)
     return summary
 
 
-def warmup(configs=DEFAULT_CONFIGS, *, jobs=ALL_JOBS, workers: int | None = None, force: bool = False) -> dict:
+def precompile(configs=DEFAULT_CONFIGS, *, jobs=ALL_JOBS, workers: int | None = None, force: bool = False) -> dict:
     """Compile every job's kernels now: ``workers`` processes (default: one per core besides this
     one; 0 = all here) and this process take the jobs in turn. The summary of :func:`finish`;
     ``{}`` when the cache is already warm."""
@@ -428,11 +428,11 @@ def _worker(folder: str) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m liqbt.warmup --worker FOLDER
+if __name__ == "__main__":  # python -m liqbt.precompile --worker FOLDER
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-        if os.environ.get("LIQBT_WARMUP_DEBUG"):
-            logging.getLogger("liqbt.warmup").setLevel(logging.DEBUG)
-            logging.getLogger("liqbt._warmup_session").setLevel(logging.DEBUG)
+        if os.environ.get("LIQBT_PRECOMPILE_DEBUG"):
+            logging.getLogger("liqbt.precompile").setLevel(logging.DEBUG)
+            logging.getLogger("liqbt._precompile_session").setLevel(logging.DEBUG)
         sys.exit(_worker(sys.argv[2]))
     sys.exit(2)

@@ -1,4 +1,4 @@
-"""The parallel numba warm-up (liqbt.warmup): workers fill the cache, the caller never compiles
+"""The parallel numba warm-up (liqbt.precompile): workers fill the cache, the caller never compiles
 what a worker is compiling, a failing or dying worker never fails (nor hangs) the run, and the
 tiny-market jobs compile exactly the signatures a real run uses."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from liqbt import _warmup_session, warmup
+from liqbt import _precompile_session, precompile
 from tests.conftest import ROOT, make_sim_archive
 
 KERNEL_MODULE = '''
@@ -52,13 +52,13 @@ def kmod(tmp_path, monkeypatch):
     cache = tmp_path / "numba"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(mod), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
-    monkeypatch.delenv("LIQBT_WARMUP", raising=False)
+    monkeypatch.delenv("LIQBT_PRECOMPILE", raising=False)
     monkeypatch.syspath_prepend(str(mod))
     from numba.core import config
 
     monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)  # start() repoints it: restore after
     yield cache
-    _warmup_session.activate(None)
+    _precompile_session.activate(None)
 
 
 def _cache_stats(cache: Path) -> tuple[int, int]:
@@ -73,22 +73,22 @@ def _cache_stats(cache: Path) -> tuple[int, int]:
 
 def test_worker_fills_the_cache_so_the_next_process_compiles_nothing(kmod):
     assert _cache_stats(kmod / "control") == (0, 1)  # an empty cache: the kernel compiles
-    session = warmup.start([], jobs=("warmkern:job",), workers=1, force=True)
+    session = precompile.start([], jobs=("warmkern:job",), workers=1, force=True)
     assert session is not None and len(session.procs) == 1
     assert session.procs[0].wait(60) == 0  # the worker claims the job, runs it and exits
     session.need("warmkern:job")  # done: returns at once
-    summary = warmup.finish(session, wait=True)
+    summary = precompile.finish(session, wait=True)
     assert summary["done"] == ["warmkern:job"] and not summary["failed"] and summary["ran_here"] == []
     assert _cache_stats(kmod) == (1, 0)  # loaded, not compiled
-    assert warmup.is_warm(str(kmod))  # stamped: the next start is skipped
-    assert warmup.start([], jobs=("warmkern:job",)) is None
+    assert precompile.is_warm(str(kmod))  # stamped: the next start is skipped
+    assert precompile.start([], jobs=("warmkern:job",)) is None
 
 
 def test_caller_waits_for_the_worker_and_runs_unclaimed_jobs_meanwhile(kmod, tmp_path):
     folder = tmp_path / "session"
     folder.mkdir()
     ran = []
-    s = _warmup_session.Session(folder, ("slow", "other"), run_job=ran.append,
+    s = _precompile_session.Session(folder, ("slow", "other"), run_job=ran.append,
                                 procs=[subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])])
     try:
         assert s.claim("slow")  # as if a worker owned it; it finishes in 0.5 s
@@ -104,46 +104,46 @@ def test_caller_waits_for_the_worker_and_runs_unclaimed_jobs_meanwhile(kmod, tmp
 
 
 def test_an_unclaimed_job_is_left_to_the_real_call(tmp_path):
-    s = _warmup_session.Session(tmp_path, ("heatmap",), run_job=lambda j: pytest.fail("must not run"))
+    s = _precompile_session.Session(tmp_path, ("heatmap",), run_job=lambda j: pytest.fail("must not run"))
     s.need("heatmap")
     assert s.finished("heatmap") and s.ran_here == []
     s.need("not-a-job")  # unknown names are ignored
 
 
 def test_a_failing_job_falls_back_and_is_not_stamped(kmod):
-    session = warmup.start([], jobs=("warmkern:boom",), workers=1, force=True)
+    session = precompile.start([], jobs=("warmkern:boom",), workers=1, force=True)
     assert session is not None
     session.procs[0].wait(60)  # let the worker claim and fail it
     session.need("warmkern:boom")
-    summary = warmup.finish(session, wait=True)
+    summary = precompile.finish(session, wait=True)
     assert "boom in a warm-up job" in summary["failed"]["warmkern:boom"]
-    assert not warmup.is_warm(str(kmod))
+    assert not precompile.is_warm(str(kmod))
 
 
 def test_a_dying_worker_releases_the_wait(kmod, monkeypatch):
-    session = warmup.start([], jobs=("warmkern:die",), workers=1, force=True)
+    session = precompile.start([], jobs=("warmkern:die",), workers=1, force=True)
     assert session is not None
     assert session.procs[0].wait(60) == 3
     session.need("warmkern:die")  # claimed by a dead worker, no marker: returns, no hang
-    summary = warmup.finish(session, wait=True)
+    summary = precompile.finish(session, wait=True)
     assert "warmkern:die" in summary["failed"]
-    assert not warmup.is_warm(str(kmod))
+    assert not precompile.is_warm(str(kmod))
 
 
 def test_skipped_when_disabled_or_warm(kmod, monkeypatch):
-    monkeypatch.setenv("LIQBT_WARMUP", "0")
-    assert warmup.start([], jobs=("warmkern:job",), force=True) is None
-    monkeypatch.delenv("LIQBT_WARMUP")
-    warmup._stamp(str(kmod)).parent.mkdir(parents=True, exist_ok=True)
-    warmup._stamp(str(kmod)).write_text("")
-    assert warmup.start([], jobs=("warmkern:job",)) is None
-    assert warmup.start([], jobs=("warmkern:job",), workers=0) is None
-    _warmup_session.need("heatmap")  # no active session: nothing happens
+    monkeypatch.setenv("LIQBT_PRECOMPILE", "0")
+    assert precompile.start([], jobs=("warmkern:job",), force=True) is None
+    monkeypatch.delenv("LIQBT_PRECOMPILE")
+    precompile._stamp(str(kmod)).parent.mkdir(parents=True, exist_ok=True)
+    precompile._stamp(str(kmod)).write_text("")
+    assert precompile.start([], jobs=("warmkern:job",)) is None
+    assert precompile.start([], jobs=("warmkern:job",), workers=0) is None
+    _precompile_session.need("heatmap")  # no active session: nothing happens
 
 
 def test_cache_key_follows_the_sources():
-    key = warmup.cache_key()
-    assert key == warmup.cache_key() and len(key) == 16
+    key = precompile.cache_key()
+    assert key == precompile.cache_key() and len(key) == 16
 
 
 def _liqbt_signatures() -> dict[str, set]:
@@ -170,12 +170,12 @@ def test_tiny_jobs_cover_the_signatures_of_real_demo_runs(tmp_path):
     from liqbt.pipeline import run_config
 
     db = make_sim_archive(tmp_path, days=4, seed=5)  # the simulator's kernel: not a run's job
-    ctx = warmup._Context(tmp_path / "w", list(warmup.DEFAULT_CONFIGS))
+    ctx = precompile._Context(tmp_path / "w", list(precompile.DEFAULT_CONFIGS))
     ctx.folder.mkdir()
-    for job in warmup.JOBS:
-        warmup.run_job(ctx, job)
+    for job in precompile.JOBS:
+        precompile.run_job(ctx, job)
     before = _liqbt_signatures()
-    for path in warmup.DEFAULT_CONFIGS:
+    for path in precompile.DEFAULT_CONFIGS:
         cfg = load_run_config(path, overrides={"data": {"db": str(db), "end": "2024-01-05"}})
         result = run_config(cfg, db=str(db), progress=False, null_draws=8)
         assert len(result.market) > 0
@@ -184,33 +184,33 @@ def test_tiny_jobs_cover_the_signatures_of_real_demo_runs(tmp_path):
     assert new == {}, f"kernels a real run compiles that the warm-up missed: {new}"
 
 
-def test_warmup_command(kmod, capsys):
+def test_precompile_command(kmod, capsys):
     from liqbt.cli import main
 
-    warmup._stamp(str(kmod)).parent.mkdir(parents=True, exist_ok=True)
-    warmup._stamp(str(kmod)).write_text("")
-    assert main(["warmup"]) == 0
+    precompile._stamp(str(kmod)).parent.mkdir(parents=True, exist_ok=True)
+    precompile._stamp(str(kmod)).write_text("")
+    assert main(["precompile"]) == 0
     assert "already warm" in capsys.readouterr().out
-    assert main(["warmup", "--workers", "-1"]) == 2
+    assert main(["precompile", "--workers", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--workers" in err and "Traceback" not in err
 
 
 def test_spare_workers_are_the_other_cores(monkeypatch):
-    monkeypatch.setattr(warmup, "cpu_count", lambda: 2)
-    assert warmup.spare_workers() == 1
-    monkeypatch.setattr(warmup, "cpu_count", lambda: 8)
-    assert warmup.spare_workers() == 7
-    monkeypatch.setattr(warmup, "cpu_count", lambda: 1)
-    assert warmup.spare_workers() == 0
-    assert warmup.start([], jobs=("heatmap",), force=True) is None  # one core: no session
+    monkeypatch.setattr(precompile, "cpu_count", lambda: 2)
+    assert precompile.spare_workers() == 1
+    monkeypatch.setattr(precompile, "cpu_count", lambda: 8)
+    assert precompile.spare_workers() == 7
+    monkeypatch.setattr(precompile, "cpu_count", lambda: 1)
+    assert precompile.spare_workers() == 0
+    assert precompile.start([], jobs=("heatmap",), force=True) is None  # one core: no session
 
 
 def test_a_stuck_worker_releases_the_wait_after_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(_warmup_session, "WAIT_LIMIT_S", 0.3)
+    monkeypatch.setattr(_precompile_session, "WAIT_LIMIT_S", 0.3)
     stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        s = _warmup_session.Session(tmp_path, ("heatmap",), procs=[stuck])
+        s = _precompile_session.Session(tmp_path, ("heatmap",), procs=[stuck])
         assert s.claim("heatmap")  # as if the stuck worker had claimed it
         s.need("heatmap")  # returns after the limit instead of waiting for the worker
         assert 0.3 <= s.waited_s < 10 and not s.finished("heatmap")

@@ -591,37 +591,46 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     best_usd = -1.0
     near_a = -1
     near_b = -1
+    # d = distance from the close's bin: the grid position jb + sg·d + r lies in the grid for
+    # d in [dv_lo, dv_hi); inside that and away from the window's edges (the interior, where
+    # the smoothed density is the grid's value · cw) the scans below skip bins below the
+    # threshold in a tight loop (the same comparison as the general step, so the same runs)
+    if sg > 0:
+        dv_lo = -jb - r
+        dv_hi = ngq - jb - r
+    else:
+        dv_lo = jb + r - ngq + 1
+        dv_hi = jb + r + 1
     if thr > 0.0:
-        # runs of smoothed density above thr; sm[d] caches each density looked at
+        # runs of smoothed density above thr, each bin looked at once (a run ends at the first
+        # bin not above thr, or at the window's end: d == n)
+        di_lo = max(r, dv_lo)
+        di_hi = min(n - r, dv_hi)
+        a = -1
         d = 0
-        while d < n:
-            j = jb + sg * d + r
-            gv = gq[j] if 0 <= j < ngq else 0.0
-            if r <= d < n - r:
-                v = gv * cw
-            elif gv * cb > thr:
-                v = _edge_smooth(q, sw, jb, sg, hb + d, hb, ext, False, scale, fade, base, pw, hb,
-                                 inverse, g)
-            else:
-                v = 0.0  # below thr: the bound says so
-            sm[d] = v
-            if v > thr:
-                a = d
-                while d + 1 < n:
-                    j = jb + sg * (d + 1) + r
-                    gv = gq[j] if 0 <= j < ngq else 0.0
-                    if r <= d + 1 < n - r:
-                        v = gv * cw
-                    elif gv * cb > thr:
-                        v = _edge_smooth(q, sw, jb, sg, hb + d + 1, hb, ext, False, scale, fade,
-                                         base, pw, hb, inverse, g)
-                    else:
-                        v = 0.0
-                    sm[d + 1] = v
-                    if not v > thr:
-                        break
-                    d += 1
-                b = d
+        while d <= n:
+            above = False
+            if d < n:
+                if a < 0 and di_lo <= d < di_hi:
+                    j = jb + sg * d + r
+                    while d < di_hi and not gq[j] * cw > thr:
+                        d += 1
+                        j += sg
+                j = jb + sg * d + r
+                gv = gq[j] if 0 <= j < ngq else 0.0
+                if r <= d < n - r:
+                    v = gv * cw
+                elif gv * cb > thr:
+                    v = _edge_smooth(q, sw, jb, sg, hb + d, hb, ext, False, scale, fade, base, pw,
+                                     hb, inverse, g)
+                else:
+                    v = 0.0  # below thr: the bound says so
+                above = v > thr
+            if above:
+                if a < 0:
+                    a = d
+            elif a >= 0:
+                b = d - 1
                 usd = 0.0
                 for t in range(a, b + 1):
                     j = jb + sg * t
@@ -635,6 +644,7 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
                         best_usd = usd
                         best_a = a
                         best_b = b
+                a = -1
             d += 1
     for which in range(2):
         a = near_a if which == 0 else best_a
@@ -661,44 +671,6 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         out[base_o + 4] = dist / close * 100.0
         out[base_o + 5] = dist / atr if atr > 0.0 else np.nan
         out[base_o + 6] = usd / total
-        lo = hb + a
-        hi = hb + b
-        while lo - 1 >= 0:
-            e = lo - 1
-            j = jb + sg * (e - hb) + r
-            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-            if r <= e < ext - r:
-                v = gv * cw
-            elif gv * cb > thr_f:
-                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
-            else:
-                v = 0.0
-            if not v > thr_f:
-                break
-            lo -= 1
-        while hi + 1 < ext:
-            e = hi + 1
-            j = jb + sg * (e - hb) + r
-            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-            if r <= e < ext - r:
-                v = gv * cw
-            elif gv * cb > thr_f:
-                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
-            else:
-                v = 0.0
-            if not v > thr_f:
-                break
-            hi += 1
-        cur = 0.0
-        frm = 0.0
-        for e in range(lo, hi + 1):
-            m = scale if inverse else scale * (base * pw[e])
-            j = jb + sg * (e - hb)
-            if 0 <= j < nq:
-                x = q[j] * m
-                cur += x
-                frm += x + sw[j] * fade * m
-        out[base_o + 7] = min(1.0, max(0.0, 1.0 - cur / frm)) if frm > 0.0 else np.nan
     vb = _SIDE_BASE + 3 * side_idx
     out[vb + 1] = np.nan
     out[vb + 2] = np.nan
@@ -712,9 +684,19 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
         best_depth = 0.0
         for attempt in range(2):
             if attempt == 0:
-                for e in range(hb, min(hb + 2 * r, ext)):
-                    j = jb + sg * (e - hb)
-                    ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
+                # the r bins next to the close need the window path's smoothing, unless no bin
+                # within their taps holds mass (cq = 0: exactly 0, as that smoothing gives) —
+                # the usual case, the band next to price is empty
+                need = False
+                for d in range(min(r, near_a)):
+                    j = jb + sg * d + r
+                    if not (0 <= j < ngq and cq[j] == 0):
+                        need = True
+                        break
+                if need:
+                    for e in range(hb, min(hb + 2 * r, ext)):
+                        j = jb + sg * (e - hb)
+                        ub[e] = q[j] * (scale if inverse else scale * (base * pw[e])) if 0 <= j < nq else 0.0
                 lo_x = n - 2 * r if near_a > n - r else n
             else:
                 lo_x = 0
@@ -725,6 +707,9 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
                 if attempt == 0 and r <= d < n - r:
                     j = jb + sg * d + r
                     sm[d] = gq[j] * cw if 0 <= j < ngq and cq[j] > 0 else 0.0
+                    continue
+                if attempt == 0 and d < r and not need:
+                    sm[d] = 0.0
                     continue
                 i = hb + d
                 acc = g[0] * ub[i]
@@ -763,66 +748,79 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
     sb = _SWEPT_BASE + 2 * side_idx
     out[sb] = np.nan
     out[sb + 1] = np.nan
-    if not thr_f > 0.0:
-        return total
+    # the nearest formed-map cluster: first on the side's own side (from the close outwards),
+    # then past the close, only as far as that hit
     hit = -1
-    for e in range(hb, ext):
-        j = jb + sg * (e - hb) + r
-        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-        if r <= e < ext - r:
-            v = gv * cw
-        elif gv * cb > thr_f:
-            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
-        else:
-            v = 0.0
-        if v > thr_f:
-            hit = e
-            break
-    # past the close, only as far as the hit on the side's own side
-    stop = -1 if hit < 0 else max(2 * hb - hit, -1)
-    e = hb - 1
-    while e > stop:
-        j = jb + sg * (e - hb) + r
-        gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-        if r <= e < ext - r:
-            v = gv * cw
-        elif gv * cb > thr_f:
-            v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
-        else:
-            v = 0.0
-        if v > thr_f:
-            hit = e
-            break
-        e -= 1
-    if hit >= 0:
-        lo = hit
-        hi = hit
-        while lo - 1 >= 0:
-            e = lo - 1
-            j = jb + sg * (e - hb) + r
-            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-            if r <= e < ext - r:
-                v = gv * cw
-            elif gv * cb > thr_f:
-                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
+    ei_lo = max(r, hb + dv_lo)  # interior extended indices inside the grid (see dv_lo)
+    ei_hi = min(ext - r, hb + dv_hi)
+    if thr_f > 0.0:
+        for back in range(2):
+            if back == 0:
+                e = hb
+                e_stop = ext
+                step = 1
             else:
-                v = 0.0
-            if not v > thr_f:
-                break
-            lo -= 1
-        while hi + 1 < ext:
-            e = hi + 1
-            j = jb + sg * (e - hb) + r
-            gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
-            if r <= e < ext - r:
-                v = gv * cw
-            elif gv * cb > thr_f:
-                v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb, inverse, g)
-            else:
-                v = 0.0
-            if not v > thr_f:
-                break
-            hi += 1
+                e = hb - 1
+                e_stop = -1 if hit < 0 else max(2 * hb - hit, -1)
+                step = -1
+                if e_stop >= e:  # (the hit is next to the close: nothing nearer past it)
+                    break
+            while e != e_stop:
+                if ei_lo <= e < ei_hi:
+                    j = jb + sg * (e - hb) + r
+                    while (ei_lo <= e < ei_hi and e != e_stop
+                           and not (gq[j] + fade * gp[j]) * cw > thr_f):
+                        e += step
+                        j += sg * step
+                    if e == e_stop:
+                        break
+                j = jb + sg * (e - hb) + r
+                gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+                if r <= e < ext - r:
+                    v = gv * cw
+                elif gv * cb > thr_f:
+                    v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb,
+                                     inverse, g)
+                else:
+                    v = 0.0
+                if v > thr_f:
+                    hit = e
+                    break
+                e += step
+    # each cluster's extent on the formed map (near, big, then the swept hit), widened over
+    # neighbours whose formed density passes thr_f, and its current vs formed notional there
+    for which in range(3):
+        if which < 2:
+            a = near_a if which == 0 else best_a
+            if a < 0:
+                continue
+            lo = hb + a
+            hi = hb + (near_b if which == 0 else best_b)
+        else:
+            if hit < 0:
+                continue
+            lo = hit
+            hi = hit
+        for up in range(2):
+            while True:
+                e = hi + 1 if up else lo - 1
+                if e < 0 or e >= ext:
+                    break
+                j = jb + sg * (e - hb) + r
+                gv = (gq[j] + fade * gp[j]) if 0 <= j < ngq else 0.0
+                if r <= e < ext - r:
+                    v = gv * cw
+                elif gv * cb > thr_f:
+                    v = _edge_smooth(q, sw, jb, sg, e, 0, ext, True, scale, fade, base, pw, hb,
+                                     inverse, g)
+                else:
+                    v = 0.0
+                if not v > thr_f:
+                    break
+                if up:
+                    hi = e
+                else:
+                    lo = e
         cur = 0.0
         frm = 0.0
         for e in range(lo, hi + 1):
@@ -832,7 +830,10 @@ def side_features_grid_nb(q, sw, gq, gp, k0, kc, below, scale, fade, inverse, ba
                 x = q[j] * m
                 cur += x
                 frm += x + sw[j] * fade * m
-        if frm > 0.0:
+        if which < 2:
+            base_o = (side_idx * 2 + which) * _NF
+            out[base_o + 7] = min(1.0, max(0.0, 1.0 - cur / frm)) if frm > 0.0 else np.nan
+        elif frm > 0.0:
             out[sb] = max(0.0, frm - cur)
             out[sb + 1] = min(1.0, max(0.0, 1.0 - cur / frm))
     return total

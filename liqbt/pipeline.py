@@ -214,6 +214,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
     ``loaded``: ``load_market(config, archive)`` when the caller has already called it.
     """
     from liqbt._numba_cache import fast_cached_loads
+    from liqbt._precompile_session import need
     from liqbt.archive import Archive
     from liqbt.backtest import backtest
     from liqbt.strategy import compute_pipeline
@@ -231,6 +232,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
             market = full.slice_time(full.open_time[n_warm]) if n_warm else full
         strategy_cls = _strategy_class(config)
         strategy = strategy_cls(config.strategy_params)
+        need("heatmap")  # a parallel warm-up (liqbt.precompile) may be compiling these kernels: wait for it
         with stages.stage("heatmap"):
             heatmap_full, validation_inputs = _build_heatmap(full, config, n_warm, heatmap_cache, fingerprint)
             heatmap = slice_heatmap(heatmap_full, n_warm, len(full)) if n_warm else heatmap_full
@@ -250,6 +252,7 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
         else:
             warnings.append("look-ahead check skipped (--no-lookahead-check or [checks].lookahead = false): "
                             "nothing tested whether the strategy uses later data")
+        need("backtest")
         with stages.stage("backtest"):
             result = backtest(market, signals, config.backtest)
         with stages.stage("null control"):
@@ -257,6 +260,8 @@ def run_config(config: RunConfig, *, db: str | None = None, archive=None, progre
 
             nspec = config.null
             draws = nspec.draws if null_draws is None else null_draws
+            if draws:
+                need("null")
             null = null_control(market, signals, config.backtest, draws=draws, seed=seed, method=nspec.method)
             result.metrics["null_control"] = null
             result.metrics["null_p_value"] = (null.get("p_value") or {}).get("total_return_pct")

@@ -465,6 +465,43 @@ def exit_bar_nb(b, side, stop_frac, tp_frac, trail, open_, high, low, close, lon
 
 
 @njit(cache=True)
+def stable_argsort_nb(keys):
+    """``np.argsort(keys, kind="stable")`` of an int64 array: a bottom-up merge sort in plain
+    loops. Same order (a stable sort has one answer); numba's own ``kind="mergesort"`` is generic
+    over key types and costs ≈ 1.6 s of compilation on a cold start, this ≈ 0.1 s."""
+    k = len(keys)
+    a = np.arange(k)
+    b = np.empty(k, dtype=np.int64)
+    width = 1
+    while width < k:
+        lo = 0
+        while lo < k:
+            mid = min(lo + width, k)
+            hi = min(lo + 2 * width, k)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                if keys[a[j]] < keys[a[i]]:  # strictly less: equal keys keep their order
+                    b[o] = a[j]
+                    j += 1
+                else:
+                    b[o] = a[i]
+                    i += 1
+                o += 1
+            while i < mid:
+                b[o] = a[i]
+                i += 1
+                o += 1
+            while j < hi:
+                b[o] = a[j]
+                j += 1
+                o += 1
+            lo = hi
+        a, b = b, a
+        width *= 2
+    return a
+
+
+@njit(cache=True)
 def place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_hold, bars_per_day,
                           open_, high, low, close, long_exit, short_exit, seed):
     """One null draw: a signal bar for each real trade (``-1`` if it found no room), in time order.
@@ -496,7 +533,7 @@ def place_null_entries_nb(mode, sig_bars, side, stop_frac, tp_frac, trail, mean_
                 tau += np.random.randint(-jitter, jitter + 1)
         for j in range(k):
             cand_shift[j] = (sig_bars[j] + tau) % hi
-        order = np.argsort(cand_shift, kind="mergesort")
+        order = stable_argsort_nb(cand_shift)
     t = 0
     for jj in range(k):
         j = order[jj]

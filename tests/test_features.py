@@ -412,3 +412,12 @@ def test_incremental_features_match_the_window_path(contract_type, monkeypatch):
     fast, exact = _features_both_paths(m, HeatmapParams(snapshot_every=60), monkeypatch)
     _assert_same_features(fast, exact)
 
+
+
+def test_incremental_features_match_the_window_path_with_sparse_oi(monkeypatch):
+    """OI every 700 bars: each reading opens cohorts over 700 bars at once, so a bar records
+    thousands of grid changes, more than the kernel's change buffer holds (it applies them early
+    when full) — the features still match the window path's."""
+    m = synthetic_market(8_000, seed=11, oi_every=700, vol_per_bar=0.0015)
+    fast, exact = _features_both_paths(m, HeatmapParams(snapshot_every=60), monkeypatch)
+    _assert_same_features(fast, exact)

@@ -17,4 +17,5 @@ COMMANDS = [
     "new_strategy",
     "check_lookahead",
     "demo",
+    "precompile",
 ]

@@ -35,6 +35,23 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from liqbt.precompile import finish, start
+
+    t0 = time.perf_counter()
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    # an empty numba cache: the strategies' kernels compile on the spare cores while this process
+    # simulates and ingests (liqbt.precompile; nothing happens when the cache is warm or on one core)
+    session = start(args.configs)
+    try:
+        return _run(args, work, t0)
+    finally:
+        summary = finish(session)
+        if summary:
+            log.debug("warm-up: %s", summary)
+
+
+def _run(args: argparse.Namespace, work: Path, t0: float) -> int:
     from liqbt.archive import Archive
     from liqbt.config import load_run_config
     from liqbt.pipeline import run_config
@@ -42,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
     from liqbt.report.summary import summary_text
     from liqbt.sim import simulate_dataset
 
-    t0 = time.perf_counter()
-    work = Path(args.dir)
-    work.mkdir(parents=True, exist_ok=True)
     db = work / "liqbt.duckdb"
     print(f"[1/4] simulating the demo market ({args.dataset}) …", flush=True)
     sim = simulate_dataset(args.dataset, work / "data")

@@ -73,7 +73,7 @@ PRED_COLUMNS = ("long_usd", "short_usd", "long_lo", "long_hi", "short_lo", "shor
 # old feature code. This digest of features.py (checked by
 # tests/heatmap/test_kernel.py::test_kernel_cache_key_tracks_features) makes such an edit change
 # this file too, which invalidates the cache.
-FEATURES_SHA256 = "ce46779654f109f6"
+FEATURES_SHA256 = "17e9915e3eb5d082"
 _NONE_HI = 1 << 60
 
 
@@ -122,11 +122,41 @@ def _acc(usd_acc, lo_acc, hi_acc, usd, lo, hi):
 
 
 @njit(cache=True)
+def _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, m, gtap):
+    """Apply the first ``m`` recorded bin changes to the smoothed grids, in the order they
+    happened: change ``e`` of bin ``pj[e]`` on side ``psd[e]`` (0 long, 1 short) adds its 2r + 1
+    taps of ``px[e]`` to the quantity grid and of ``py[e]`` to the swept one, and ``pc[e]`` to
+    the counts of bins holding mass. The kernel runs the same loop inline at each bar's end
+    (a call passing arrays costs more than the loop); this copy serves the rare places that
+    must apply the changes early (a rescaling or reset of a whole grid)."""
+    tw = len(gtap)
+    for e in range(m):
+        j = pj[e]
+        x = px[e]
+        y = py[e]
+        c = pc[e]
+        if psd[e] == 0:
+            for t in range(tw):
+                gql[j + t] += gtap[t] * x
+                cql[j + t] += c
+            if y != 0.0:
+                for t in range(tw):
+                    gpl[j + t] += gtap[t] * y
+        else:
+            for t in range(tw):
+                gqs[j + t] += gtap[t] * x
+                cqs[j + t] += c
+            if y != 0.0:
+                for t in range(tw):
+                    gps[j + t] += gtap[t] * y
+
+
+@njit(cache=True)
 def reconstruct_nb(
     open_time, trig_high, trig_low, close, vwap, volume, taker_share, oi_target, oi_updated, atr,
     log_step, long_off, short_off, hedged, mix, kappa, inverse, consume, oi_close, post_entry,
     decay_factor, snap_bars, window_bins, do_features, feature_bins, gauss, cluster_threshold,
-    init_band, sweep_decay, churn, exact_features=False,
+    init_band, sweep_decay, churn, exact_features=None,
 ):
     """Run the model over all bars. Returns ``(pred, mass, snap_long, snap_short, snap_k0,
     feats)``: pred (n, 6) = PRED_COLUMNS; mass (n, 2) = outstanding long/short quantity (native,
@@ -134,9 +164,12 @@ def reconstruct_nb(
     ``snap_k0[s] .. snap_k0[s] + 2·window_bins``; feats (n, N_FEATURES) or (0, N_FEATURES).
     ``mix`` rows: aggressor_long, passive_long, aggressor_short, passive_short.
     ``sweep_decay``: per-bar factor of the swept-notional memory (1 = never forget).
-    ``exact_features``: compute the features by filling and smoothing both windows every bar
-    (the definition; slow) instead of from the incrementally kept smoothed grids (the default;
-    the same features up to rounding, see :func:`liqbt.features.side_features_grid_nb`)."""
+    ``exact_features``: True computes the features by filling and smoothing both windows every
+    bar (the definition; slow) instead of from the incrementally kept smoothed grids (None or
+    False; the same features up to rounding, see :func:`liqbt.features.side_features_grid_nb`).
+    Left out (None, what :func:`liqbt.heatmap.reconstruct` does), the window path is not even
+    compiled: numba prunes the ``exact_features is not None`` branch of an omitted argument,
+    which cuts the kernel's cold compile; passing a bool compiles a second specialisation."""
     n = len(close)
     n_cls = len(long_off)
     pred = np.zeros((n, 6))
@@ -247,17 +280,17 @@ def reconstruct_nb(
     # the stored USD quantity (gq*) and of the swept memory (gp*), full taps, bin j at j + r;
     # every change of a bin adds its 2r + 1 taps. Window sums of the same (wq*, wp*) over the
     # window anchored at bin wkc, with Σ|changes| since they were last summed afresh (wa*).
-    fast = do_features and not exact_features
+    # ``exact_features`` left out (None) prunes the window path from the compiled kernel: numba
+    # drops an ``is not None`` branch on an omitted argument at compile time, so the default
+    # call compiles only the incremental path (the window path roughly doubled the compile);
+    # passing a bool compiles a second specialisation with both paths, on demand
+    exact = False
+    if exact_features is not None:
+        exact = exact_features
+    fast = do_features and not exact
     gtap = full_taps(gauss)
     tw = len(gtap)
     r_g = (tw - 1) // 2
-    gt0 = gtap[r_g]
-    gt1 = gtap[r_g + 1] if tw > 1 else 0.0
-    gt2 = gtap[r_g + 2] if tw > 3 else 0.0
-    gt3 = gtap[r_g + 3] if tw > 5 else 0.0
-    gt4 = gtap[r_g + 4] if tw > 7 else 0.0
-    gt5 = gtap[r_g + 5] if tw > 9 else 0.0
-    gt6 = gtap[r_g + 6] if tw > 11 else 0.0
     # band: the smoothed grids track only the bins g_lo .. g_hi (grid indices) around the close,
     # so opens far from price (the high-leverage classes sit within the window, the low ones far
     # outside it) cost nothing; when the close nears the band's edge it is rebuilt around it
@@ -273,6 +306,22 @@ def reconstruct_nb(
     gps = np.zeros(ng)
     cql = np.zeros(ng, dtype=np.int64)  # bins holding mass within each position's taps
     cqs = np.zeros(ng, dtype=np.int64)
+    # changes: each change of a bin inside the band is recorded where it happens (bin, side,
+    # Δ stored USD, Δ swept USD, Δ bins holding mass) and applied to the smoothed grids at the
+    # bar's end, in the order it happened (so the grids hold the same doubles as if applied on
+    # the spot). The taps are written once there instead of at each of the eight places a bin
+    # changes: that code was a large part of the kernel's compile time.
+    # Capacity: consumption changes at most every band bin on each side in a bar (+ the cut
+    # bin); opens (n_cls cohorts per side for each bar since the last OI reading, + churn) get
+    # room for 64 bars and apply the buffer early when it is full (in order: the same doubles),
+    # so a long gap between readings (OI history shorter than the candles') costs no memory.
+    cap = 4 * (wfe + r_g + g_margin + 2) + 2 * n_cls * 65 + 8 if fast else 0
+    pj = np.zeros(cap, dtype=np.int64)
+    psd = np.zeros(cap, dtype=np.int64)
+    px = np.zeros(cap)
+    py = np.zeros(cap)
+    pc = np.zeros(cap, dtype=np.int64)
+    npend = 0
     bm = np.ones(n_bins) if inverse else bmid.copy()  # USD per stored unit of quantity
     wkc = -_NONE_HI
     wl_lo = 1  # grid index range of the long window (empty until the first feature bar)
@@ -317,47 +366,19 @@ def reconstruct_nb(
                         if fast:
                             x = -ql[j] * bm[j]
                             y = dp * bm[j]
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gql[j + 0] += gt6 * x
-                                    gql[j + 1] += gt5 * x
-                                    gql[j + 2] += gt4 * x
-                                    gql[j + 3] += gt3 * x
-                                    gql[j + 4] += gt2 * x
-                                    gql[j + 5] += gt1 * x
-                                    gql[j + 6] += gt0 * x
-                                    gql[j + 7] += gt1 * x
-                                    gql[j + 8] += gt2 * x
-                                    gql[j + 9] += gt3 * x
-                                    gql[j + 10] += gt4 * x
-                                    gql[j + 11] += gt5 * x
-                                    gql[j + 12] += gt6 * x
-                                    gpl[j + 0] += gt6 * y
-                                    gpl[j + 1] += gt5 * y
-                                    gpl[j + 2] += gt4 * y
-                                    gpl[j + 3] += gt3 * y
-                                    gpl[j + 4] += gt2 * y
-                                    gpl[j + 5] += gt1 * y
-                                    gpl[j + 6] += gt0 * y
-                                    gpl[j + 7] += gt1 * y
-                                    gpl[j + 8] += gt2 * y
-                                    gpl[j + 9] += gt3 * y
-                                    gpl[j + 10] += gt4 * y
-                                    gpl[j + 11] += gt5 * y
-                                    gpl[j + 12] += gt6 * y
-                                else:
-                                    for t in range(tw):
-                                        gql[j + t] += gtap[t] * x
-                                        gpl[j + t] += gtap[t] * y
+                            if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                pj[npend] = j
+                                psd[npend] = 0
+                                px[npend] = x
+                                py[npend] = y
+                                pc[npend] = -1
+                                npend += 1
                             if wl_lo <= j <= wl_hi:
                                 wq_l += x
                                 wp_l += y
                                 wa_l -= x
                         pl[j] += dp
                         ql[j] = 0.0
-                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
-                            for t in range(tw):
-                                cql[j + t] -= 1
                     if k == cut_kl:  # an emptied bin forgets its cut
                         cut_kl = -_NONE_HI
                     k -= 1
@@ -380,38 +401,13 @@ def reconstruct_nb(
                         if fast:
                             x = -(ql[j] if frac >= 1.0 else take) * bm[j]
                             y = dp * bm[j]
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gql[j + 0] += gt6 * x
-                                    gql[j + 1] += gt5 * x
-                                    gql[j + 2] += gt4 * x
-                                    gql[j + 3] += gt3 * x
-                                    gql[j + 4] += gt2 * x
-                                    gql[j + 5] += gt1 * x
-                                    gql[j + 6] += gt0 * x
-                                    gql[j + 7] += gt1 * x
-                                    gql[j + 8] += gt2 * x
-                                    gql[j + 9] += gt3 * x
-                                    gql[j + 10] += gt4 * x
-                                    gql[j + 11] += gt5 * x
-                                    gql[j + 12] += gt6 * x
-                                    gpl[j + 0] += gt6 * y
-                                    gpl[j + 1] += gt5 * y
-                                    gpl[j + 2] += gt4 * y
-                                    gpl[j + 3] += gt3 * y
-                                    gpl[j + 4] += gt2 * y
-                                    gpl[j + 5] += gt1 * y
-                                    gpl[j + 6] += gt0 * y
-                                    gpl[j + 7] += gt1 * y
-                                    gpl[j + 8] += gt2 * y
-                                    gpl[j + 9] += gt3 * y
-                                    gpl[j + 10] += gt4 * y
-                                    gpl[j + 11] += gt5 * y
-                                    gpl[j + 12] += gt6 * y
-                                else:
-                                    for t in range(tw):
-                                        gql[j + t] += gtap[t] * x
-                                        gpl[j + t] += gtap[t] * y
+                            if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                pj[npend] = j
+                                psd[npend] = 0
+                                px[npend] = x
+                                py[npend] = y
+                                pc[npend] = 0
+                                npend += 1
                             if wl_lo <= j <= wl_hi:
                                 wq_l += x
                                 wp_l += y
@@ -420,14 +416,12 @@ def reconstruct_nb(
                         if frac >= 1.0:
                             ql[j] = 0.0
                             if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
-                                for t in range(tw):
-                                    cql[j + t] -= 1
+                                pc[npend - 1] = -1
                             cut_kl = -_NONE_HI
                         else:
                             ql[j] -= take
                             if fast and ql[j] == 0.0 and g_lo <= j <= g_hi:
-                                for t in range(tw):
-                                    cql[j + t] -= 1
+                                pc[npend - 1] = -1
                             cut_kl = kl
                             cut_pl = lo_p
                 long_top = kl
@@ -447,47 +441,19 @@ def reconstruct_nb(
                         if fast:
                             x = -qs[j] * bm[j]
                             y = dp * bm[j]
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gqs[j + 0] += gt6 * x
-                                    gqs[j + 1] += gt5 * x
-                                    gqs[j + 2] += gt4 * x
-                                    gqs[j + 3] += gt3 * x
-                                    gqs[j + 4] += gt2 * x
-                                    gqs[j + 5] += gt1 * x
-                                    gqs[j + 6] += gt0 * x
-                                    gqs[j + 7] += gt1 * x
-                                    gqs[j + 8] += gt2 * x
-                                    gqs[j + 9] += gt3 * x
-                                    gqs[j + 10] += gt4 * x
-                                    gqs[j + 11] += gt5 * x
-                                    gqs[j + 12] += gt6 * x
-                                    gps[j + 0] += gt6 * y
-                                    gps[j + 1] += gt5 * y
-                                    gps[j + 2] += gt4 * y
-                                    gps[j + 3] += gt3 * y
-                                    gps[j + 4] += gt2 * y
-                                    gps[j + 5] += gt1 * y
-                                    gps[j + 6] += gt0 * y
-                                    gps[j + 7] += gt1 * y
-                                    gps[j + 8] += gt2 * y
-                                    gps[j + 9] += gt3 * y
-                                    gps[j + 10] += gt4 * y
-                                    gps[j + 11] += gt5 * y
-                                    gps[j + 12] += gt6 * y
-                                else:
-                                    for t in range(tw):
-                                        gqs[j + t] += gtap[t] * x
-                                        gps[j + t] += gtap[t] * y
+                            if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                pj[npend] = j
+                                psd[npend] = 1
+                                px[npend] = x
+                                py[npend] = y
+                                pc[npend] = -1
+                                npend += 1
                             if ws_lo <= j <= ws_hi:
                                 wq_s += x
                                 wp_s += y
                                 wa_s -= x
                         ps[j] += dp
                         qs[j] = 0.0
-                        if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
-                            for t in range(tw):
-                                cqs[j + t] -= 1
                     if k == cut_ks:
                         cut_ks = _NONE_HI
                     k += 1
@@ -511,38 +477,13 @@ def reconstruct_nb(
                         if fast:
                             x = -(qs[j] if frac >= 1.0 else take) * bm[j]
                             y = dp * bm[j]
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gqs[j + 0] += gt6 * x
-                                    gqs[j + 1] += gt5 * x
-                                    gqs[j + 2] += gt4 * x
-                                    gqs[j + 3] += gt3 * x
-                                    gqs[j + 4] += gt2 * x
-                                    gqs[j + 5] += gt1 * x
-                                    gqs[j + 6] += gt0 * x
-                                    gqs[j + 7] += gt1 * x
-                                    gqs[j + 8] += gt2 * x
-                                    gqs[j + 9] += gt3 * x
-                                    gqs[j + 10] += gt4 * x
-                                    gqs[j + 11] += gt5 * x
-                                    gqs[j + 12] += gt6 * x
-                                    gps[j + 0] += gt6 * y
-                                    gps[j + 1] += gt5 * y
-                                    gps[j + 2] += gt4 * y
-                                    gps[j + 3] += gt3 * y
-                                    gps[j + 4] += gt2 * y
-                                    gps[j + 5] += gt1 * y
-                                    gps[j + 6] += gt0 * y
-                                    gps[j + 7] += gt1 * y
-                                    gps[j + 8] += gt2 * y
-                                    gps[j + 9] += gt3 * y
-                                    gps[j + 10] += gt4 * y
-                                    gps[j + 11] += gt5 * y
-                                    gps[j + 12] += gt6 * y
-                                else:
-                                    for t in range(tw):
-                                        gqs[j + t] += gtap[t] * x
-                                        gps[j + t] += gtap[t] * y
+                            if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                pj[npend] = j
+                                psd[npend] = 1
+                                px[npend] = x
+                                py[npend] = y
+                                pc[npend] = 0
+                                npend += 1
                             if ws_lo <= j <= ws_hi:
                                 wq_s += x
                                 wp_s += y
@@ -551,14 +492,12 @@ def reconstruct_nb(
                         if frac >= 1.0:
                             qs[j] = 0.0
                             if fast and g_lo <= j <= g_hi:  # one bin fewer holds mass
-                                for t in range(tw):
-                                    cqs[j + t] -= 1
+                                pc[npend - 1] = -1
                             cut_ks = _NONE_HI
                         else:
                             qs[j] -= take
                             if fast and qs[j] == 0.0 and g_lo <= j <= g_hi:
-                                for t in range(tw):
-                                    cqs[j + t] -= 1
+                                pc[npend - 1] = -1
                             cut_ks = kh
                             cut_ps = hi_p
                 short_bot = kh
@@ -581,6 +520,9 @@ def reconstruct_nb(
                         continue
                     f = -gap / m_true
                     if f >= 1.0 - 1e-12:
+                        if npend > 0:
+                            _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                            npend = 0
                         if side == 0:
                             ql[:] = 0.0
                             pl[:] = 0.0
@@ -687,56 +629,23 @@ def reconstruct_nb(
                             if fast:
                                 j = k - k0
                                 xu = x * bm[j]
-                                if was0 and x != 0.0 and g_lo <= j <= g_hi:
-                                    for t in range(tw):
-                                        if side == 0:
-                                            cql[j + t] += 1
-                                        else:
-                                            cqs[j + t] += 1
+                                if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                                    if npend == cap:  # (full: apply what is recorded so far)
+                                        _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                                        npend = 0
+                                    pj[npend] = j
+                                    psd[npend] = side
+                                    px[npend] = xu
+                                    py[npend] = 0.0
+                                    pc[npend] = 1 if was0 and x != 0.0 else 0  # one bin more holds mass
+                                    npend += 1
                                 if side == 0:
-                                    if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                        if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                            gql[j + 0] += gt6 * xu
-                                            gql[j + 1] += gt5 * xu
-                                            gql[j + 2] += gt4 * xu
-                                            gql[j + 3] += gt3 * xu
-                                            gql[j + 4] += gt2 * xu
-                                            gql[j + 5] += gt1 * xu
-                                            gql[j + 6] += gt0 * xu
-                                            gql[j + 7] += gt1 * xu
-                                            gql[j + 8] += gt2 * xu
-                                            gql[j + 9] += gt3 * xu
-                                            gql[j + 10] += gt4 * xu
-                                            gql[j + 11] += gt5 * xu
-                                            gql[j + 12] += gt6 * xu
-                                        else:
-                                            for t in range(tw):
-                                                gql[j + t] += gtap[t] * xu
                                     if wl_lo <= j <= wl_hi:
                                         wq_l += xu
                                         wa_l += xu
-                                else:
-                                    if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                        if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                            gqs[j + 0] += gt6 * xu
-                                            gqs[j + 1] += gt5 * xu
-                                            gqs[j + 2] += gt4 * xu
-                                            gqs[j + 3] += gt3 * xu
-                                            gqs[j + 4] += gt2 * xu
-                                            gqs[j + 5] += gt1 * xu
-                                            gqs[j + 6] += gt0 * xu
-                                            gqs[j + 7] += gt1 * xu
-                                            gqs[j + 8] += gt2 * xu
-                                            gqs[j + 9] += gt3 * xu
-                                            gqs[j + 10] += gt4 * xu
-                                            gqs[j + 11] += gt5 * xu
-                                            gqs[j + 12] += gt6 * xu
-                                        else:
-                                            for t in range(tw):
-                                                gqs[j + t] += gtap[t] * xu
-                                    if ws_lo <= j <= ws_hi:
-                                        wq_s += xu
-                                        wa_s += xu
+                                elif ws_lo <= j <= ws_hi:
+                                    wq_s += xu
+                                    wa_s += xu
                             tot += x
                         if side == 0:
                             tot_l, hed_l, long_top = tot, hed, edge
@@ -754,6 +663,9 @@ def reconstruct_nb(
             seg_start = i + 1
             # keep scales away from underflow (rare O(bins) renormalisation)
             if scale_l < 1e-150:
+                if npend > 0:  # first the changes recorded before it
+                    _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                    npend = 0
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     ql[j] *= scale_l
                     pl[j] *= scale_l
@@ -769,6 +681,9 @@ def reconstruct_nb(
                 hed_l *= scale_l
                 scale_l = 1.0
             if scale_s < 1e-150:
+                if npend > 0:  # first the changes recorded before it
+                    _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                    npend = 0
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     qs[j] *= scale_s
                     ps[j] *= scale_s
@@ -785,6 +700,9 @@ def reconstruct_nb(
                 scale_s = 1.0
         # the swept memory's own factor (only read by the features): same trick, rarely
         if fade_l < 1e-150:
+            if npend > 0:
+                _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                npend = 0
             for j in range(n_bins):
                 pl[j] *= fade_l
             for j in range(ng):
@@ -792,6 +710,9 @@ def reconstruct_nb(
             wp_l *= fade_l
             fade_l = 1.0
         if fade_s < 1e-150:
+            if npend > 0:
+                _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                npend = 0
             for j in range(n_bins):
                 ps[j] *= fade_s
             for j in range(ng):
@@ -868,62 +789,32 @@ def reconstruct_nb(
                     if fast:
                         j = k - k0
                         xu = x * bm[j]
-                        if was0 and x != 0.0 and g_lo <= j <= g_hi:
-                            for t in range(tw):
-                                if side == 0:
-                                    cql[j + t] += 1
-                                else:
-                                    cqs[j + t] += 1
+                        if g_lo <= j <= g_hi:  # inside the tracked band: recorded (see 'changes')
+                            if npend == cap:  # (full: apply what is recorded so far)
+                                _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                                npend = 0
+                            pj[npend] = j
+                            psd[npend] = side
+                            px[npend] = xu
+                            py[npend] = 0.0
+                            pc[npend] = 1 if was0 and x != 0.0 else 0  # one bin more holds mass
+                            npend += 1
                         if side == 0:
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gql[j + 0] += gt6 * xu
-                                    gql[j + 1] += gt5 * xu
-                                    gql[j + 2] += gt4 * xu
-                                    gql[j + 3] += gt3 * xu
-                                    gql[j + 4] += gt2 * xu
-                                    gql[j + 5] += gt1 * xu
-                                    gql[j + 6] += gt0 * xu
-                                    gql[j + 7] += gt1 * xu
-                                    gql[j + 8] += gt2 * xu
-                                    gql[j + 9] += gt3 * xu
-                                    gql[j + 10] += gt4 * xu
-                                    gql[j + 11] += gt5 * xu
-                                    gql[j + 12] += gt6 * xu
-                                else:
-                                    for t in range(tw):
-                                        gql[j + t] += gtap[t] * xu
                             if wl_lo <= j <= wl_hi:
                                 wq_l += xu
                                 wa_l += xu
-                        else:
-                            if g_lo <= j <= g_hi:  # inside the tracked band (see 'band' below)
-                                if tw == 13:  # σ = 2 bins: the taps written out, kept in registers
-                                    gqs[j + 0] += gt6 * xu
-                                    gqs[j + 1] += gt5 * xu
-                                    gqs[j + 2] += gt4 * xu
-                                    gqs[j + 3] += gt3 * xu
-                                    gqs[j + 4] += gt2 * xu
-                                    gqs[j + 5] += gt1 * xu
-                                    gqs[j + 6] += gt0 * xu
-                                    gqs[j + 7] += gt1 * xu
-                                    gqs[j + 8] += gt2 * xu
-                                    gqs[j + 9] += gt3 * xu
-                                    gqs[j + 10] += gt4 * xu
-                                    gqs[j + 11] += gt5 * xu
-                                    gqs[j + 12] += gt6 * xu
-                                else:
-                                    for t in range(tw):
-                                        gqs[j + t] += gtap[t] * xu
-                            if ws_lo <= j <= ws_hi:
-                                wq_s += xu
-                                wa_s += xu
+                        elif ws_lo <= j <= ws_hi:
+                            wq_s += xu
+                            wa_s += xu
                     tot += x
                 if side == 0:
                     tot_l, hed_l, long_top = tot, hed, edge
                 else:
                     tot_s, hed_s, short_bot = tot, hed, edge
             if scale_l < 1e-150:
+                if npend > 0:  # first the changes recorded before it
+                    _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                    npend = 0
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     ql[j] *= scale_l
                     pl[j] *= scale_l
@@ -939,6 +830,9 @@ def reconstruct_nb(
                 hed_l *= scale_l
                 scale_l = 1.0
             if scale_s < 1e-150:
+                if npend > 0:  # first the changes recorded before it
+                    _apply_changes(gql, gpl, cql, gqs, gps, cqs, pj, psd, px, py, pc, npend, gtap)
+                    npend = 0
                 for j in range(n_bins):  # elementwise: `ql *= x` would rebind ql (see the storage note)
                     qs[j] *= scale_s
                     ps[j] *= scale_s
@@ -954,6 +848,27 @@ def reconstruct_nb(
                 hed_s *= scale_s
                 scale_s = 1.0
 
+        if npend > 0:  # this bar's changes to the smoothed grids (see 'changes'), in order
+            for e in range(npend):
+                j = pj[e]
+                x = px[e]
+                y = py[e]
+                c = pc[e]
+                if psd[e] == 0:
+                    for t in range(tw):
+                        gql[j + t] += gtap[t] * x
+                        cql[j + t] += c
+                    if y != 0.0:
+                        for t in range(tw):
+                            gpl[j + t] += gtap[t] * y
+                else:
+                    for t in range(tw):
+                        gqs[j + t] += gtap[t] * x
+                        cqs[j + t] += c
+                    if y != 0.0:
+                        for t in range(tw):
+                            gps[j + t] += gtap[t] * y
+            npend = 0
         pred[i, 0] = rl_usd
         pred[i, 1] = rs_usd
         pred[i, 2] = rl_lo
@@ -1040,11 +955,14 @@ def reconstruct_nb(
                                        up_pow, hb, fw, gauss, wq_s, wp_s, cluster_threshold, c_i,
                                        atr[i], 1, ws, su, cqs, fi)
             fi[IMBALANCE_COL] = (st - lt) / (st + lt) if st + lt > 0.0 else np.nan
-        elif do_features:
-            base = math.exp((kc + 0.5) * log_step)
-            side_window_nb(ql, pl, k0, kc, True, scale_l, fade_l, inverse, base, dn_pow, hb, lu, lfm, lpr)
-            side_window_nb(qs, ps, k0, kc, False, scale_s, fade_s, inverse, base, up_pow, hb, su, sfm, spr)
-            cluster_features_nb(lu, su, lfm, sfm, lpr, spr, hb, c_i, atr[i], gauss,
-                                cluster_threshold, wl, ws, feats[i])
+        elif do_features:  # noqa: SIM102 (the inner test is pruned at compile time)
+            if exact_features is not None:  # (pruned at compile time unless asked for)
+                base = math.exp((kc + 0.5) * log_step)
+                side_window_nb(ql, pl, k0, kc, True, scale_l, fade_l, inverse, base, dn_pow, hb, lu,
+                               lfm, lpr)
+                side_window_nb(qs, ps, k0, kc, False, scale_s, fade_s, inverse, base, up_pow, hb, su,
+                               sfm, spr)
+                cluster_features_nb(lu, su, lfm, sfm, lpr, spr, hb, c_i, atr[i], gauss,
+                                    cluster_threshold, wl, ws, feats[i])
         # keep the grid around price so snapshots/features index real bins
     return pred, mass, snap_long, snap_short, snap_k0, feats

@@ -354,3 +354,16 @@ def test_incremental_features_match_the_window_path_on_real_btc(btc_1h, monkeypa
     for params in (HeatmapParams(), HeatmapParams(smooth_sigma_bins=1.0, bin_bps=5.0)):
         fast, exact = _features_both_paths(market, params, monkeypatch)
         _assert_same_features(fast, exact)
+
+
+def test_default_call_compiles_without_the_window_features_path():
+    """reconstruct() leaves ``exact_features`` out, so numba compiles the kernel with that
+    argument omitted — the specialisation whose window-features branch is pruned (the cold
+    compile is several seconds shorter); asking for the window path compiles a bool one."""
+    from numba.core import types
+
+    from liqbt.heatmap.kernel import reconstruct_nb
+
+    reconstruct(synthetic_market(300, seed=3), HeatmapParams(snapshot_every=60))
+    last = [sig[-1] for sig in reconstruct_nb.signatures]
+    assert any(isinstance(t, types.Omitted) and t.value is None for t in last), last

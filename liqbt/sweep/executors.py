@@ -28,7 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from liqbt.errors import InputError
-from liqbt.sweep.evaluate import LookaheadTask, Payload, Task, evaluate_task
+from liqbt.sweep.evaluate import Payload, Task, evaluate_task
 
 log = logging.getLogger(__name__)
 
@@ -280,33 +280,7 @@ def _ray_warm(_k: int) -> int:
     m = synthetic_market(300, seed=0)
     sim = simulate(m, Signals.empty(len(m)))
     equity_summary_nb(sim.equity, sim.init_cash, sim.position)
-    _ray_warm_tasks()
     return os.getpid()
-
-
-def _ray_warm_tasks() -> None:
-    """A look-ahead check and one backtest of each shipped strategy on a tiny market read back
-    from the object store, as a task's arguments are (read-only arrays: numba specialises on
-    that), so the heatmap slicing, strategy, guard and fill kernels are loaded from numba's cache
-    at start-up, not inside a sweep's first tasks (≈ 2 s a worker)."""
-    import ray
-
-    from liqbt.heatmap import HeatmapParams
-    from liqbt.heatmap.heatmap import synthetic_market
-    from liqbt.strategy.discovery import discover_strategies
-    from liqbt.sweep.cache import HeatmapCache
-
-    m = synthetic_market(2_000, seed=1)
-    hm = HeatmapCache(None).get(m, "ray-warm", HeatmapParams())
-    m, hm = ray.get(ray.put((m, hm)))
-    for name in discover_strategies().strategies:
-        try:
-            payload = Payload(key=f"ray-warm-{name}", market=m, heatmap=hm, strategy_name=name,
-                              search_paths=[], segments=[], metric="sharpe")
-            evaluate_task(payload, LookaheadTask({}, 0, {}))
-            evaluate_task(payload, Task({}, [(0, "warm", {})]))
-        except Exception as exc:  # noqa: BLE001 - a warm-up only
-            log.debug("ray warm-up of %s: %s", name, exc)
 
 
 class RayExecutor(Executor):

@@ -24,6 +24,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def ingest_shipped(db: Path, names, shared_data: Path) -> Path:
+    """An archive at ``db`` holding the shipped datasets ``names`` (datasets/NAME.toml read from
+    ``shared_data``, the :func:`shared_data` fixture's folder)."""
+    from liqbt.archive import Archive
+
+    with Archive(db) as a:
+        for name in names:
+            a.ingest_dataset(ROOT / "datasets" / f"{name}.toml", root=shared_data, progress=False)
+    return db
+
+
 @pytest.fixture()
 def db_path(tmp_path: Path) -> Path:
     """A fresh archive file path inside the test's temp folder."""

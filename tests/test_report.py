@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liqbt.archive import Archive
 from liqbt.config import load_run_config
 from liqbt.pipeline import run_config
 from liqbt.report import compare_runs, write_compare_html, write_run
@@ -23,7 +22,7 @@ from liqbt.report.headline import (
     excursions,
     monthly_returns,
 )
-from tests.conftest import make_sim_archive
+from tests.conftest import ingest_shipped, make_sim_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -180,10 +179,7 @@ def test_compare_dark_theme_and_best_only_where_defined(runs, tmp_path):
 
 def test_report_on_real_btc(shared_data, tmp_path):
     """The shipped real data: cards and tables render with a real heatmap validation."""
-    db = tmp_path / "real.duckdb"
-    with Archive(db) as archive:
-        for name in ("binance_um_ft_long", "coinglass_btc"):
-            archive.ingest_dataset(ROOT / "datasets" / f"{name}.toml", root=shared_data, progress=False)
+    db = ingest_shipped(tmp_path / "real.duckdb", ("binance_um_ft_long", "coinglass_btc"), shared_data)
     result = run_config(load_run_config(ROOT / "configs" / "btcusdt_1h_realdata.toml"), db=str(db),
                         progress=False, null_draws=40)
     folder = write_run(result, tmp_path / "run")

@@ -13,7 +13,7 @@ from liqbt.errors import InputError
 from liqbt.heatmap import HeatmapParams, reconstruct
 from liqbt.heatmap.heatmap import combined_oi_market, synthetic_market
 from liqbt.market import OIVenue
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ingest_shipped
 
 CONFIG = ROOT / "configs" / "btcusdt_1h_multivenue.toml"
 
@@ -120,13 +120,8 @@ def test_shipped_multivenue_config_parses():
 
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory, shared_data):
-    from liqbt.archive import Archive
-
-    db = tmp_path_factory.mktemp("mv") / "real.duckdb"
-    with Archive(db) as a:
-        for name in ("binance_um_ft_long", "coinglass_btc", "finm_multivenue"):
-            a.ingest_dataset(ROOT / "datasets" / f"{name}.toml", root=shared_data, progress=False)
-    return db
+    return ingest_shipped(tmp_path_factory.mktemp("mv") / "real.duckdb",
+                          ("binance_um_ft_long", "coinglass_btc", "finm_multivenue"), shared_data)
 
 
 @pytest.mark.realdata

@@ -26,6 +26,7 @@ from liqbt.heatmap.validate import (
     touched_from_snapshots,
     validate,
 )
+from tests.conftest import ingest_shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 H = 3_600_000
@@ -410,11 +411,8 @@ def test_run_scores_only_start_to_end(cg_archive, tmp_path):
 @pytest.fixture(scope="module")
 def futures_archive(shared_data, tmp_path_factory):
     """Binance BTCUSDT futures candles + mark (binance_um_ft_long) and the CoinGlass dataset."""
-    db = tmp_path_factory.mktemp("fut") / "fut.duckdb"
-    with Archive(db) as a:
-        for ds in ("binance_um_ft_long", "coinglass_btc"):
-            a.ingest_dataset(ROOT / "datasets" / f"{ds}.toml", root=shared_data, progress=False)
-    return db
+    return ingest_shipped(tmp_path_factory.mktemp("fut") / "fut.duckdb",
+                          ("binance_um_ft_long", "coinglass_btc"), shared_data)
 
 
 def test_default_map_beats_uniform_band_out_of_sample(futures_archive):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from liqbt.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ingest_shipped
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 CONFIG = ROOT / "configs" / "universe_binance_10sym.toml"
@@ -15,13 +15,8 @@ CONFIG = ROOT / "configs" / "universe_binance_10sym.toml"
 
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory, shared_data):
-    from liqbt.archive import Archive
-
-    db = tmp_path_factory.mktemp("real") / "real.duckdb"
-    with Archive(db) as a:
-        for name in ("binance_um_10sym_2025-12", "coinglass_btc", "finm_multivenue"):
-            a.ingest_dataset(ROOT / "datasets" / f"{name}.toml", root=shared_data, progress=False)
-    return db
+    return ingest_shipped(tmp_path_factory.mktemp("real") / "real.duckdb",
+                          ("binance_um_10sym_2025-12", "coinglass_btc", "finm_multivenue"), shared_data)
 
 
 def test_shipped_universe_runs_and_names_each_maps_oi(real_db, tmp_path):
